@@ -1,0 +1,191 @@
+//! The command line: subcommands and flags (clap derive). No I/O, no resolution.
+//!
+//! Every action input is also a global flag of the same name whose `env` is the runner's
+//! `INPUT_<NAME>` (upper-cased, hyphens kept), so the CLI and the action are one interface.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Progressive delivery for Kubernetes, driven from the CI job: Flagger-compatible canaries
+/// without a controller.
+#[derive(Debug, Parser)]
+#[command(name = "canary-gate", version, disable_help_subcommand = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Action inputs (each also read from INPUT_<NAME>).
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Output and logging.
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check Canary specs offline: every error with file:line:col and field path; exit 2 if any.
+    Validate(ValidateArgs),
+}
+
+impl Command {
+    /// The names accepted in the `command` input.
+    pub const NAMES: &'static [&'static str] = &["validate"];
+}
+
+/// `canary-gate validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Spec files or directories (`-` reads standard input); default: the `canary` input.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Read directories recursively (like kubectl -R).
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per finding and per canary.
+    Text,
+    /// One JSON document on standard output.
+    Json,
+}
+
+/// Log line formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Log levels (`log-level` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Progress (default).
+    Info,
+    /// Details of every request.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// The action's inputs.
+#[derive(Debug, Args)]
+pub struct Inputs {
+    /// Subcommand to run when none is given on the command line (how the action runs).
+    #[arg(long, env = "INPUT_COMMAND", value_name = "COMMAND", hide_env_values = true)]
+    pub command: Option<String>,
+    /// Canary spec file(s) or directory; one per line. Relative paths resolve against
+    /// GITHUB_WORKSPACE when it is set.
+    #[arg(long, global = true, env = "INPUT_CANARY", value_name = "PATHS")]
+    pub canary: Option<String>,
+    /// Kubeconfig: a file path, or its content (raw YAML or base64). Never printed.
+    #[arg(long, global = true, env = "INPUT_KUBECONFIG", value_name = "PATH|CONTENT", hide_env_values = true)]
+    pub kubeconfig: Option<OsString>,
+    /// Namespace of canaries whose spec does not set one.
+    #[arg(long, global = true, env = "INPUT_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Prometheus address for built-in and inline-query metrics (overrides nothing the spec sets).
+    #[arg(long = "metrics-server", global = true, env = "INPUT_METRICS-SERVER", value_name = "URL")]
+    pub metrics_server: Option<String>,
+    /// Token for the GitHub API (check runs). Never printed.
+    #[arg(long = "github-token", global = true, env = "INPUT_GITHUB-TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// Longest time a command may run, e.g. 30m or 1h30m.
+    #[arg(long, global = true, env = "INPUT_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Log level.
+    #[arg(long = "log-level", global = true, env = "INPUT_LOG-LEVEL", value_enum, ignore_case = true)]
+    pub log_level: Option<LogLevel>,
+}
+
+/// Output and logging flags.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log line format.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Parses `args`. With no subcommand, the `command` input (`INPUT_COMMAND`) names it; with neither
+/// the usage is printed and the process exits 2.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = Cli::try_parse_from(&args)?;
+    if cli.command.is_some() {
+        return Ok(cli);
+    }
+    use clap::CommandFactory;
+    let name = cli.inputs.command.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let Some(name) = name else {
+        let mut cmd = Cli::command();
+        let usage = cmd.render_help();
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::MissingSubcommand,
+            format!("no command given (pass one, or set the `command` input / INPUT_COMMAND)\n\n{usage}"),
+        ));
+    };
+    if !Command::NAMES.contains(&name) {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::InvalidSubcommand,
+            format!(
+                "unknown command {name:?} in the `command` input (INPUT_COMMAND); this build has: {}\n",
+                Command::NAMES.join(", ")
+            ),
+        ));
+    }
+    let mut with_command = args;
+    with_command.push(name.into());
+    Cli::try_parse_from(with_command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn subcommand_and_flags() {
+        let cli = parse_from(["canary-gate", "validate", "--format", "json", "a.yaml", "-R"]).unwrap();
+        match cli.command {
+            Some(Command::Validate(v)) => {
+                assert_eq!(v.format, Format::Json);
+                assert!(v.recursive);
+                assert_eq!(v.paths, vec![PathBuf::from("a.yaml")]);
+            }
+            None => panic!("no command"),
+        }
+    }
+
+    #[test]
+    fn unknown_command_input_is_a_usage_error() {
+        let err = parse_from(["canary-gate", "--command", "deploy"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("unknown command \"deploy\""), "{err}");
+    }
+}

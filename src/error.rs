@@ -1,0 +1,64 @@
+//! Top-level errors and exit codes: the only place that knows the numbers.
+//!
+//! 0 ok, 1 rolled back / failed analysis, 2 invalid input, 3 infrastructure, 4 waiting for a gate.
+
+use std::process::ExitCode;
+
+/// How a command ended when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Promoted, nothing to do, or step done (exit 0).
+    Success,
+    /// Rolled back or failed analysis: a result, like grep's 1 (exit 1).
+    Failed,
+    /// Input was invalid; findings were already printed (exit 2).
+    Invalid,
+    /// Waiting for a gate (exit 4).
+    Waiting,
+}
+
+/// Why a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags, inputs, files or spec: nothing was written to a cluster (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading an input file failed (exit 2).
+    #[error("{path}: {source}")]
+    ReadInput {
+        /// The path as the user gave it.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Writing a result failed (exit 3).
+    #[error("writing {what}: {source}")]
+    WriteOutput {
+        /// What was being written.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Invalid(_) | Error::ReadInput { .. } => 2,
+            Error::WriteOutput { .. } => 3,
+        }
+    }
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Success => 0,
+            Outcome::Failed => 1,
+            Outcome::Invalid => 2,
+            Outcome::Waiting => 4,
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! canary-gate: progressive delivery for Kubernetes, driven from the CI job.
+//!
+//! It reads a Flagger-compatible `Canary` spec and (as the product grows) creates the primary and
+//! canary objects, moves traffic step by step, checks metrics and webhooks, promotes or rolls
+//! back, and reports to GitHub.
+//!
+//! ```text
+//! cli::Cli -> Settings -> spec::load --validate--> spec::model::Canary -> rollout::Plan
+//!                                                                         |
+//! executor:  observe (workload, router) ---> rollout::step(plan, state, observed, checks, now)
+//!            query   (metrics, webhooks) --->        |
+//!            apply   <---------------------- Decision { next_state, actions, notes }
+//!            save    (StateStore) / report (Reporter) <--'
+//! ```
+//!
+//! `spec` and `rollout` are pure: no kube, k8s-openapi, octocrab, reqwest or tokio, no clock, no
+//! I/O. Everything that talks to the world lives at the edges (`sources`, `commands`, `report`).
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod logging;
+pub mod report;
+pub mod rollout;
+pub mod settings;
+pub mod sources;
+pub mod spec;

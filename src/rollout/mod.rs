@@ -1,0 +1,10 @@
+//! PURE. The rollout: the plan a validated canary implies and (later) the state machine that walks
+//! it.
+//!
+//! Owns every decision about weights, iterations and strategy. Must not import kube, k8s-openapi,
+//! octocrab, reqwest or tokio, must not read a clock or do I/O (a test enforces the imports).
+
+pub mod plan;
+pub mod weights;
+
+pub use plan::{Names, Plan, PlanNote, Strategy};

@@ -1,0 +1,78 @@
+//! What this build acts on. Every "valid but not acted on" warning is decided here, so a new
+//! router or target kind is one edit.
+
+use crate::spec::model::{Provider, TargetKind};
+
+/// Providers whose routing canary-gate drives.
+pub const ACTED_ON_PROVIDERS: &[Provider] = &[Provider::Nginx, Provider::Kubernetes];
+
+/// Target kinds canary-gate drives.
+pub const ACTED_ON_TARGETS: &[TargetKind] = &[TargetKind::Deployment];
+
+/// The provider canary-gate uses and, when it was not written, why.
+///
+/// Flagger falls back to its controller's `-mesh-provider` flag (default `istio`). canary-gate has
+/// no controller, so an unset provider means `nginx` when `spec.ingressRef` is set, and Flagger's
+/// default otherwise.
+pub fn effective_provider(written: Option<Provider>, has_ingress_ref: bool) -> (Provider, Option<&'static str>) {
+    match written {
+        Some(p) => (p, None),
+        None if has_ingress_ref => (
+            Provider::Nginx,
+            Some("not set; using nginx because spec.ingressRef is set"),
+        ),
+        None => (
+            Provider::Istio,
+            Some(
+                "not set: Flagger would use its controller's default mesh (istio), which canary-gate does not drive; set provider: nginx, kubernetes or gatewayapi:v1",
+            ),
+        ),
+    }
+}
+
+/// The providers that read a routing option of `spec.service`, by field name.
+pub fn service_field_users(field: &str) -> &'static [Provider] {
+    use Provider::*;
+    match field {
+        "gatewayRefs" | "backendTimeout" => &[GatewayApiV1, GatewayApiV1beta1],
+        "hosts" | "match" | "timeout" | "headers" | "rewrite" | "mirror" | "corsPolicy" => &[
+            Istio,
+            GatewayApiV1,
+            GatewayApiV1beta1,
+            Contour,
+            Gloo,
+            Appmesh,
+            AppmeshV1beta2,
+        ],
+        "gateways" | "retries" | "delegation" | "trafficPolicy" => &[Istio, Contour, Gloo],
+        "meshName" | "backends" => &[Appmesh, AppmeshV1beta2],
+        _ => &[],
+    }
+}
+
+/// Providers that implement A/B testing (Flagger's strategy matrix).
+pub fn supports_ab(p: Provider) -> bool {
+    use Provider::*;
+    matches!(
+        p,
+        Istio | Appmesh | AppmeshV1beta2 | Nginx | Contour | Gloo | GatewayApiV1 | GatewayApiV1beta1
+    )
+}
+
+/// Providers that implement traffic mirroring.
+pub fn supports_mirror(p: Provider) -> bool {
+    matches!(
+        p,
+        Provider::Istio | Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
+    )
+}
+
+/// Providers that implement session affinity.
+pub fn supports_session_affinity(p: Provider) -> bool {
+    supports_mirror(p)
+}
+
+/// A readable list of providers.
+pub fn names(list: &[Provider]) -> String {
+    list.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,214 @@
+//! Rules for `MetricTemplate` and `AlertProvider` documents, and the variables a template needs.
+
+use super::Ctx;
+use super::canary::object_name;
+use crate::spec::de::from_node;
+use crate::spec::diag::{Diagnostic, Severity};
+use crate::spec::model::{AlertProvider, MetricProviderType, MetricTemplate, Origin};
+use crate::spec::path::FieldPath;
+use crate::spec::wire::{AlertProviderDoc, MetricTemplateDoc};
+use serde::de::DeserializeOwned;
+
+/// Functions a Flagger metric template may call, and Go's template builtins and keywords.
+const TEMPLATE_WORDS: &[&str] = &[
+    "name", "namespace", "target", "service", "ingress", "route", "interval", "variables", "and",
+    "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js", "urlquery",
+    "eq", "ne", "lt", "le", "gt", "ge", "call", "if", "else", "end", "range", "with", "define",
+    "template", "block", "nil", "break", "continue", "true", "false",
+];
+
+fn read<T: DeserializeOwned>(origin: &Origin, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match from_node::<T>(&origin.doc, FieldPath::root()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let pos = e.pos.unwrap_or(origin.doc.pos);
+            diags.push(Diagnostic::new(Severity::Error, &origin.file, pos, e.path.clone(), e.message()));
+            None
+        }
+    }
+}
+
+/// Validates one `MetricTemplate` document.
+pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<MetricTemplate> {
+    let doc: MetricTemplateDoc = read(&origin, diags)?;
+    let mut cx = Ctx::new(&origin, diags);
+    let names = object_name(&mut cx, &doc.metadata);
+    let spec_path = FieldPath::of(&["spec"]);
+    let Some(spec) = doc.spec else {
+        cx.error(&spec_path, "required field is missing");
+        return None;
+    };
+    let provider_path = spec_path.key("provider");
+    let provider = match &spec.provider {
+        None => {
+            cx.error(&provider_path, "required field is missing");
+            None
+        }
+        Some(p) => {
+            if p.kind.is_none() {
+                cx.error(&provider_path.key("type"), "required field is missing (e.g. type: prometheus)");
+            }
+            if let Some(a) = &p.address {
+                cx.http_url(&provider_path.key("address"), a);
+            }
+            if let Some(k) = p.kind
+                && k != MetricProviderType::Prometheus
+            {
+                cx.warn(
+                    &provider_path.key("type"),
+                    format!("{} is a valid Flagger provider, but canary-gate queries only prometheus yet", k.as_str()),
+                );
+            }
+            Some(p.clone())
+        }
+    };
+    let query_path = spec_path.key("query");
+    let query = match spec.query {
+        None => {
+            cx.error(&query_path, "required field is missing");
+            None
+        }
+        Some(q) if q.trim().is_empty() => {
+            cx.error(&query_path, "must not be empty");
+            None
+        }
+        Some(q) => {
+            if let Some(why) = template_syntax(&q) {
+                cx.error(&query_path, why);
+            }
+            Some(q)
+        }
+    };
+    if cx.errors > 0 {
+        return None;
+    }
+    let (name, namespace) = names?;
+    let provider = provider?;
+    let kind = provider.kind?;
+    Some(MetricTemplate {
+        origin: origin.clone(),
+        name,
+        namespace,
+        provider: kind,
+        address: provider.address,
+        headers: provider.headers.unwrap_or_default(),
+        secret: provider.secret_ref.map(|s| s.name),
+        region: provider.region,
+        insecure_skip_verify: provider.insecure_skip_verify.unwrap_or(false),
+        query: query?,
+    })
+}
+
+/// Validates one `AlertProvider` document (parsed so a file that holds one validates; not used).
+pub fn alert_provider(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<AlertProvider> {
+    let doc: AlertProviderDoc = read(&origin, diags)?;
+    let mut cx = Ctx::new(&origin, diags);
+    let names = object_name(&mut cx, &doc.metadata);
+    let spec_path = FieldPath::of(&["spec"]);
+    match &doc.spec {
+        None => cx.error(&spec_path, "required field is missing"),
+        Some(s) => {
+            if s.kind.is_none() {
+                cx.error(&spec_path.key("type"), "required field is missing (slack, msteams, discord, rocket or gchat)");
+            }
+            match (&s.address, &s.secret_ref) {
+                (None, None) => cx.error(&spec_path, "set address or secretRef"),
+                (Some(a), _) => {
+                    cx.http_url(&spec_path.key("address"), a);
+                }
+                _ => {}
+            }
+            cx.notice(&spec_path, "AlertProviders are parsed but not used: canary-gate does not send chat alerts");
+        }
+    }
+    if cx.errors > 0 {
+        return None;
+    }
+    let (name, namespace) = names?;
+    Some(AlertProvider {
+        origin: origin.clone(),
+        name,
+        namespace,
+    })
+}
+
+/// The `{{ ... }}` actions of a Go template, trimmed of `-` markers.
+fn actions(query: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut rest = query;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err("a template action \"{{\" is never closed with \"}}\"".into());
+        };
+        let inner = after[..end].trim_start_matches('-').trim_end_matches('-').trim();
+        out.push(inner);
+        rest = &after[end + 2..];
+    }
+    Ok(out)
+}
+
+/// What is wrong with the template's syntax, if anything canary-gate can tell without running it.
+fn template_syntax(query: &str) -> Option<String> {
+    let actions = match actions(query) {
+        Ok(a) => a,
+        Err(why) => return Some(why),
+    };
+    for action in actions {
+        if action.starts_with("/*") || action.starts_with('$') || action.starts_with('.') || action.starts_with('(') {
+            continue;
+        }
+        let word: String = action
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit()) && !TEMPLATE_WORDS.contains(&word.as_str()) {
+            let hint = crate::spec::de::suggest(&word, TEMPLATE_WORDS)
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_default();
+            return Some(format!(
+                "{{{{ {word} }}}} is not a template function (Flagger provides name, namespace, target, service, ingress, route, interval, variables){hint}"
+            ));
+        }
+    }
+    None
+}
+
+/// The keys a template reads as `{{ variables.<key> }}`, in order of first use.
+pub fn template_variables(query: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for action in actions(query).unwrap_or_default() {
+        let mut rest = action;
+        while let Some(i) = rest.find("variables.") {
+            let after = &rest[i + "variables.".len()..];
+            let key: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !key.is_empty() && !out.contains(&key) {
+                out.push(key);
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_variables() {
+        let q = r#"sum(rate(x{ns="{{ namespace }}", d="{{ variables.direction }}"}[{{ interval }}])) > {{- variables.limit -}}"#;
+        assert_eq!(template_variables(q), vec!["direction", "limit"]);
+        assert_eq!(template_syntax(q), None);
+    }
+
+    #[test]
+    fn rejects_unknown_functions_and_unclosed_actions() {
+        let bad = template_syntax("x{ns=\"{{ namespce }}\"}").unwrap();
+        assert!(bad.contains("did you mean \"namespace\""), "{bad}");
+        assert!(template_syntax("x{{ namespace ").is_some());
+    }
+}
