@@ -88,14 +88,20 @@ impl Error {
                 msg
             }
             ErrorKind::UnknownVariant { value, expected } => {
-                let mut msg = format!("{value:?} is not one of: {}", expected.join(", "));
+                let list: Vec<String> = expected
+                    .iter()
+                    .map(|e| if e.is_empty() { "\"\"".to_string() } else { (*e).to_string() })
+                    .collect();
+                let mut msg = format!("{value:?} is not one of: {}", list.join(", "));
                 if let Some(s) = suggest(value, expected) {
                     msg.push_str(&format!("; did you mean {s:?}?"));
                 }
                 msg
             }
             ErrorKind::MissingField => "required field is missing".to_string(),
-            ErrorKind::InvalidType { found, expected } => format!("expected {expected}, found {found}"),
+            ErrorKind::InvalidType { found, expected } => {
+                format!("expected {}, found {found}", plain_expected(expected))
+            }
             ErrorKind::Custom(msg) => msg.clone(),
         }
     }
@@ -142,6 +148,17 @@ impl de::Error for Error {
         let mut err = Self::new(ErrorKind::MissingField);
         err.missing = Some(field);
         err
+    }
+}
+
+/// serde's names for primitive types, in words.
+fn plain_expected(expected: &str) -> &str {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" | "isize"
+        | "usize" => "an integer",
+        "f32" | "f64" => "a number",
+        "a string" | "a borrowed string" => "a string",
+        other => other,
     }
 }
 

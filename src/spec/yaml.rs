@@ -148,12 +148,80 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
                     col: l.column() as u32,
                 })
                 .unwrap_or(Pos { line: 1, col: 1 });
-            Err(SyntaxError {
-                pos,
-                message: syntax_message(&err),
-            })
+            Err(refine(
+                text,
+                SyntaxError {
+                    pos,
+                    message: syntax_message(&err),
+                },
+            ))
         }
     }
+}
+
+/// Moves a syntax error to the line a person would fix, when the parser noticed it later: an
+/// unclosed `[` / `{`, or a key without its `:` (the parser reads it as text running on).
+fn refine(text: &str, err: SyntaxError) -> SyntaxError {
+    let lines: Vec<&str> = text.lines().collect();
+    let upto = (err.pos.line as usize).min(lines.len());
+    if let Some(open) = unclosed_bracket(&lines[..upto.saturating_sub(1)]) {
+        return SyntaxError {
+            pos: open.0,
+            message: format!("{:?} is never closed", open.1),
+        };
+    }
+    if err.message.contains("mapping values are not allowed") && upto >= 2 {
+        let prev = lines[..upto - 1]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if let Some((i, line)) = prev {
+            let body = line.trim_start().trim_start_matches("- ");
+            if !body.contains(':') && !body.starts_with(['"', '\'', '|', '>', '[', '{']) {
+                let col = line.len() - line.trim_start().len() + 1;
+                return SyntaxError {
+                    pos: Pos {
+                        line: i as u32 + 1,
+                        col: col as u32,
+                    },
+                    message: format!("expected \"key: value\", found {:?} (missing ':'?)", line.trim()),
+                };
+            }
+        }
+    }
+    err
+}
+
+/// The position and character of the first `[` or `{` left open at the end of `lines` (outside
+/// quotes and comments).
+fn unclosed_bracket(lines: &[&str]) -> Option<(Pos, char)> {
+    let mut stack: Vec<(Pos, char)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (j, c) in line.chars().enumerate() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') if matches!(prev, ' ' | '[' | '{' | ',' | ':') => quote = Some(c),
+                (None, '#') if prev == ' ' || j == 0 => break,
+                (None, '[' | '{') => stack.push((
+                    Pos {
+                        line: i as u32 + 1,
+                        col: j as u32 + 1,
+                    },
+                    c,
+                )),
+                (None, ']' | '}') => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    stack.first().copied()
 }
 
 /// The first line of the parser's message, without its own "line X column Y" prefix.
@@ -165,6 +233,10 @@ fn syntax_message(err: &serde_saphyr::Error) -> String {
         Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => rest,
         _ => first,
     };
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
     let first = match first.rfind(" at line ") {
         Some(i) if first[i..].contains(", column ") => &first[..i],
         _ => first,
@@ -326,8 +398,8 @@ mod tests {
 
     #[test]
     fn syntax_error_points_at_the_broken_line() {
-        let err = parse_documents("a: 1\nb:\n  c: [1, 2\n  d: 3\n").unwrap_err();
-        assert_eq!(err.pos.line, 4);
+        let err = parse_documents("a: 1\nb:\n  c: [1, x: 2\n").unwrap_err();
+        assert_eq!(err.pos.line, 3);
         assert!(!err.message.contains("line 4"), "{}", err.message);
     }
 
@@ -337,6 +409,20 @@ mod tests {
         assert!(docs[0].get("n").is_some());
         assert!(docs[0].get("on").is_some());
         assert!(docs[0].get("80").is_some());
+    }
+
+    #[test]
+    fn unclosed_flow_points_at_the_bracket() {
+        let err = parse_documents("a:\n  b: [1, 2\n  c: 3\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 2, col: 6 });
+        assert_eq!(err.message, "'[' is never closed");
+    }
+
+    #[test]
+    fn missing_colon_points_at_the_key() {
+        let err = parse_documents("a:\n  interval 1m\n  threshold: 5\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 2, col: 3 });
+        assert!(err.message.contains("missing ':'"), "{}", err.message);
     }
 
     #[test]

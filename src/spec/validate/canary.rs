@@ -366,12 +366,14 @@ fn service(
         (None, Some(t)) => Some(t.to_string()),
         (None, None) => None,
     };
-    if let Some(n) = &name {
-        let which = if s.name.is_some() { "spec.service.name" } else { "the target's name (default service name)" };
-        let at = if s.name.is_some() { path.key("name") } else { spec.key("targetRef").key("name") };
-        if let Some(why) = dns1035_label(&format!("{n}-primary")) {
-            cx.error(&at, format!("{n:?} ({which}) cannot name Services: \"{n}-primary\" {why}"));
-        }
+    if let Some(n) = &name
+        && let Some(why) = dns1035_label(&format!("{n}-primary"))
+    {
+        let (at, what) = match s.name {
+            Some(_) => (path.key("name"), String::new()),
+            None => (spec.key("targetRef").key("name"), " (the default service name)".to_string()),
+        };
+        cx.error(&at, format!("{n:?}{what} cannot name Services: \"{n}-primary\" {why}"));
     }
     let port_name = s.port_name.clone().unwrap_or_else(|| "http".into());
     if let Some(why) = dns1123_label(&port_name) {

@@ -72,7 +72,12 @@ impl<'a> Ctx<'a> {
         if (lo..=hi).contains(&value) {
             u32::try_from(value).ok()
         } else {
-            self.error(path, format!("{value} is out of range: must be between {lo} and {hi}"));
+            let range = if hi >= i64::from(i32::MAX) {
+                format!("must be at least {lo}")
+            } else {
+                format!("must be between {lo} and {hi}")
+            };
+            self.error(path, format!("{value} is out of range: {range}"));
             None
         }
     }

@@ -1,0 +1,8 @@
+//! Integration tests: the real binary and the library's public surface. One test binary; each
+//! module below is one concern.
+
+mod architecture;
+mod cli;
+mod plans;
+mod support;
+mod validate;
