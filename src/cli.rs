@@ -10,7 +10,12 @@ use std::path::PathBuf;
 /// Progressive delivery for Kubernetes, driven from the CI job: Flagger-compatible canaries
 /// without a controller.
 #[derive(Debug, Parser)]
-#[command(name = "canary-gate", version, disable_help_subcommand = true, max_term_width = 100)]
+#[command(
+    name = "canary-gate",
+    version,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -86,29 +91,57 @@ pub enum LogLevel {
 #[derive(Debug, Args)]
 pub struct Inputs {
     /// Subcommand to run when none is given on the command line (how the action runs).
-    #[arg(long, env = "INPUT_COMMAND", value_name = "COMMAND", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "INPUT_COMMAND",
+        value_name = "COMMAND",
+        hide_env_values = true
+    )]
     pub command: Option<String>,
     /// Canary spec file(s) or directory; one per line. Relative paths resolve against
     /// GITHUB_WORKSPACE when it is set.
     #[arg(long, global = true, env = "INPUT_CANARY", value_name = "PATHS")]
     pub canary: Option<String>,
     /// Kubeconfig: a file path, or its content (raw YAML or base64). Never printed.
-    #[arg(long, global = true, env = "INPUT_KUBECONFIG", value_name = "PATH|CONTENT", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "INPUT_KUBECONFIG",
+        value_name = "PATH|CONTENT",
+        hide_env_values = true
+    )]
     pub kubeconfig: Option<OsString>,
     /// Namespace of canaries whose spec does not set one.
     #[arg(long, global = true, env = "INPUT_NAMESPACE")]
     pub namespace: Option<String>,
     /// Prometheus address for built-in and inline-query metrics (overrides nothing the spec sets).
-    #[arg(long = "metrics-server", global = true, env = "INPUT_METRICS-SERVER", value_name = "URL")]
+    #[arg(
+        long = "metrics-server",
+        global = true,
+        env = "INPUT_METRICS-SERVER",
+        value_name = "URL"
+    )]
     pub metrics_server: Option<String>,
     /// Token for the GitHub API (check runs). Never printed.
-    #[arg(long = "github-token", global = true, env = "INPUT_GITHUB-TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "github-token",
+        global = true,
+        env = "INPUT_GITHUB-TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub github_token: Option<String>,
     /// Longest time a command may run, e.g. 30m or 1h30m.
     #[arg(long, global = true, env = "INPUT_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Log level.
-    #[arg(long = "log-level", global = true, env = "INPUT_LOG-LEVEL", value_enum, ignore_case = true)]
+    #[arg(
+        long = "log-level",
+        global = true,
+        env = "INPUT_LOG-LEVEL",
+        value_enum,
+        ignore_case = true
+    )]
     pub log_level: Option<LogLevel>,
 }
 
@@ -136,13 +169,20 @@ where
         return Ok(cli);
     }
     use clap::CommandFactory;
-    let name = cli.inputs.command.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let name = cli
+        .inputs
+        .command
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
     let Some(name) = name else {
         let mut cmd = Cli::command();
         let usage = cmd.render_help();
         return Err(clap::Error::raw(
             clap::error::ErrorKind::MissingSubcommand,
-            format!("no command given (pass one, or set the `command` input / INPUT_COMMAND)\n\n{usage}"),
+            format!(
+                "no command given (pass one, or set the `command` input / INPUT_COMMAND)\n\n{usage}"
+            ),
         ));
     };
     if !Command::NAMES.contains(&name) {
@@ -171,7 +211,15 @@ mod tests {
 
     #[test]
     fn subcommand_and_flags() {
-        let cli = parse_from(["canary-gate", "validate", "--format", "json", "a.yaml", "-R"]).unwrap();
+        let cli = parse_from([
+            "canary-gate",
+            "validate",
+            "--format",
+            "json",
+            "a.yaml",
+            "-R",
+        ])
+        .unwrap();
         match cli.command {
             Some(Command::Validate(v)) => {
                 assert_eq!(v.format, Format::Json);
@@ -186,6 +234,9 @@ mod tests {
     fn unknown_command_input_is_a_usage_error() {
         let err = parse_from(["canary-gate", "--command", "deploy"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("unknown command \"deploy\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown command \"deploy\""),
+            "{err}"
+        );
     }
 }

@@ -48,13 +48,15 @@ pub struct GithubContext {
 impl GithubContext {
     /// Reads `GITHUB_*` from the process environment.
     pub fn from_env() -> Self {
-        Self::from_iter(std::env::vars())
+        Self::from_vars(std::env::vars())
     }
 
     /// Reads `GITHUB_*` from the given variables (empty values count as unset).
-    pub fn from_iter(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let vars = vars.into_iter().filter(|(_, v)| !v.is_empty());
-        envy::prefixed("GITHUB_").from_iter(vars).unwrap_or_default()
+        envy::prefixed("GITHUB_")
+            .from_iter(vars)
+            .unwrap_or_default()
     }
 
     /// Whether this process runs inside a GitHub Actions job.
@@ -151,9 +153,10 @@ impl Settings {
             .collect();
         let metrics_server = match non_empty(inputs.metrics_server) {
             None => None,
-            Some(s) => Some(parse_http_url(&s).map_err(|why| {
-                Error::Invalid(format!("input metrics-server: {s:?} {why}"))
-            })?),
+            Some(s) => Some(
+                parse_http_url(&s)
+                    .map_err(|why| Error::Invalid(format!("input metrics-server: {s:?} {why}")))?,
+            ),
         };
         let timeout = match non_empty(inputs.timeout) {
             None => None,
@@ -228,12 +231,14 @@ mod tests {
     use super::*;
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn github_context_from_env() {
-        let gh = GithubContext::from_iter(vars(&[
+        let gh = GithubContext::from_vars(vars(&[
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_WORKSPACE", "/github/workspace"),
             ("GITHUB_STEP_SUMMARY", "/github/file_commands/summary"),
@@ -245,16 +250,28 @@ mod tests {
         ]));
         assert!(gh.is_actions());
         assert_eq!(gh.workspace, Some(PathBuf::from("/github/workspace")));
-        assert_eq!(gh.step_summary, Some(PathBuf::from("/github/file_commands/summary")));
+        assert_eq!(
+            gh.step_summary,
+            Some(PathBuf::from("/github/file_commands/summary"))
+        );
         assert_eq!(gh.sha, None);
-        assert_eq!(gh.run_url().as_deref(), Some("https://github.com/o/r/actions/runs/42"));
+        assert_eq!(
+            gh.run_url().as_deref(),
+            Some("https://github.com/o/r/actions/runs/42")
+        );
     }
 
     #[test]
     fn relative_paths_resolve_against_the_workspace() {
         let ws = Path::new("/github/workspace");
-        assert_eq!(resolve_path("deploy/c.yaml", Some(ws)).path, PathBuf::from("/github/workspace/deploy/c.yaml"));
-        assert_eq!(resolve_path("/abs.yaml", Some(ws)).path, PathBuf::from("/abs.yaml"));
+        assert_eq!(
+            resolve_path("deploy/c.yaml", Some(ws)).path,
+            PathBuf::from("/github/workspace/deploy/c.yaml")
+        );
+        assert_eq!(
+            resolve_path("/abs.yaml", Some(ws)).path,
+            PathBuf::from("/abs.yaml")
+        );
         assert_eq!(resolve_path("c.yaml", None).path, PathBuf::from("c.yaml"));
         assert_eq!(resolve_path("-", Some(ws)).path, PathBuf::from("-"));
     }

@@ -19,8 +19,14 @@ pub fn read_all(inputs: &[InputPath], recursive: bool) -> Result<Vec<Source>, Er
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
-                .map_err(|source| Error::ReadInput { path: "<stdin>".into(), source })?;
-            out.push(Source { name: "<stdin>".into(), text });
+                .map_err(|source| Error::ReadInput {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
+            out.push(Source {
+                name: "<stdin>".into(),
+                text,
+            });
             continue;
         }
         let meta = std::fs::metadata(&input.path).map_err(|source| Error::ReadInput {
@@ -34,7 +40,11 @@ pub fn read_all(inputs: &[InputPath], recursive: bool) -> Result<Vec<Source>, Er
                 return Err(Error::Invalid(format!(
                     "{}: no .yaml, .yml or .json files{}",
                     input.shown,
-                    if recursive { "" } else { " (use -R to read subdirectories)" }
+                    if recursive {
+                        ""
+                    } else {
+                        " (use -R to read subdirectories)"
+                    }
                 )));
             }
         } else {
@@ -49,8 +59,8 @@ fn read_file(path: &Path, shown: &str) -> Result<Source, Error> {
         path: shown.to_string(),
         source,
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::Invalid(format!("{shown}: not UTF-8 text")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| Error::Invalid(format!("{shown}: not UTF-8 text")))?;
     Ok(Source {
         name: shown.to_string(),
         text,

@@ -43,7 +43,10 @@ fn spec_and_rollout_name_no_io_crates() {
     let mut files = Vec::new();
     rust_files(&root().join("src/spec"), &mut files);
     rust_files(&root().join("src/rollout"), &mut files);
-    assert!(files.len() >= 10, "expected the spec and rollout sources, found {files:?}");
+    assert!(
+        files.len() >= 10,
+        "expected the spec and rollout sources, found {files:?}"
+    );
     let mut offences = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable source");
@@ -51,5 +54,9 @@ fn spec_and_rollout_name_no_io_crates() {
             offences.push(format!("{}:{line}: names {name}", file.display()));
         }
     }
-    assert!(offences.is_empty(), "the pure core must not use I/O crates:\n{}", offences.join("\n"));
+    assert!(
+        offences.is_empty(),
+        "the pure core must not use I/O crates:\n{}",
+        offences.join("\n")
+    );
 }

@@ -6,7 +6,10 @@ use crate::support::{canary_gate, cg, run};
 fn version_prints_the_crate_version() {
     let r = cg(&["--version"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout.trim(), format!("canary-gate {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        r.stdout.trim(),
+        format!("canary-gate {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -21,7 +24,12 @@ fn no_command_prints_usage_and_exits_2() {
 fn an_unknown_command_input_names_the_input() {
     let r = run(canary_gate().env("INPUT_COMMAND", "promote"));
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("unknown command \"promote\" in the `command` input (INPUT_COMMAND)"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("unknown command \"promote\" in the `command` input (INPUT_COMMAND)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -38,7 +46,12 @@ fn bad_inputs_are_one_line_errors_with_exit_2() {
         .env("INPUT_METRICS-SERVER", "prometheus:9090")
         .args(["validate", "fixtures/canary/valid/skip-analysis.yaml"]));
     assert_eq!(r.code, 2);
-    assert!(r.stderr.starts_with("canary-gate: error: input metrics-server: \"prometheus:9090\""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("canary-gate: error: input metrics-server: \"prometheus:9090\""),
+        "{}",
+        r.stderr
+    );
     let r = run(canary_gate()
         .env("INPUT_LOG-LEVEL", "chatty")
         .args(["validate", "fixtures/canary/valid/skip-analysis.yaml"]));
@@ -58,7 +71,19 @@ fn the_log_level_input_accepts_any_case() {
 fn help_lists_every_input_with_its_variable() {
     let r = cg(&["validate", "--help"]);
     assert_eq!(r.code, 0);
-    for var in ["INPUT_CANARY", "INPUT_KUBECONFIG", "INPUT_NAMESPACE", "INPUT_METRICS-SERVER", "INPUT_GITHUB-TOKEN", "INPUT_TIMEOUT", "INPUT_LOG-LEVEL"] {
-        assert!(r.stdout.contains(var), "{var} missing from help:\n{}", r.stdout);
+    for var in [
+        "INPUT_CANARY",
+        "INPUT_KUBECONFIG",
+        "INPUT_NAMESPACE",
+        "INPUT_METRICS-SERVER",
+        "INPUT_GITHUB-TOKEN",
+        "INPUT_TIMEOUT",
+        "INPUT_LOG-LEVEL",
+    ] {
+        assert!(
+            r.stdout.contains(var),
+            "{var} missing from help:\n{}",
+            r.stdout
+        );
     }
 }

@@ -31,13 +31,20 @@ pub struct Run {
 impl Run {
     /// Lines of standard error that are `error:` diagnostics.
     pub fn error_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.contains(": error: ")).collect()
+        self.stderr
+            .lines()
+            .filter(|l| l.contains(": error: "))
+            .collect()
     }
 }
 
 /// Runs a prepared command.
 pub fn run(cmd: &mut Command) -> Run {
-    let Output { status, stdout, stderr } = cmd.output().expect("the binary runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the binary runs");
     Run {
         code: status.code().expect("exited normally"),
         stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
@@ -63,5 +70,8 @@ pub fn fixtures(dir: &str) -> Vec<PathBuf> {
 
 /// `path` relative to the repository root, as a string.
 pub fn rel(path: &Path) -> String {
-    path.strip_prefix(root()).unwrap_or(path).to_string_lossy().into_owned()
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }

@@ -1,6 +1,8 @@
 //! Integration tests: the real binary and the library's public surface. One test binary; each
 //! module below is one concern.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod architecture;
 mod cli;
 mod plans;

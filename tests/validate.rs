@@ -8,8 +8,16 @@ fn the_valid_directory_validates() {
     let r = cg(&["validate", "fixtures/canary/valid"]);
     assert_eq!(r.code, 0, "stderr:\n{}", r.stderr);
     assert!(r.error_lines().is_empty(), "{}", r.stderr);
-    let oks = r.stdout.lines().filter(|l| l.contains(": ok: Canary ")).count();
-    assert!(oks >= 15, "expected at least 15 canaries, got {oks}:\n{}", r.stdout);
+    let oks = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": ok: Canary "))
+        .count();
+    assert!(
+        oks >= 15,
+        "expected at least 15 canaries, got {oks}:\n{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -29,10 +37,15 @@ fn every_invalid_fixture_fails_with_its_expected_lines() {
     let mut failures = Vec::new();
     for f in files {
         let expected_path = f.with_extension("expected");
-        let expected = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} has no sidecar {}", f.display(), expected_path.display()));
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!("{} has no sidecar {}", f.display(), expected_path.display())
+        });
         let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert!(!expected.is_empty(), "{} expects nothing", expected_path.display());
+        assert!(
+            !expected.is_empty(),
+            "{} expects nothing",
+            expected_path.display()
+        );
         let r = cg(&["validate", &rel(&f)]);
         if r.code != 2 || r.error_lines() != expected {
             failures.push(format!(
@@ -50,8 +63,13 @@ fn every_invalid_fixture_fails_with_its_expected_lines() {
 #[test]
 fn a_directory_with_one_bad_file_names_that_file() {
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read_to_string(root().join("fixtures/canary/valid/nginx-step-weights.yaml")).unwrap();
-    let bad = std::fs::read_to_string(root().join("fixtures/canary/invalid/interval-not-a-duration.yaml")).unwrap();
+    let good =
+        std::fs::read_to_string(root().join("fixtures/canary/valid/nginx-step-weights.yaml"))
+            .unwrap();
+    let bad = std::fs::read_to_string(
+        root().join("fixtures/canary/invalid/interval-not-a-duration.yaml"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("a-good.yaml"), good).unwrap();
     std::fs::write(dir.path().join("b-bad.yml"), bad).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
@@ -64,7 +82,12 @@ fn a_directory_with_one_bad_file_names_that_file() {
             "{shown}/b-bad.yml:19:15: error: spec.analysis.interval: \"30 seconds\" is not a duration (e.g. 30s, 1m)"
         )]
     );
-    assert!(r.stdout.contains(&format!("{shown}/a-good.yaml: ok: Canary shop/frontend")), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("{shown}/a-good.yaml: ok: Canary shop/frontend")),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -82,27 +105,44 @@ fn directories_are_read_recursively_only_with_r() {
     assert!(flat.stderr.contains("use -R"), "{}", flat.stderr);
     let deep = cg(&["validate", "-R", &shown]);
     assert_eq!(deep.code, 0, "{}", deep.stderr);
-    assert!(deep.stdout.contains("svc/canary.yaml: ok"), "{}", deep.stdout);
+    assert!(
+        deep.stdout.contains("svc/canary.yaml: ok"),
+        "{}",
+        deep.stdout
+    );
 }
 
 #[test]
 fn files_without_canaries_and_missing_paths_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let deploy = dir.path().join("deploy.yaml");
-    std::fs::write(&deploy, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n").unwrap();
+    std::fs::write(
+        &deploy,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n",
+    )
+    .unwrap();
     let r = cg(&["validate", &deploy.to_string_lossy()]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("no flagger.app/v1beta1 Canary"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no flagger.app/v1beta1 Canary"),
+        "{}",
+        r.stderr
+    );
 
     let r = cg(&["validate", "fixtures/canary/nope.yaml"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("fixtures/canary/nope.yaml: No such file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("fixtures/canary/nope.yaml: No such file"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn standard_input_is_read_with_a_dash() {
     use std::io::Write;
-    let text = std::fs::read_to_string(root().join("fixtures/canary/invalid/provider-typo.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(root().join("fixtures/canary/invalid/provider-typo.yaml")).unwrap();
     let mut child = canary_gate()
         .args(["validate", "-"])
         .stdin(std::process::Stdio::piped())
@@ -110,25 +150,46 @@ fn standard_input_is_read_with_a_dash() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with("<stdin>:7:13: error: spec.provider: \"ngnix\""), "{stderr}");
+    assert!(
+        stderr.starts_with("<stdin>:7:13: error: spec.provider: \"ngnix\""),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn json_report() {
-    let r = cg(&["validate", "--format", "json", "fixtures/canary/valid/nginx-step-weight.yaml", "fixtures/canary/invalid/unknown-field-typo.yaml"]);
+    let r = cg(&[
+        "validate",
+        "--format",
+        "json",
+        "fixtures/canary/valid/nginx-step-weight.yaml",
+        "fixtures/canary/invalid/unknown-field-typo.yaml",
+    ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.is_empty(), "JSON mode prints nothing else: {}", r.stderr);
+    assert!(
+        r.stderr.is_empty(),
+        "JSON mode prints nothing else: {}",
+        r.stderr
+    );
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["errors"], 1);
     let c = &v["canaries"][0];
     assert_eq!(c["name"], "podinfo");
     assert_eq!(c["strategy"], "canary");
-    assert_eq!(c["weights"], serde_json::json!([5, 10, 15, 20, 25, 30, 35, 40, 45, 50]));
+    assert_eq!(
+        c["weights"],
+        serde_json::json!([5, 10, 15, 20, 25, 30, 35, 40, 45, 50])
+    );
     let d = v["diagnostics"]
         .as_array()
         .unwrap()
@@ -136,20 +197,30 @@ fn json_report() {
         .find(|d| d["severity"] == "error")
         .unwrap();
     assert_eq!(d["file"], "fixtures/canary/invalid/unknown-field-typo.yaml");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(19), Some(5)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(19), Some(5))
+    );
     assert_eq!(d["path"], "spec.analysis.intervall");
 }
 
 #[test]
 fn under_github_actions_errors_are_annotations_on_the_file() {
-    let r = run(canary_gate()
-        .env("GITHUB_ACTIONS", "true")
-        .args(["validate", "fixtures/canary/invalid/interval-not-a-duration.yaml"]));
+    let r = run(canary_gate().env("GITHUB_ACTIONS", "true").args([
+        "validate",
+        "fixtures/canary/invalid/interval-not-a-duration.yaml",
+    ]));
     assert_eq!(r.code, 2);
     let expected = "::error file=fixtures/canary/invalid/interval-not-a-duration.yaml,line=19,col=15,title=canary-gate%3A spec.analysis.interval::\"30 seconds\" is not a duration (e.g. 30s, 1m)";
     assert!(r.stderr.lines().any(|l| l == expected), "{}", r.stderr);
-    let plain = cg(&["validate", "fixtures/canary/invalid/interval-not-a-duration.yaml"]);
-    assert!(!plain.stderr.contains("::error"), "no workflow commands outside Actions");
+    let plain = cg(&[
+        "validate",
+        "fixtures/canary/invalid/interval-not-a-duration.yaml",
+    ]);
+    assert!(
+        !plain.stderr.contains("::error"),
+        "no workflow commands outside Actions"
+    );
 }
 
 #[test]
@@ -165,11 +236,24 @@ fn the_action_runs_validate_from_inputs_relative_to_the_workspace() {
         .env("INPUT_NAMESPACE", "")
         .env("INPUT_TIMEOUT", ""));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert_eq!(r.stderr.lines().next(), Some("::add-mask::ghs_secret_value_123"));
-    assert_eq!(r.stderr.matches("ghs_secret_value_123").count(), 1, "the token is printed only to mask it");
-    assert!(r.stdout.contains("fixtures/canary/valid/nginx-ab-header.yaml: ok: Canary ab/podinfo"), "{}", r.stdout);
+    assert_eq!(
+        r.stderr.lines().next(),
+        Some("::add-mask::ghs_secret_value_123")
+    );
+    assert_eq!(
+        r.stderr.matches("ghs_secret_value_123").count(),
+        1,
+        "the token is printed only to mask it"
+    );
     assert!(
-        r.stderr.contains("::error file=fixtures/canary/invalid/provider-typo.yaml,line=7,col=13"),
+        r.stdout
+            .contains("fixtures/canary/valid/nginx-ab-header.yaml: ok: Canary ab/podinfo"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("::error file=fixtures/canary/invalid/provider-typo.yaml,line=7,col=13"),
         "{}",
         r.stderr
     );

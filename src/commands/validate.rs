@@ -35,7 +35,8 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
         }
         plans.push((c.origin.file.clone(), c.origin.doc.pos.line, plan));
     }
-    let found_nothing = loaded.canaries.is_empty() && loaded.templates.is_empty() && loaded.errors() == 0;
+    let found_nothing =
+        loaded.canaries.is_empty() && loaded.templates.is_empty() && loaded.errors() == 0;
     if found_nothing {
         let names: Vec<&str> = inputs.iter().map(|i| i.shown.as_str()).collect();
         return Err(Error::Invalid(format!(
@@ -43,13 +44,20 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
             names.join(", ")
         )));
     }
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let report = Report::new(&loaded, &diagnostics, &plans, settings.namespace.as_deref());
     match args.format {
         Format::Text => print_text(&diagnostics, &report, settings.github.is_actions())?,
         Format::Json => print_json(&report)?,
     }
-    Ok(if errors > 0 { Outcome::Invalid } else { Outcome::Success })
+    Ok(if errors > 0 {
+        Outcome::Invalid
+    } else {
+        Outcome::Success
+    })
 }
 
 #[derive(Serialize)]
@@ -87,16 +95,20 @@ struct NamedReport {
 }
 
 impl<'a> Report<'a> {
-    fn new(loaded: &Loaded, diagnostics: &'a [Diagnostic], plans: &[(String, u32, Plan)], default_ns: Option<&str>) -> Self {
+    fn new(
+        loaded: &Loaded,
+        diagnostics: &'a [Diagnostic],
+        plans: &[(String, u32, Plan)],
+        default_ns: Option<&str>,
+    ) -> Self {
         let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
         let canaries = plans
             .iter()
             .map(|(file, line, p)| {
                 let (weights, iterations) = match &p.strategy {
                     Strategy::Canary { weights, .. } => (weights.clone(), None),
-                    Strategy::AbTesting { iterations, .. } | Strategy::BlueGreen { iterations, .. } => {
-                        (Vec::new(), Some(*iterations))
-                    }
+                    Strategy::AbTesting { iterations, .. }
+                    | Strategy::BlueGreen { iterations, .. } => (Vec::new(), Some(*iterations)),
                 };
                 CanaryReport {
                     file: file.clone(),
@@ -137,7 +149,10 @@ impl<'a> Report<'a> {
 }
 
 fn write_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::WriteOutput { what: what.to_string(), source }
+    move |source| Error::WriteOutput {
+        what: what.to_string(),
+        source,
+    }
 }
 
 fn print_text(diagnostics: &[Diagnostic], report: &Report<'_>, actions: bool) -> Result<(), Error> {
@@ -152,16 +167,29 @@ fn print_text(diagnostics: &[Diagnostic], report: &Report<'_>, actions: bool) ->
     }
     let mut out = std::io::stdout().lock();
     for c in &report.canaries {
-        let ns = c.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
-        writeln!(out, "{}: ok: Canary {ns}{}: {}", c.file, c.name, c.summary).map_err(write_err("standard output"))?;
+        let ns = c
+            .namespace
+            .as_deref()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default();
+        writeln!(out, "{}: ok: Canary {ns}{}: {}", c.file, c.name, c.summary)
+            .map_err(write_err("standard output"))?;
     }
     writeln!(
         out,
         "{} canar{}, {} metric template{}: {} error{}, {} warning{}",
         report.canaries.len(),
-        if report.canaries.len() == 1 { "y" } else { "ies" },
+        if report.canaries.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
         report.metric_templates.len(),
-        if report.metric_templates.len() == 1 { "" } else { "s" },
+        if report.metric_templates.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         report.errors,
         if report.errors == 1 { "" } else { "s" },
         report.warnings,
@@ -172,7 +200,9 @@ fn print_text(diagnostics: &[Diagnostic], report: &Report<'_>, actions: bool) ->
 
 fn print_json(report: &Report<'_>) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, report)
-        .map_err(|e| Error::WriteOutput { what: "standard output".into(), source: e.into() })?;
+    serde_json::to_writer_pretty(&mut out, report).map_err(|e| Error::WriteOutput {
+        what: "standard output".into(),
+        source: e.into(),
+    })?;
     writeln!(out).map_err(write_err("standard output"))
 }

@@ -12,7 +12,9 @@ pub const ANNOTATIONS_PER_LEVEL: usize = 10;
 
 /// Escapes a workflow command's message.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow command's property value.
@@ -99,7 +101,13 @@ mod tests {
 
     #[test]
     fn at_most_ten_per_level() {
-        let d = Diagnostic::new(Severity::Warning, "f", Pos { line: 1, col: 1 }, FieldPath::root(), "w");
+        let d = Diagnostic::new(
+            Severity::Warning,
+            "f",
+            Pos { line: 1, col: 1 },
+            FieldPath::root(),
+            "w",
+        );
         let lines = annotations(&vec![d; 12]);
         assert_eq!(lines.len(), 11);
         assert!(lines[10].contains("2 more findings"));

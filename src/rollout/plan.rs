@@ -62,7 +62,9 @@ impl Strategy {
     pub fn steps(&self) -> usize {
         match self {
             Strategy::Canary { weights, .. } => weights.len(),
-            Strategy::AbTesting { iterations, .. } | Strategy::BlueGreen { iterations, .. } => *iterations as usize,
+            Strategy::AbTesting { iterations, .. } | Strategy::BlueGreen { iterations, .. } => {
+                *iterations as usize
+            }
         }
     }
 }
@@ -164,7 +166,10 @@ impl Plan {
             Provider::Istio | Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
         );
         let strategy = if !matches.is_empty() && iterations > 0 {
-            Strategy::AbTesting { iterations, matches }
+            Strategy::AbTesting {
+                iterations,
+                matches,
+            }
         } else if iterations > 0 {
             Strategy::BlueGreen {
                 iterations,
@@ -181,7 +186,11 @@ impl Plan {
                 mirror: a.mirror && mirror_capable,
             }
         };
-        if let Strategy::Canary { weights, max_weight, .. } = &strategy
+        if let Strategy::Canary {
+            weights,
+            max_weight,
+            ..
+        } = &strategy
             && let Some(&last) = weights.last()
             && last > *max_weight
         {
@@ -193,7 +202,10 @@ impl Plan {
             });
         }
         let apex = c.service.name.clone();
-        let gateway = matches!(c.effective_provider, Provider::GatewayApiV1 | Provider::GatewayApiV1beta1);
+        let gateway = matches!(
+            c.effective_provider,
+            Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
+        );
         let names = Names {
             primary_service: format!("{apex}-primary"),
             canary_service: format!("{apex}-canary"),
@@ -242,7 +254,9 @@ impl Plan {
                 let w: Vec<String> = weights.iter().map(|w| format!("{w}%")).collect();
                 format!("canary, weights {}", w.join(" → "))
             }
-            Strategy::AbTesting { iterations, .. } => format!("A/B testing, {iterations} iterations"),
+            Strategy::AbTesting { iterations, .. } => {
+                format!("A/B testing, {iterations} iterations")
+            }
             Strategy::BlueGreen { iterations, mirror } => format!(
                 "blue/green, {iterations} iterations{}",
                 if *mirror { " with mirroring" } else { "" }

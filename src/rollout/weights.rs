@@ -58,10 +58,13 @@ pub fn schedule(step_weight: u32, step_weights: &[u32], max: Option<u32>) -> Vec
 mod tests {
     use super::*;
 
+    /// stepWeight, stepWeights, maxWeight, expected schedule.
+    type Case = (u32, &'static [u32], Option<u32>, &'static [u32]);
+
     /// Flagger's examples (reference §2.6 and §7.3 item 28).
     #[test]
     fn schedules_match_flagger() {
-        let cases: &[(u32, &[u32], Option<u32>, &[u32])] = &[
+        let cases: &[Case] = &[
             (20, &[], Some(50), &[20, 40, 60]),
             (50, &[], Some(100), &[50, 100]),
             (0, &[1, 2, 10, 80], None, &[1, 2, 10, 80]),

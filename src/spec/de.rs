@@ -6,7 +6,9 @@
 
 use crate::spec::path::FieldPath;
 use crate::spec::yaml::{Key, Node, Pos, Value};
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use std::fmt;
 
 /// Why a document did not fit its type.
@@ -90,7 +92,13 @@ impl Error {
             ErrorKind::UnknownVariant { value, expected } => {
                 let list: Vec<String> = expected
                     .iter()
-                    .map(|e| if e.is_empty() { "\"\"".to_string() } else { (*e).to_string() })
+                    .map(|e| {
+                        if e.is_empty() {
+                            "\"\"".to_string()
+                        } else {
+                            (*e).to_string()
+                        }
+                    })
                     .collect();
                 let mut msg = format!("{value:?} is not one of: {}", list.join(", "));
                 if let Some(s) = suggest(value, expected) {
@@ -309,7 +317,10 @@ struct SeqDe<'a, 'p> {
 impl<'de> SeqAccess<'de> for SeqDe<'de, '_> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         match self.items.next() {
             Some((i, node)) => seed
                 .deserialize(NodeDe {
@@ -331,7 +342,10 @@ struct MapDe<'a, 'p> {
 impl<'de> MapAccess<'de> for MapDe<'de, '_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             Some((key, node)) => {
                 self.value = Some((key, node));
@@ -393,7 +407,10 @@ mod tests {
         let err = read("analysis:\n  interval: 1m\n  intervall: 2m\n").unwrap_err();
         assert_eq!(err.pos, Some(Pos { line: 3, col: 3 }));
         assert_eq!(err.path.to_string(), "analysis.intervall");
-        assert_eq!(err.message(), "unknown field \"intervall\"; did you mean \"interval\"?");
+        assert_eq!(
+            err.message(),
+            "unknown field \"intervall\"; did you mean \"interval\"?"
+        );
     }
 
     #[test]
@@ -401,7 +418,11 @@ mod tests {
         let err = read("analysis:\n  interval: 1m\n  stepWeights: [1, 2, x]\n").unwrap_err();
         assert_eq!(err.path.to_string(), "analysis.stepWeights[2]");
         assert_eq!(err.pos, Some(Pos { line: 3, col: 23 }));
-        assert!(err.message().contains("found string \"x\""), "{}", err.message());
+        assert!(
+            err.message().contains("found string \"x\""),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
@@ -416,12 +437,17 @@ mod tests {
         let err = read("analysis: {interval: 1m}\nmode: canry\n").unwrap_err();
         assert_eq!(err.path.to_string(), "mode");
         assert_eq!(err.pos, Some(Pos { line: 2, col: 7 }));
-        assert!(err.message().contains("did you mean \"canary\""), "{}", err.message());
+        assert!(
+            err.message().contains("did you mean \"canary\""),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]
     fn reads_a_good_document() {
-        let out = read("analysis: {interval: 1m, stepWeights: [5, 10]}\nmode: bluegreen\n").unwrap();
+        let out =
+            read("analysis: {interval: 1m, stepWeights: [5, 10]}\nmode: bluegreen\n").unwrap();
         assert_eq!(out.analysis.interval, "1m");
         assert_eq!(out.analysis.step_weights, Some(vec![5, 10]));
         assert!(matches!(out.mode, Some(Mode::Bluegreen)));

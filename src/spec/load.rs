@@ -34,11 +34,19 @@ pub struct Loaded {
 impl Loaded {
     /// Number of errors.
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// The template a metric of `canary` refers to by `name`/`namespace`, when it is in the files.
-    pub fn template_for(&self, canary: &Canary, name: &str, namespace: Option<&str>) -> Option<&MetricTemplate> {
+    pub fn template_for(
+        &self,
+        canary: &Canary,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<&MetricTemplate> {
         let want_ns = namespace.or(canary.namespace.as_deref());
         self.templates.iter().find(|t| {
             t.name == name
@@ -74,7 +82,12 @@ pub fn load(sources: &[Source]) -> Loaded {
         }
     }
     cross_check(&mut out);
-    let order = |file: &str| sources.iter().position(|s| s.name == file).unwrap_or(usize::MAX);
+    let order = |file: &str| {
+        sources
+            .iter()
+            .position(|s| s.name == file)
+            .unwrap_or(usize::MAX)
+    };
     out.diagnostics
         .sort_by_key(|d| (order(&d.file), d.line, d.column));
     out
@@ -87,10 +100,18 @@ fn document(out: &mut Loaded, file: &str, doc: Node) {
     };
     if !matches!(doc.value, Value::Map(_)) {
         let what = doc.value.describe();
-        err(out, doc.pos, FieldPath::root(), format!("expected a Kubernetes object (a mapping), found {what}"));
+        err(
+            out,
+            doc.pos,
+            FieldPath::root(),
+            format!("expected a Kubernetes object (a mapping), found {what}"),
+        );
         return;
     }
-    let api_version = doc.get("apiVersion").and_then(Node::as_str).map(str::to_string);
+    let api_version = doc
+        .get("apiVersion")
+        .and_then(Node::as_str)
+        .map(str::to_string);
     let kind = doc.get("kind").and_then(Node::as_str).map(str::to_string);
     let (api_version, kind) = match (api_version, kind) {
         (Some(a), Some(k)) => (a, k),
@@ -100,22 +121,35 @@ fn document(out: &mut Loaded, file: &str, doc: Node) {
                 || k.as_deref().is_some_and(|k| FLAGGER_KINDS.contains(&k));
             if flagger || (a.is_none() && k.is_none()) {
                 let path = FieldPath::root().key(missing);
-                let msg = if doc.get(missing).is_some() { "must be a string" } else { "required field is missing" };
+                let msg = if doc.get(missing).is_some() {
+                    "must be a string"
+                } else {
+                    "required field is missing"
+                };
                 err(out, path.pos_in(&doc), path, msg.to_string());
             }
             return;
         }
     };
     let Some(("flagger.app", version)) = api_version.split_once('/') else {
-        out.skipped.push((file.to_string(), format!("{api_version} {kind}")));
+        out.skipped
+            .push((file.to_string(), format!("{api_version} {kind}")));
         return;
     };
     if version != "v1beta1" {
         let path = FieldPath::root().key("apiVersion");
-        err(out, path.pos_in(&doc), path, format!("{api_version:?} is not supported: use flagger.app/v1beta1"));
+        err(
+            out,
+            path.pos_in(&doc),
+            path,
+            format!("{api_version:?} is not supported: use flagger.app/v1beta1"),
+        );
         return;
     }
-    let origin = Origin { file: file.to_string(), doc };
+    let origin = Origin {
+        file: file.to_string(),
+        doc,
+    };
     match kind.as_str() {
         "Canary" => {
             if let Some(c) = validate::canary(origin, &mut out.diagnostics) {
@@ -134,8 +168,12 @@ fn document(out: &mut Loaded, file: &str, doc: Node) {
         }
         other => {
             let path = FieldPath::root().key("kind");
-            let hint = suggest(other, FLAGGER_KINDS).map(|s| format!("; did you mean {s:?}?")).unwrap_or_default();
-            let msg = format!("{other:?} is not a flagger.app kind (Canary, MetricTemplate, AlertProvider){hint}");
+            let hint = suggest(other, FLAGGER_KINDS)
+                .map(|s| format!("; did you mean {s:?}?"))
+                .unwrap_or_default();
+            let msg = format!(
+                "{other:?} is not a flagger.app kind (Canary, MetricTemplate, AlertProvider){hint}"
+            );
             err(out, path.pos_in(&origin.doc), path, msg);
         }
     }

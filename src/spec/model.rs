@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use crate::spec::wire::{
-    AutoscalerKind, GatewayRef, HttpMatch, MetricProviderType, Provider, SameSite, Severity as AlertSeverity,
-    StringMatch, TargetKind, TrafficDistribution,
+    AutoscalerKind, GatewayRef, HttpMatch, MetricProviderType, Provider, SameSite,
+    Severity as AlertSeverity, StringMatch, TargetKind, TrafficDistribution,
 };
 
 /// Where a document came from: the file and its positioned tree.
@@ -30,7 +30,12 @@ impl Origin {
     }
 
     /// A finding about `path` in this document.
-    pub fn diag(&self, severity: Severity, path: &FieldPath, message: impl Into<String>) -> Diagnostic {
+    pub fn diag(
+        &self,
+        severity: Severity,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::new(severity, &self.file, self.pos(path), path.clone(), message)
     }
 }

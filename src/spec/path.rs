@@ -26,7 +26,11 @@ impl FieldPath {
 
     /// A path of mapping keys.
     pub fn of(keys: &[&str]) -> Self {
-        Self(keys.iter().map(|k| PathSeg::Key((*k).to_string())).collect())
+        Self(
+            keys.iter()
+                .map(|k| PathSeg::Key((*k).to_string()))
+                .collect(),
+        )
     }
 
     /// This path with one more key.

@@ -185,7 +185,10 @@ fn refine(text: &str, err: SyntaxError) -> SyntaxError {
                         line: i as u32 + 1,
                         col: col as u32,
                     },
-                    message: format!("expected \"key: value\", found {:?} (missing ':'?)", line.trim()),
+                    message: format!(
+                        "expected \"key: value\", found {:?} (missing ':'?)",
+                        line.trim()
+                    ),
                 };
             }
         }
@@ -204,7 +207,9 @@ fn unclosed_bracket(lines: &[&str]) -> Option<(Pos, char)> {
             match (quote, c) {
                 (Some(q), c) if c == q => quote = None,
                 (Some(_), _) => {}
-                (None, '"' | '\'') if matches!(prev, ' ' | '[' | '{' | ',' | ':') => quote = Some(c),
+                (None, '"' | '\'') if matches!(prev, ' ' | '[' | '{' | ',' | ':') => {
+                    quote = Some(c)
+                }
                 (None, '#') if prev == ' ' || j == 0 => break,
                 (None, '[' | '{') => stack.push((
                     Pos {

@@ -1,8 +1,8 @@
 //! Rules for `spec.analysis`: the CRD's `oneOf`, weights, iterations, metrics, webhooks, alerts
 //! and session affinity.
 
-use super::support;
 use super::Ctx;
+use super::support;
 use crate::spec::model::*;
 use crate::spec::path::FieldPath;
 use crate::spec::wire::{self, WebhookType};
@@ -12,10 +12,18 @@ use std::time::Duration;
 /// Below this Flagger clamps the interval; canary-gate honours it (with a warning).
 const FLAGGER_MIN_INTERVAL: Duration = Duration::from_secs(10);
 
-pub(super) fn analysis(cx: &mut Ctx<'_>, path: &FieldPath, a: &wire::Analysis, p: Provider) -> Option<Analysis> {
+pub(super) fn analysis(
+    cx: &mut Ctx<'_>,
+    path: &FieldPath,
+    a: &wire::Analysis,
+    p: Provider,
+) -> Option<Analysis> {
     let interval = match &a.interval {
         None => {
-            cx.error(&path.key("interval"), "required field is missing (e.g. interval: 1m)");
+            cx.error(
+                &path.key("interval"),
+                "required field is missing (e.g. interval: 1m)",
+            );
             None
         }
         Some(text) => {
@@ -40,38 +48,59 @@ pub(super) fn analysis(cx: &mut Ctx<'_>, path: &FieldPath, a: &wire::Analysis, p
     };
     let threshold = match a.threshold {
         None => {
-            cx.error(&path.key("threshold"), "required field is missing (failed checks before rollback, e.g. threshold: 5)");
+            cx.error(
+                &path.key("threshold"),
+                "required field is missing (failed checks before rollback, e.g. threshold: 5)",
+            );
             None
         }
         Some(t) if t <= 0 => {
-            cx.warn(&path.key("threshold"), format!("{t} is treated as 1, as Flagger does"));
+            cx.warn(
+                &path.key("threshold"),
+                format!("{t} is treated as 1, as Flagger does"),
+            );
             Some(1)
         }
         Some(t) => cx.int_in(&path.key("threshold"), t, 1, i64::from(u32::MAX)),
     };
 
     one_of(cx, path, a);
-    let iterations = a.iterations.and_then(|v| cx.int_in(&path.key("iterations"), v, 1, 10_000));
-    let step_weight = a.step_weight.and_then(|v| weight(cx, &path.key("stepWeight"), v));
+    let iterations = a
+        .iterations
+        .and_then(|v| cx.int_in(&path.key("iterations"), v, 1, 10_000));
+    let step_weight = a
+        .step_weight
+        .and_then(|v| weight(cx, &path.key("stepWeight"), v));
     let step_weights = step_weights(cx, path, a.step_weights.as_deref());
-    let max_weight = a.max_weight.and_then(|v| cx.int_in(&path.key("maxWeight"), v, 1, 100));
+    let max_weight = a
+        .max_weight
+        .and_then(|v| cx.int_in(&path.key("maxWeight"), v, 1, 100));
     if a.max_weight.is_some() && (a.step_weights.is_some() || a.iterations.is_some()) {
-        let why = if a.step_weights.is_some() { "stepWeights sets the last weight" } else { "iterations do not shift weights" };
+        let why = if a.step_weights.is_some() {
+            "stepWeights sets the last weight"
+        } else {
+            "iterations do not shift weights"
+        };
         cx.warn(&path.key("maxWeight"), format!("ignored: {why}"));
     }
-    let step_weight_promotion = a
-        .step_weight_promotion
-        .map_or(Some(0), |v| cx.int_in(&path.key("stepWeightPromotion"), v, 0, 100));
-    let mirror_weight = a.mirror_weight.map_or(Some(100), |v| cx.int_in(&path.key("mirrorWeight"), v, 0, 100));
-    let primary_ready = a
-        .primary_ready_threshold
-        .map_or(Some(100), |v| cx.int_in(&path.key("primaryReadyThreshold"), v, 0, 100));
-    let canary_ready = a
-        .canary_ready_threshold
-        .map_or(Some(100), |v| cx.int_in(&path.key("canaryReadyThreshold"), v, 0, 100));
+    let step_weight_promotion = a.step_weight_promotion.map_or(Some(0), |v| {
+        cx.int_in(&path.key("stepWeightPromotion"), v, 0, 100)
+    });
+    let mirror_weight = a.mirror_weight.map_or(Some(100), |v| {
+        cx.int_in(&path.key("mirrorWeight"), v, 0, 100)
+    });
+    let primary_ready = a.primary_ready_threshold.map_or(Some(100), |v| {
+        cx.int_in(&path.key("primaryReadyThreshold"), v, 0, 100)
+    });
+    let canary_ready = a.canary_ready_threshold.map_or(Some(100), |v| {
+        cx.int_in(&path.key("canaryReadyThreshold"), v, 0, 100)
+    });
     let mirror = a.mirror.unwrap_or(false);
     if mirror && !support::supports_mirror(p) && p != Provider::Kubernetes {
-        cx.warn(&path.key("mirror"), format!("ignored: provider {} cannot mirror traffic", p.as_str()));
+        cx.warn(
+            &path.key("mirror"),
+            format!("ignored: provider {} cannot mirror traffic", p.as_str()),
+        );
     }
 
     let matches = a.matches.clone().unwrap_or_default();
@@ -141,11 +170,17 @@ fn one_of(cx: &mut Ctx<'_>, path: &FieldPath, a: &wire::Analysis) {
 
 fn weight(cx: &mut Ctx<'_>, path: &FieldPath, v: i64) -> Option<u32> {
     if v <= 0 {
-        cx.error(path, format!("{v} must be greater than 0 (the canary would never receive traffic)"));
+        cx.error(
+            path,
+            format!("{v} must be greater than 0 (the canary would never receive traffic)"),
+        );
         return None;
     }
     if v > 100 {
-        cx.warn(path, format!("{v} is above 100; the canary weight is capped at 100"));
+        cx.warn(
+            path,
+            format!("{v} is above 100; the canary weight is capped at 100"),
+        );
     }
     u32::try_from(v).ok()
 }
@@ -205,9 +240,15 @@ pub(super) fn string_matches(cx: &mut Ctx<'_>, path: &FieldPath, m: &HttpMatch) 
 }
 
 fn one_condition(cx: &mut Ctx<'_>, path: &FieldPath, c: &StringMatch) {
-    let n = [&c.exact, &c.prefix, &c.suffix, &c.regex].iter().filter(|v| v.is_some()).count();
+    let n = [&c.exact, &c.prefix, &c.suffix, &c.regex]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
     if n != 1 {
-        cx.error(path, format!("set exactly one of exact, prefix, suffix or regex (found {n})"));
+        cx.error(
+            path,
+            format!("set exactly one of exact, prefix, suffix or regex (found {n})"),
+        );
     }
     if let Some(r) = &c.regex
         && r.is_empty()
@@ -217,18 +258,36 @@ fn one_condition(cx: &mut Ctx<'_>, path: &FieldPath, c: &StringMatch) {
 }
 
 /// What the chosen router does with A/B conditions.
-fn ab_warnings(cx: &mut Ctx<'_>, path: &FieldPath, a: &wire::Analysis, matches: &[HttpMatch], p: Provider) {
+fn ab_warnings(
+    cx: &mut Ctx<'_>,
+    path: &FieldPath,
+    a: &wire::Analysis,
+    matches: &[HttpMatch],
+    p: Provider,
+) {
     let at = path.key("match");
     if a.iterations.is_none() {
-        cx.warn(&at, "ignored: A/B testing needs iterations (with stepWeight(s) this is a canary)");
+        cx.warn(
+            &at,
+            "ignored: A/B testing needs iterations (with stepWeight(s) this is a canary)",
+        );
         return;
     }
     if p == Provider::Kubernetes {
-        cx.warn(&at, "ignored: provider kubernetes has no L7 routing, so Flagger runs blue/green");
+        cx.warn(
+            &at,
+            "ignored: provider kubernetes has no L7 routing, so Flagger runs blue/green",
+        );
         return;
     }
     if !support::supports_ab(p) {
-        cx.warn(&at, format!("ignored: provider {} does not implement A/B testing", p.as_str()));
+        cx.warn(
+            &at,
+            format!(
+                "ignored: provider {} does not implement A/B testing",
+                p.as_str()
+            ),
+        );
         return;
     }
     if p != Provider::Nginx {
@@ -248,22 +307,34 @@ fn ab_warnings(cx: &mut Ctx<'_>, path: &FieldPath, a: &wire::Analysis, matches: 
         ];
         for (field, set) in unused {
             if set {
-                cx.warn(&mp.key(field), "ignored by provider nginx: only headers and the cookie header are matched");
+                cx.warn(
+                    &mp.key(field),
+                    "ignored by provider nginx: only headers and the cookie header are matched",
+                );
             }
         }
         for (name, c) in m.headers.iter().flatten() {
             let hp = mp.key("headers").key(name);
             if name.eq_ignore_ascii_case("cookie") {
                 if c.exact.is_none() {
-                    cx.warn(&hp, "ignored by provider nginx: a cookie match needs exact (the cookie name)");
+                    cx.warn(
+                        &hp,
+                        "ignored by provider nginx: a cookie match needs exact (the cookie name)",
+                    );
                 }
             } else {
                 headers += 1;
                 if c.prefix.is_some() || c.suffix.is_some() {
-                    cx.warn(&hp, "ignored by provider nginx: headers match exact or regex only");
+                    cx.warn(
+                        &hp,
+                        "ignored by provider nginx: headers match exact or regex only",
+                    );
                 }
                 if headers > 1 {
-                    cx.warn(&hp, "NGINX routes on one header: the last header condition wins");
+                    cx.warn(
+                        &hp,
+                        "NGINX routes on one header: the last header condition wins",
+                    );
                 }
             }
         }
@@ -277,7 +348,13 @@ fn metrics(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Metric]) -> Option<
     for (i, m) in list.iter().enumerate() {
         let at = path.key("metrics").index(i);
         if !seen.insert(m.name.as_str()) {
-            cx.warn(&at.key("name"), format!("a metric named {:?} is already listed; reports will show both", m.name));
+            cx.warn(
+                &at.key("name"),
+                format!(
+                    "a metric named {:?} is already listed; reports will show both",
+                    m.name
+                ),
+            );
         }
         if let Some(metric) = metric(cx, &at, m) {
             out.push(metric);
@@ -302,7 +379,10 @@ fn metric(cx: &mut Ctx<'_>, at: &FieldPath, m: &wire::Metric) -> Option<Metric> 
         cx.warn(&at.key("query"), "ignored: templateRef is set");
     }
     if m.query.is_some() && m.template_ref.is_none() {
-        cx.notice(&at.key("query"), "inline queries are deprecated in Flagger; a MetricTemplate can be reused");
+        cx.notice(
+            &at.key("query"),
+            "inline queries are deprecated in Flagger; a MetricTemplate can be reused",
+        );
     }
     let interval = match &m.interval {
         Some(text) => Some(cx.duration(&at.key("interval"), text)?),
@@ -318,14 +398,24 @@ fn metric(cx: &mut Ctx<'_>, at: &FieldPath, m: &wire::Metric) -> Option<Metric> 
         if let (Some(lo), Some(hi)) = (min, max)
             && lo > hi
         {
-            cx.error(&at.key("thresholdRange").key("min"), format!("{lo} is greater than max {hi}: no value could pass"));
+            cx.error(
+                &at.key("thresholdRange").key("min"),
+                format!("{lo} is greater than max {hi}: no value could pass"),
+            );
         }
         if m.threshold.is_some() {
             cx.warn(&at.key("threshold"), "ignored: thresholdRange is set");
         }
     } else if let Some(t) = m.threshold {
-        let bound = if builtin == Some(Builtin::RequestSuccessRate) { "min" } else { "max" };
-        cx.warn(&at.key("threshold"), format!("deprecated: use thresholdRange: {{{bound}: {t}}}"));
+        let bound = if builtin == Some(Builtin::RequestSuccessRate) {
+            "min"
+        } else {
+            "max"
+        };
+        cx.warn(
+            &at.key("threshold"),
+            format!("deprecated: use thresholdRange: {{{bound}: {t}}}"),
+        );
         if bound == "min" {
             min = Some(t);
         } else {
@@ -359,14 +449,19 @@ fn webhooks(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Webhook]) -> Optio
     for (i, w) in list.iter().enumerate() {
         let at = path.key("webhooks").index(i);
         if !seen.insert(w.name.as_str()) {
-            cx.warn(&at.key("name"), format!("a webhook named {:?} is already listed", w.name));
+            cx.warn(
+                &at.key("name"),
+                format!("a webhook named {:?} is already listed", w.name),
+            );
         }
         let url_ok = cx.http_url(&at.key("url"), &w.url);
         let timeout = match &w.timeout {
             None => Some(Duration::from_secs(10)),
             Some(t) => cx.duration(&at.key("timeout"), t),
         };
-        let retries = w.retries.map_or(Some(0), |r| cx.int_in(&at.key("retries"), r, 0, 100));
+        let retries = w
+            .retries
+            .map_or(Some(0), |r| cx.int_in(&at.key("retries"), r, 0, 100));
         let kind = match w.kind.unwrap_or(WebhookType::Unset) {
             WebhookType::Unset | WebhookType::Rollout => HookKind::Rollout,
             WebhookType::ConfirmRollout => HookKind::ConfirmRollout,
@@ -427,11 +522,14 @@ fn session_affinity(
         return None;
     }
     if !support::supports_session_affinity(p) {
-        cx.warn(at, format!("ignored: provider {} has no session affinity", p.as_str()));
+        cx.warn(
+            at,
+            format!("ignored: provider {} has no session affinity", p.as_str()),
+        );
     }
-    let max_age = s
-        .max_age
-        .map_or(Some(86_400), |v| cx.int_in(&at.key("maxAge"), v, 0, i64::from(i32::MAX)))?;
+    let max_age = s.max_age.map_or(Some(86_400), |v| {
+        cx.int_in(&at.key("maxAge"), v, 0, i64::from(i32::MAX))
+    })?;
     Some(SessionAffinity {
         cookie_name: s.cookie_name.clone(),
         primary_cookie_name: s.primary_cookie_name.clone(),
@@ -444,4 +542,3 @@ fn session_affinity(
         partitioned: s.partitioned.unwrap_or(false),
     })
 }
-

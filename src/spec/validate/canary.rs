@@ -16,7 +16,13 @@ pub fn canary(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Canary> {
         Ok(doc) => doc,
         Err(e) => {
             let pos = e.pos.unwrap_or(origin.doc.pos);
-            diags.push(Diagnostic::new(Severity::Error, &origin.file, pos, e.path.clone(), e.message()));
+            diags.push(Diagnostic::new(
+                Severity::Error,
+                &origin.file,
+                pos,
+                e.path.clone(),
+                e.message(),
+            ));
             return None;
         }
     };
@@ -69,7 +75,10 @@ impl Parts {
 }
 
 /// `metadata.name` / `metadata.namespace` of any object.
-pub(crate) fn object_name(cx: &mut Ctx<'_>, meta: &wire::ObjectMeta) -> Option<(String, Option<String>)> {
+pub(crate) fn object_name(
+    cx: &mut Ctx<'_>,
+    meta: &wire::ObjectMeta,
+) -> Option<(String, Option<String>)> {
     let name_path = FieldPath::of(&["metadata", "name"]);
     let name = match &meta.name {
         None => {
@@ -78,7 +87,10 @@ pub(crate) fn object_name(cx: &mut Ctx<'_>, meta: &wire::ObjectMeta) -> Option<(
         }
         Some(n) => match dns1123_subdomain(n) {
             Some(why) => {
-                cx.error(&name_path, format!("{n:?} is not a valid object name: it {why}"));
+                cx.error(
+                    &name_path,
+                    format!("{n:?} is not a valid object name: it {why}"),
+                );
                 None
             }
             None => Some(n.clone()),
@@ -132,7 +144,13 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
     }
 
     let target_name = target.as_ref().map(|t| t.name.clone());
-    let service = service(cx, &spec_path, spec.service.as_ref(), target_name.as_deref(), effective);
+    let service = service(
+        cx,
+        &spec_path,
+        spec.service.as_ref(),
+        target_name.as_deref(),
+        effective,
+    );
 
     let analysis = match (&spec.analysis, &spec.canary_analysis) {
         (Some(a), other) => {
@@ -195,7 +213,10 @@ fn target(cx: &mut Ctx<'_>, spec: &FieldPath, t: Option<&wire::TargetRef>) -> Op
         return None;
     };
     if let Some(why) = dns1123_subdomain(&t.name) {
-        cx.error(&path.key("name"), format!("{:?} is not a valid object name: it {why}", t.name));
+        cx.error(
+            &path.key("name"),
+            format!("{:?} is not a valid object name: it {why}", t.name),
+        );
         return None;
     }
     let expected = match t.kind {
@@ -208,7 +229,11 @@ fn target(cx: &mut Ctx<'_>, spec: &FieldPath, t: Option<&wire::TargetRef>) -> Op
     {
         cx.error(
             &path.key("apiVersion"),
-            format!("{:?} does not serve {:?}; use {expected}", t.api_version, kind_name(t.kind)),
+            format!(
+                "{:?} does not serve {:?}; use {expected}",
+                t.api_version,
+                kind_name(t.kind)
+            ),
         );
     }
     if !ACTED_ON_TARGETS.contains(&t.kind) {
@@ -242,46 +267,81 @@ fn refs(cx: &mut Ctx<'_>, spec: &FieldPath, s: &wire::CanarySpec, p: Provider) -
     let needs_ingress = matches!(p, Provider::Nginx | Provider::Skipper);
     let ingress = match &s.ingress_ref {
         None if needs_ingress => {
-            cx.error(&path, format!("required by provider {}: the Ingress to split", p.as_str()));
+            cx.error(
+                &path,
+                format!("required by provider {}: the Ingress to split", p.as_str()),
+            );
             None
         }
         None => None,
         Some(r) => {
             if !needs_ingress {
-                cx.warn(&path, format!("ignored: provider {} does not route through an Ingress", p.as_str()));
+                cx.warn(
+                    &path,
+                    format!(
+                        "ignored: provider {} does not route through an Ingress",
+                        p.as_str()
+                    ),
+                );
             }
             if r.kind != "Ingress" {
-                cx.error(&path.key("kind"), format!("{:?} is not supported: must be Ingress", r.kind));
+                cx.error(
+                    &path.key("kind"),
+                    format!("{:?} is not supported: must be Ingress", r.kind),
+                );
             }
             if r.api_version != "networking.k8s.io/v1" {
                 cx.error(
                     &path.key("apiVersion"),
-                    format!("{:?} is not supported: must be networking.k8s.io/v1", r.api_version),
+                    format!(
+                        "{:?} is not supported: must be networking.k8s.io/v1",
+                        r.api_version
+                    ),
                 );
             }
             if let Some(why) = dns1123_subdomain(&r.name) {
-                cx.error(&path.key("name"), format!("{:?} is not a valid object name: it {why}", r.name));
+                cx.error(
+                    &path.key("name"),
+                    format!("{:?} is not a valid object name: it {why}", r.name),
+                );
             }
             Some(r.name.clone())
         }
     };
     if s.route_ref.is_some() && p != Provider::Apisix {
-        cx.warn(&spec.key("routeRef"), "ignored: only provider apisix reads routeRef");
+        cx.warn(
+            &spec.key("routeRef"),
+            "ignored: only provider apisix reads routeRef",
+        );
     }
     if s.route_ref.is_none() && p == Provider::Apisix {
         cx.error(&spec.key("routeRef"), "required by provider apisix");
     }
     if s.upstream_ref.is_some() && p != Provider::Gloo {
-        cx.warn(&spec.key("upstreamRef"), "ignored: only provider gloo reads upstreamRef");
+        cx.warn(
+            &spec.key("upstreamRef"),
+            "ignored: only provider gloo reads upstreamRef",
+        );
     }
     ingress
 }
 
 /// Flagger's `verifyCanary` consistency rules and the Gateway API requirement.
-fn provider_rules(cx: &mut Ctx<'_>, spec: &FieldPath, s: &wire::CanarySpec, p: Provider, t: Option<&ObjectRef>) {
-    let knative_target = t.is_some_and(|t| t.kind == TargetKind::Service && t.api_version == "serving.knative.dev/v1");
+fn provider_rules(
+    cx: &mut Ctx<'_>,
+    spec: &FieldPath,
+    s: &wire::CanarySpec,
+    p: Provider,
+    t: Option<&ObjectRef>,
+) {
+    let knative_target = t.is_some_and(|t| {
+        t.kind == TargetKind::Service && t.api_version == "serving.knative.dev/v1"
+    });
     if knative_target && p != Provider::Knative {
-        cx.error(&spec.key("provider"), "a Knative Service target needs provider: knative");
+        cx.error(
+            &spec.key("provider"),
+            "a Knative Service target needs provider: knative",
+        );
     }
     if !knative_target && p == Provider::Knative {
         cx.error(
@@ -290,7 +350,10 @@ fn provider_rules(cx: &mut Ctx<'_>, spec: &FieldPath, s: &wire::CanarySpec, p: P
         );
     }
     if knative_target && s.autoscaler_ref.is_some() {
-        cx.error(&spec.key("autoscalerRef"), "a Knative Service target cannot have an autoscalerRef");
+        cx.error(
+            &spec.key("autoscalerRef"),
+            "a Knative Service target cannot have an autoscalerRef",
+        );
     }
     let gateway = matches!(p, Provider::GatewayApiV1 | Provider::GatewayApiV1beta1);
     let refs_empty = s
@@ -300,25 +363,41 @@ fn provider_rules(cx: &mut Ctx<'_>, spec: &FieldPath, s: &wire::CanarySpec, p: P
     if gateway && refs_empty {
         cx.error(
             &spec.key("service").key("gatewayRefs"),
-            format!("required by provider {}: the Gateway(s) the HTTPRoute attaches to", p.as_str()),
+            format!(
+                "required by provider {}: the Gateway(s) the HTTPRoute attaches to",
+                p.as_str()
+            ),
         );
     }
 }
 
-fn autoscaler(cx: &mut Ctx<'_>, spec: &FieldPath, a: Option<&wire::AutoscalerRef>) -> Option<Autoscaler> {
+fn autoscaler(
+    cx: &mut Ctx<'_>,
+    spec: &FieldPath,
+    a: Option<&wire::AutoscalerRef>,
+) -> Option<Autoscaler> {
     let a = a?;
     let path = spec.key("autoscalerRef");
     if a.kind == AutoscalerKind::HorizontalPodAutoscaler && a.api_version != "autoscaling/v2" {
         cx.error(
             &path.key("apiVersion"),
-            format!("{:?} is not supported: a HorizontalPodAutoscaler must be autoscaling/v2", a.api_version),
+            format!(
+                "{:?} is not supported: a HorizontalPodAutoscaler must be autoscaling/v2",
+                a.api_version
+            ),
         );
     }
     if a.kind == AutoscalerKind::ScaledObject {
-        cx.warn(&path.key("kind"), "ScaledObject is valid, but canary-gate copies only HorizontalPodAutoscalers yet");
+        cx.warn(
+            &path.key("kind"),
+            "ScaledObject is valid, but canary-gate copies only HorizontalPodAutoscalers yet",
+        );
     }
     if a.primary_scaler_queries.is_some() {
-        cx.warn(&path.key("primaryScalerQueries"), "not acted on: used only with KEDA ScaledObjects");
+        cx.warn(
+            &path.key("primaryScalerQueries"),
+            "not acted on: used only with KEDA ScaledObjects",
+        );
     }
     let reps = path.key("primaryScalerReplicas");
     let bounds = a.primary_scaler_replicas.as_ref();
@@ -331,7 +410,10 @@ fn autoscaler(cx: &mut Ctx<'_>, spec: &FieldPath, a: Option<&wire::AutoscalerRef
     if let (Some(lo), Some(hi)) = (min, max)
         && lo > hi
     {
-        cx.error(&reps.key("minReplicas"), format!("{lo} is greater than maxReplicas {hi}"));
+        cx.error(
+            &reps.key("minReplicas"),
+            format!("{lo} is greater than maxReplicas {hi}"),
+        );
     }
     Some(Autoscaler {
         api_version: a.api_version.clone(),
@@ -371,26 +453,43 @@ fn service(
     {
         let (at, what) = match s.name {
             Some(_) => (path.key("name"), String::new()),
-            None => (spec.key("targetRef").key("name"), " (the default service name)".to_string()),
+            None => (
+                spec.key("targetRef").key("name"),
+                " (the default service name)".to_string(),
+            ),
         };
-        cx.error(&at, format!("{n:?}{what} cannot name Services: \"{n}-primary\" {why}"));
+        cx.error(
+            &at,
+            format!("{n:?}{what} cannot name Services: \"{n}-primary\" {why}"),
+        );
     }
     let port_name = s.port_name.clone().unwrap_or_else(|| "http".into());
     if let Some(why) = dns1123_label(&port_name) {
-        cx.error(&path.key("portName"), format!("{port_name:?} is not a valid port name: it {why}"));
+        cx.error(
+            &path.key("portName"),
+            format!("{port_name:?} is not a valid port name: it {why}"),
+        );
     }
     let target_port = match &s.target_port {
         None => port.map(PortRef::Number),
-        Some(IntOrString::Int(v)) => cx.int_in(&path.key("targetPort"), *v, 1, 65535).map(|v| PortRef::Number(v as u16)),
+        Some(IntOrString::Int(v)) => cx
+            .int_in(&path.key("targetPort"), *v, 1, 65535)
+            .map(|v| PortRef::Number(v as u16)),
         Some(IntOrString::Str(n)) => match iana_svc_name(n) {
             Some(why) => {
-                cx.error(&path.key("targetPort"), format!("{n:?} is not a valid container port name: it {why}"));
+                cx.error(
+                    &path.key("targetPort"),
+                    format!("{n:?} is not a valid container port name: it {why}"),
+                );
                 None
             }
             None => Some(PortRef::Name(n.clone())),
         },
     };
-    let timeout = s.timeout.as_ref().and_then(|t| cx.duration(&path.key("timeout"), t));
+    let timeout = s
+        .timeout
+        .as_ref()
+        .and_then(|t| cx.duration(&path.key("timeout"), t));
     let backend_timeout = s
         .backend_timeout
         .as_ref()

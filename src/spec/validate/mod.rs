@@ -39,7 +39,8 @@ impl<'a> Ctx<'a> {
     /// An error at the value of `path`.
     pub fn error(&mut self, path: &FieldPath, msg: impl Into<String>) {
         self.errors += 1;
-        self.diags.push(self.origin.diag(Severity::Error, path, msg));
+        self.diags
+            .push(self.origin.diag(Severity::Error, path, msg));
     }
 
     /// An error at the key that names `path` (for "cannot be combined" and unknown keys).
@@ -59,12 +60,14 @@ impl<'a> Ctx<'a> {
 
     /// A warning at `path`.
     pub fn warn(&mut self, path: &FieldPath, msg: impl Into<String>) {
-        self.diags.push(self.origin.diag(Severity::Warning, path, msg));
+        self.diags
+            .push(self.origin.diag(Severity::Warning, path, msg));
     }
 
     /// A notice at `path`.
     pub fn notice(&mut self, path: &FieldPath, msg: impl Into<String>) {
-        self.diags.push(self.origin.diag(Severity::Notice, path, msg));
+        self.diags
+            .push(self.origin.diag(Severity::Notice, path, msg));
     }
 
     /// An integer within `lo..=hi`, or an error naming the range.

@@ -7,7 +7,10 @@ pub fn dns1123_subdomain(name: &str) -> Option<String> {
         return Some("must not be empty".into());
     }
     if name.len() > 253 {
-        return Some(format!("is {} characters long; at most 253 are allowed", name.len()));
+        return Some(format!(
+            "is {} characters long; at most 253 are allowed",
+            name.len()
+        ));
     }
     for label in name.split('.') {
         if let Some(why) = label_rule(label, false) {
@@ -32,7 +35,10 @@ fn label_rule(label: &str, letter_first: bool) -> Option<String> {
         return Some("must not be empty or contain empty parts".into());
     }
     if label.len() > 63 {
-        return Some(format!("is {} characters long; at most 63 are allowed", label.len()));
+        return Some(format!(
+            "is {} characters long; at most 63 are allowed",
+            label.len()
+        ));
     }
     if !label
         .bytes()

@@ -14,7 +14,10 @@ pub const ACTED_ON_TARGETS: &[TargetKind] = &[TargetKind::Deployment];
 /// Flagger falls back to its controller's `-mesh-provider` flag (default `istio`). canary-gate has
 /// no controller, so an unset provider means `nginx` when `spec.ingressRef` is set, and Flagger's
 /// default otherwise.
-pub fn effective_provider(written: Option<Provider>, has_ingress_ref: bool) -> (Provider, Option<&'static str>) {
+pub fn effective_provider(
+    written: Option<Provider>,
+    has_ingress_ref: bool,
+) -> (Provider, Option<&'static str>) {
     match written {
         Some(p) => (p, None),
         None if has_ingress_ref => (
@@ -55,7 +58,14 @@ pub fn supports_ab(p: Provider) -> bool {
     use Provider::*;
     matches!(
         p,
-        Istio | Appmesh | AppmeshV1beta2 | Nginx | Contour | Gloo | GatewayApiV1 | GatewayApiV1beta1
+        Istio
+            | Appmesh
+            | AppmeshV1beta2
+            | Nginx
+            | Contour
+            | Gloo
+            | GatewayApiV1
+            | GatewayApiV1beta1
     )
 }
 
@@ -74,5 +84,8 @@ pub fn supports_session_affinity(p: Provider) -> bool {
 
 /// A readable list of providers.
 pub fn names(list: &[Provider]) -> String {
-    list.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+    list.iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

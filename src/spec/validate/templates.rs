@@ -11,10 +11,46 @@ use serde::de::DeserializeOwned;
 
 /// Functions a Flagger metric template may call, and Go's template builtins and keywords.
 const TEMPLATE_WORDS: &[&str] = &[
-    "name", "namespace", "target", "service", "ingress", "route", "interval", "variables", "and",
-    "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js", "urlquery",
-    "eq", "ne", "lt", "le", "gt", "ge", "call", "if", "else", "end", "range", "with", "define",
-    "template", "block", "nil", "break", "continue", "true", "false",
+    "name",
+    "namespace",
+    "target",
+    "service",
+    "ingress",
+    "route",
+    "interval",
+    "variables",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "print",
+    "printf",
+    "println",
+    "html",
+    "js",
+    "urlquery",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "call",
+    "if",
+    "else",
+    "end",
+    "range",
+    "with",
+    "define",
+    "template",
+    "block",
+    "nil",
+    "break",
+    "continue",
+    "true",
+    "false",
 ];
 
 fn read<T: DeserializeOwned>(origin: &Origin, diags: &mut Vec<Diagnostic>) -> Option<T> {
@@ -22,7 +58,13 @@ fn read<T: DeserializeOwned>(origin: &Origin, diags: &mut Vec<Diagnostic>) -> Op
         Ok(v) => Some(v),
         Err(e) => {
             let pos = e.pos.unwrap_or(origin.doc.pos);
-            diags.push(Diagnostic::new(Severity::Error, &origin.file, pos, e.path.clone(), e.message()));
+            diags.push(Diagnostic::new(
+                Severity::Error,
+                &origin.file,
+                pos,
+                e.path.clone(),
+                e.message(),
+            ));
             None
         }
     }
@@ -46,7 +88,10 @@ pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Me
         }
         Some(p) => {
             if p.kind.is_none() {
-                cx.error(&provider_path.key("type"), "required field is missing (e.g. type: prometheus)");
+                cx.error(
+                    &provider_path.key("type"),
+                    "required field is missing (e.g. type: prometheus)",
+                );
             }
             if let Some(a) = &p.address {
                 cx.http_url(&provider_path.key("address"), a);
@@ -109,7 +154,10 @@ pub fn alert_provider(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Ale
         None => cx.error(&spec_path, "required field is missing"),
         Some(s) => {
             if s.kind.is_none() {
-                cx.error(&spec_path.key("type"), "required field is missing (slack, msteams, discord, rocket or gchat)");
+                cx.error(
+                    &spec_path.key("type"),
+                    "required field is missing (slack, msteams, discord, rocket or gchat)",
+                );
             }
             match (&s.address, &s.secret_ref) {
                 (None, None) => cx.error(&spec_path, "set address or secretRef"),
@@ -118,7 +166,10 @@ pub fn alert_provider(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Ale
                 }
                 _ => {}
             }
-            cx.notice(&spec_path, "AlertProviders are parsed but not used: canary-gate does not send chat alerts");
+            cx.notice(
+                &spec_path,
+                "AlertProviders are parsed but not used: canary-gate does not send chat alerts",
+            );
         }
     }
     if cx.errors > 0 {
@@ -141,7 +192,10 @@ fn actions(query: &str) -> Result<Vec<&str>, String> {
         let Some(end) = after.find("}}") else {
             return Err("a template action \"{{\" is never closed with \"}}\"".into());
         };
-        let inner = after[..end].trim_start_matches('-').trim_end_matches('-').trim();
+        let inner = after[..end]
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
         out.push(inner);
         rest = &after[end + 2..];
     }
@@ -155,14 +209,21 @@ fn template_syntax(query: &str) -> Option<String> {
         Err(why) => return Some(why),
     };
     for action in actions {
-        if action.starts_with("/*") || action.starts_with('$') || action.starts_with('.') || action.starts_with('(') {
+        if action.starts_with("/*")
+            || action.starts_with('$')
+            || action.starts_with('.')
+            || action.starts_with('(')
+        {
             continue;
         }
         let word: String = action
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        if !word.is_empty() && !word.starts_with(|c: char| c.is_ascii_digit()) && !TEMPLATE_WORDS.contains(&word.as_str()) {
+        if !word.is_empty()
+            && !word.starts_with(|c: char| c.is_ascii_digit())
+            && !TEMPLATE_WORDS.contains(&word.as_str())
+        {
             let hint = crate::spec::de::suggest(&word, TEMPLATE_WORDS)
                 .map(|s| format!("; did you mean {s:?}?"))
                 .unwrap_or_default();
