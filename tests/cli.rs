@@ -87,3 +87,27 @@ fn help_lists_every_input_with_its_variable() {
         );
     }
 }
+
+#[test]
+fn action_inputs_and_cli_flags_are_one_interface() {
+    let text = std::fs::read_to_string(crate::support::root().join("action.yml")).unwrap();
+    let action: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let inputs = action["inputs"].as_object().unwrap();
+    let help = cg(&["validate", "--help"]).stdout;
+    for (name, input) in inputs {
+        assert!(input["description"].as_str().is_some_and(|d| d.len() > 20), "{name} needs a description");
+        let var = format!("INPUT_{}", name.to_uppercase());
+        if name != "command" {
+            assert!(help.contains(&format!("--{name}")), "flag --{name} missing:\n{help}");
+            assert!(help.contains(&var), "{var} missing:\n{help}");
+        }
+    }
+    assert_eq!(action["inputs"]["command"]["default"], "run");
+    assert_eq!(action["inputs"]["github-token"]["default"], "${{ github.token }}");
+    assert_eq!(action["runs"]["using"], "docker");
+    assert_eq!(action["runs"]["image"], "Dockerfile");
+    let outputs: Vec<&str> = action["outputs"].as_object().unwrap().keys().map(String::as_str).collect();
+    for o in ["phase", "canary-weight", "failed-checks", "check-run-url", "report"] {
+        assert!(outputs.contains(&o), "output {o} missing");
+    }
+}
