@@ -3,6 +3,7 @@
 
 use crate::cli::{LogFormat, LogLevel};
 use crate::settings::LogSettings;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG` overrides the level when set.
@@ -19,6 +20,7 @@ pub fn init(log: LogSettings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match log.format {
         LogFormat::Text => builder.without_time().try_init(),

@@ -95,19 +95,39 @@ fn action_inputs_and_cli_flags_are_one_interface() {
     let inputs = action["inputs"].as_object().unwrap();
     let help = cg(&["validate", "--help"]).stdout;
     for (name, input) in inputs {
-        assert!(input["description"].as_str().is_some_and(|d| d.len() > 20), "{name} needs a description");
+        assert!(
+            input["description"].as_str().is_some_and(|d| d.len() > 20),
+            "{name} needs a description"
+        );
         let var = format!("INPUT_{}", name.to_uppercase());
         if name != "command" {
-            assert!(help.contains(&format!("--{name}")), "flag --{name} missing:\n{help}");
+            assert!(
+                help.contains(&format!("--{name}")),
+                "flag --{name} missing:\n{help}"
+            );
             assert!(help.contains(&var), "{var} missing:\n{help}");
         }
     }
     assert_eq!(action["inputs"]["command"]["default"], "run");
-    assert_eq!(action["inputs"]["github-token"]["default"], "${{ github.token }}");
+    assert_eq!(
+        action["inputs"]["github-token"]["default"],
+        "${{ github.token }}"
+    );
     assert_eq!(action["runs"]["using"], "docker");
     assert_eq!(action["runs"]["image"], "Dockerfile");
-    let outputs: Vec<&str> = action["outputs"].as_object().unwrap().keys().map(String::as_str).collect();
-    for o in ["phase", "canary-weight", "failed-checks", "check-run-url", "report"] {
+    let outputs: Vec<&str> = action["outputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for o in [
+        "phase",
+        "canary-weight",
+        "failed-checks",
+        "check-run-url",
+        "report",
+    ] {
         assert!(outputs.contains(&o), "output {o} missing");
     }
 }

@@ -26,6 +26,9 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
     }
     let sources = crate::sources::read_all(&inputs, args.recursive)?;
     let loaded = spec::load(&sources);
+    for (file, what) in &loaded.skipped {
+        tracing::debug!("{file}: skipped {what} (not a flagger.app object)");
+    }
     let mut diagnostics = loaded.diagnostics.clone();
     let mut plans = Vec::new();
     for c in &loaded.canaries {

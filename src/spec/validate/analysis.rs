@@ -341,26 +341,36 @@ fn ab_warnings(
     }
 }
 
-fn metrics(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Metric]) -> Option<Vec<Metric>> {
+/// Validates each entry of a named list (`metrics`, `webhooks`): warns on a repeated name and
+/// returns the entries only when none had an error.
+fn each_named<W, T>(
+    cx: &mut Ctx<'_>,
+    list_path: &FieldPath,
+    list: &[W],
+    name_of: impl Fn(&W) -> &str,
+    mut one: impl FnMut(&mut Ctx<'_>, &FieldPath, &W) -> Option<T>,
+) -> Option<Vec<T>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let before = cx.errors;
-    for (i, m) in list.iter().enumerate() {
-        let at = path.key("metrics").index(i);
-        if !seen.insert(m.name.as_str()) {
+    for (i, item) in list.iter().enumerate() {
+        let at = list_path.index(i);
+        let name = name_of(item);
+        if !seen.insert(name) {
             cx.warn(
                 &at.key("name"),
-                format!(
-                    "a metric named {:?} is already listed; reports will show both",
-                    m.name
-                ),
+                format!("{name:?} is already listed above; reports will show both"),
             );
         }
-        if let Some(metric) = metric(cx, &at, m) {
-            out.push(metric);
+        if let Some(v) = one(cx, &at, item) {
+            out.push(v);
         }
     }
     (cx.errors == before).then_some(out)
+}
+
+fn metrics(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Metric]) -> Option<Vec<Metric>> {
+    each_named(cx, &path.key("metrics"), list, |m| m.name.as_str(), metric)
 }
 
 fn metric(cx: &mut Ctx<'_>, at: &FieldPath, m: &wire::Metric) -> Option<Metric> {
@@ -443,50 +453,48 @@ fn metric(cx: &mut Ctx<'_>, at: &FieldPath, m: &wire::Metric) -> Option<Metric> 
 }
 
 fn webhooks(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Webhook]) -> Option<Vec<Webhook>> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let before = cx.errors;
-    for (i, w) in list.iter().enumerate() {
-        let at = path.key("webhooks").index(i);
-        if !seen.insert(w.name.as_str()) {
-            cx.warn(
-                &at.key("name"),
-                format!("a webhook named {:?} is already listed", w.name),
-            );
-        }
-        let url_ok = cx.http_url(&at.key("url"), &w.url);
-        let timeout = match &w.timeout {
-            None => Some(Duration::from_secs(10)),
-            Some(t) => cx.duration(&at.key("timeout"), t),
-        };
-        let retries = w
-            .retries
-            .map_or(Some(0), |r| cx.int_in(&at.key("retries"), r, 0, 100));
-        let kind = match w.kind.unwrap_or(WebhookType::Unset) {
-            WebhookType::Unset | WebhookType::Rollout => HookKind::Rollout,
-            WebhookType::ConfirmRollout => HookKind::ConfirmRollout,
-            WebhookType::PreRollout => HookKind::PreRollout,
-            WebhookType::ConfirmTrafficIncrease => HookKind::ConfirmTrafficIncrease,
-            WebhookType::ConfirmPromotion => HookKind::ConfirmPromotion,
-            WebhookType::PostRollout => HookKind::PostRollout,
-            WebhookType::Rollback => HookKind::Rollback,
-            WebhookType::Event => HookKind::Event,
-        };
-        if let (true, Some(timeout), Some(retries)) = (url_ok, timeout, retries) {
-            out.push(Webhook {
-                path: at,
-                name: w.name.clone(),
-                kind,
-                url: w.url.clone(),
-                timeout,
-                retries,
-                disable_tls: w.disable_tls.unwrap_or(false),
-                mute_alert: w.mute_alert.unwrap_or(false),
-                metadata: w.metadata.clone().unwrap_or_default(),
-            });
-        }
+    each_named(
+        cx,
+        &path.key("webhooks"),
+        list,
+        |w| w.name.as_str(),
+        webhook,
+    )
+}
+
+fn webhook(cx: &mut Ctx<'_>, at: &FieldPath, w: &wire::Webhook) -> Option<Webhook> {
+    let url_ok = cx.http_url(&at.key("url"), &w.url);
+    let timeout = match &w.timeout {
+        None => Some(Duration::from_secs(10)),
+        Some(t) => cx.duration(&at.key("timeout"), t),
+    };
+    let retries = w
+        .retries
+        .map_or(Some(0), |r| cx.int_in(&at.key("retries"), r, 0, 100));
+    let kind = match w.kind.unwrap_or(WebhookType::Unset) {
+        WebhookType::Unset | WebhookType::Rollout => HookKind::Rollout,
+        WebhookType::ConfirmRollout => HookKind::ConfirmRollout,
+        WebhookType::PreRollout => HookKind::PreRollout,
+        WebhookType::ConfirmTrafficIncrease => HookKind::ConfirmTrafficIncrease,
+        WebhookType::ConfirmPromotion => HookKind::ConfirmPromotion,
+        WebhookType::PostRollout => HookKind::PostRollout,
+        WebhookType::Rollback => HookKind::Rollback,
+        WebhookType::Event => HookKind::Event,
+    };
+    if !url_ok {
+        return None;
     }
-    (cx.errors == before).then_some(out)
+    Some(Webhook {
+        path: at.clone(),
+        name: w.name.clone(),
+        kind,
+        url: w.url.clone(),
+        timeout: timeout?,
+        retries: retries?,
+        disable_tls: w.disable_tls.unwrap_or(false),
+        mute_alert: w.mute_alert.unwrap_or(false),
+        metadata: w.metadata.clone().unwrap_or_default(),
+    })
 }
 
 fn alerts(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Alert]) -> Vec<Alert> {

@@ -2,9 +2,8 @@
 
 use super::names::{dns1035_label, dns1123_label, dns1123_subdomain, iana_svc_name};
 use super::support::{self, ACTED_ON_PROVIDERS, ACTED_ON_TARGETS, effective_provider};
-use super::{Ctx, analysis};
-use crate::spec::de::from_node;
-use crate::spec::diag::{Diagnostic, Severity};
+use super::{Ctx, analysis, read_doc};
+use crate::spec::diag::Diagnostic;
 use crate::spec::model::*;
 use crate::spec::path::FieldPath;
 use crate::spec::wire::{self, CanaryDoc, IntOrString};
@@ -12,20 +11,7 @@ use std::time::Duration;
 
 /// Validates one `Canary` document. `None` when it has errors (they are in `diags`).
 pub fn canary(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Canary> {
-    let doc: CanaryDoc = match from_node(&origin.doc, FieldPath::root()) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let pos = e.pos.unwrap_or(origin.doc.pos);
-            diags.push(Diagnostic::new(
-                Severity::Error,
-                &origin.file,
-                pos,
-                e.path.clone(),
-                e.message(),
-            ));
-            return None;
-        }
-    };
+    let doc: CanaryDoc = read_doc(&origin, diags)?;
     let mut cx = Ctx::new(&origin, diags);
     let built = build(&mut cx, doc);
     let errors = cx.errors;

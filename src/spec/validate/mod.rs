@@ -14,11 +14,33 @@ pub use canary::canary;
 pub use support::{ACTED_ON_PROVIDERS, effective_provider};
 pub use templates::{alert_provider, metric_template, template_variables};
 
+use crate::spec::de::from_node;
 use crate::spec::diag::{Diagnostic, Severity};
 use crate::spec::duration::{DurationError, parse_crd_duration};
 use crate::spec::model::Origin;
 use crate::spec::path::FieldPath;
 use std::time::Duration;
+
+/// Reads a whole document as its wire type; a shape error becomes one diagnostic.
+pub(crate) fn read_doc<T: serde::de::DeserializeOwned>(
+    origin: &Origin,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match from_node::<T>(&origin.doc, FieldPath::root()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let pos = e.pos.unwrap_or(origin.doc.pos);
+            diags.push(Diagnostic::new(
+                Severity::Error,
+                &origin.file,
+                pos,
+                e.path.clone(),
+                e.message(),
+            ));
+            None
+        }
+    }
+}
 
 /// Collects the findings about one document.
 pub(crate) struct Ctx<'a> {

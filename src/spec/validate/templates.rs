@@ -1,13 +1,11 @@
 //! Rules for `MetricTemplate` and `AlertProvider` documents, and the variables a template needs.
 
-use super::Ctx;
 use super::canary::object_name;
-use crate::spec::de::from_node;
-use crate::spec::diag::{Diagnostic, Severity};
+use super::{Ctx, read_doc};
+use crate::spec::diag::Diagnostic;
 use crate::spec::model::{AlertProvider, MetricProviderType, MetricTemplate, Origin};
 use crate::spec::path::FieldPath;
 use crate::spec::wire::{AlertProviderDoc, MetricTemplateDoc};
-use serde::de::DeserializeOwned;
 
 /// Functions a Flagger metric template may call, and Go's template builtins and keywords.
 const TEMPLATE_WORDS: &[&str] = &[
@@ -53,26 +51,9 @@ const TEMPLATE_WORDS: &[&str] = &[
     "false",
 ];
 
-fn read<T: DeserializeOwned>(origin: &Origin, diags: &mut Vec<Diagnostic>) -> Option<T> {
-    match from_node::<T>(&origin.doc, FieldPath::root()) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let pos = e.pos.unwrap_or(origin.doc.pos);
-            diags.push(Diagnostic::new(
-                Severity::Error,
-                &origin.file,
-                pos,
-                e.path.clone(),
-                e.message(),
-            ));
-            None
-        }
-    }
-}
-
 /// Validates one `MetricTemplate` document.
 pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<MetricTemplate> {
-    let doc: MetricTemplateDoc = read(&origin, diags)?;
+    let doc: MetricTemplateDoc = read_doc(&origin, diags)?;
     let mut cx = Ctx::new(&origin, diags);
     let names = object_name(&mut cx, &doc.metadata);
     let spec_path = FieldPath::of(&["spec"]);
@@ -146,7 +127,7 @@ pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Me
 
 /// Validates one `AlertProvider` document (parsed so a file that holds one validates; not used).
 pub fn alert_provider(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<AlertProvider> {
-    let doc: AlertProviderDoc = read(&origin, diags)?;
+    let doc: AlertProviderDoc = read_doc(&origin, diags)?;
     let mut cx = Ctx::new(&origin, diags);
     let names = object_name(&mut cx, &doc.metadata);
     let spec_path = FieldPath::of(&["spec"]);
