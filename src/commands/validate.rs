@@ -43,7 +43,7 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
     if found_nothing {
         let names: Vec<&str> = inputs.iter().map(|i| i.shown.as_str()).collect();
         return Err(Error::Invalid(format!(
-            "{}: no flagger.app/v1beta1 Canary or MetricTemplate found",
+            "{}: no flagger.app/v1beta1 Canary, MetricTemplate or AlertProvider found",
             names.join(", ")
         )));
     }

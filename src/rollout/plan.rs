@@ -201,7 +201,10 @@ impl Plan {
                 ),
             });
         }
-        let apex = c.service.name.clone();
+        let apex = c
+            .service
+            .as_ref()
+            .map_or_else(|| c.target.name.clone(), |s| s.name.clone());
         let gateway = matches!(
             c.effective_provider,
             Provider::GatewayApiV1 | Provider::GatewayApiV1beta1

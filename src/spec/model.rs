@@ -61,8 +61,8 @@ pub struct Canary {
     pub autoscaler: Option<Autoscaler>,
     /// `spec.ingressRef.name`.
     pub ingress: Option<String>,
-    /// `spec.service`.
-    pub service: Service,
+    /// `spec.service` (absent only for Knative targets, which need no ClusterIP Services).
+    pub service: Option<Service>,
     /// `spec.analysis` (or `canaryAnalysis`).
     pub analysis: Analysis,
     /// `spec.progressDeadlineSeconds` (default 600 s).

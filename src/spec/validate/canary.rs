@@ -1,7 +1,7 @@
 //! Rules for a `Canary` document as a whole: metadata, target, provider, refs and services.
 
 use super::names::{dns1035_label, dns1123_label, dns1123_subdomain, iana_svc_name};
-use super::support::{self, ACTED_ON_PROVIDERS, ACTED_ON_TARGETS, effective_provider};
+use super::support::{self, ACTED_ON_PROVIDERS, ACTED_ON_TARGETS, Inferred, effective_provider};
 use super::{Ctx, analysis, read_doc};
 use crate::spec::diag::Diagnostic;
 use crate::spec::model::*;
@@ -30,7 +30,7 @@ struct Parts {
     target: ObjectRef,
     autoscaler: Option<Autoscaler>,
     ingress: Option<String>,
-    service: Service,
+    service: Option<Service>,
     analysis: Analysis,
     progress_deadline: Duration,
     skip_analysis: bool,
@@ -102,12 +102,16 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
     };
 
     let target = target(cx, &spec_path, spec.target_ref.as_ref());
-    let has_ingress = spec.ingress_ref.is_some();
-    let (effective, why) = effective_provider(spec.provider, has_ingress);
+    let has_gateway_refs = spec
+        .service
+        .as_ref()
+        .is_some_and(|s| s.gateway_refs.as_ref().is_some_and(|g| !g.is_empty()));
+    let (effective, inferred) =
+        effective_provider(spec.provider, spec.ingress_ref.is_some(), has_gateway_refs);
     let provider_path = spec_path.key("provider");
-    match why {
-        Some(why) if has_ingress => cx.notice(&provider_path, why),
-        Some(why) => cx.warn(&provider_path, why),
+    match inferred {
+        Some(Inferred::FromSpec(why)) => cx.notice(&provider_path, why),
+        Some(Inferred::FlaggerDefault(why)) => cx.warn(&provider_path, why),
         None => {}
     }
     if spec.provider.is_some() && !ACTED_ON_PROVIDERS.contains(&effective) {
@@ -183,7 +187,7 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
         target: target?,
         autoscaler,
         ingress,
-        service: service?,
+        service,
         analysis: analysis?,
         progress_deadline: progress_deadline?,
         skip_analysis: spec.skip_analysis.unwrap_or(false),
@@ -213,10 +217,10 @@ fn target(cx: &mut Ctx<'_>, spec: &FieldPath, t: Option<&wire::TargetRef>) -> Op
     if let Some(expected) = expected
         && t.api_version != expected
     {
-        cx.error(
+        cx.warn(
             &path.key("apiVersion"),
             format!(
-                "{:?} does not serve {:?}; use {expected}",
+                "{:?} does not serve {}; canary-gate reads it through {expected}",
                 t.api_version,
                 kind_name(t.kind)
             ),
@@ -277,10 +281,10 @@ fn refs(cx: &mut Ctx<'_>, spec: &FieldPath, s: &wire::CanarySpec, p: Provider) -
                 );
             }
             if r.api_version != "networking.k8s.io/v1" {
-                cx.error(
+                cx.warn(
                     &path.key("apiVersion"),
                     format!(
-                        "{:?} is not supported: must be networking.k8s.io/v1",
+                        "{:?} is no longer served; the Ingress is read through networking.k8s.io/v1",
                         r.api_version
                     ),
                 );
@@ -365,10 +369,10 @@ fn autoscaler(
     let a = a?;
     let path = spec.key("autoscalerRef");
     if a.kind == AutoscalerKind::HorizontalPodAutoscaler && a.api_version != "autoscaling/v2" {
-        cx.error(
+        cx.warn(
             &path.key("apiVersion"),
             format!(
-                "{:?} is not supported: a HorizontalPodAutoscaler must be autoscaling/v2",
+                "{:?}: the HorizontalPodAutoscaler is read and copied through autoscaling/v2",
                 a.api_version
             ),
         );
@@ -419,7 +423,9 @@ fn service(
 ) -> Option<Service> {
     let path = spec.key("service");
     let Some(s) = s else {
-        cx.error(&path, "required field is missing (canary-gate creates the apex, -primary and -canary Services from it)");
+        if p != Provider::Knative {
+            cx.error(&path, "required field is missing (canary-gate creates the apex, -primary and -canary Services from it)");
+        }
         return None;
     };
     let port = match s.port {

@@ -9,26 +9,44 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[Provider::Nginx, Provider::Kuberne
 /// Target kinds canary-gate drives.
 pub const ACTED_ON_TARGETS: &[TargetKind] = &[TargetKind::Deployment];
 
-/// The provider canary-gate uses and, when it was not written, why.
+/// How an unset `spec.provider` was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inferred {
+    /// From a field only one provider reads (a notice).
+    FromSpec(&'static str),
+    /// Flagger's default, which canary-gate does not drive (a warning).
+    FlaggerDefault(&'static str),
+}
+
+/// The provider canary-gate uses and, when it was not written, how it was chosen.
 ///
 /// Flagger falls back to its controller's `-mesh-provider` flag (default `istio`). canary-gate has
-/// no controller, so an unset provider means `nginx` when `spec.ingressRef` is set, and Flagger's
-/// default otherwise.
+/// no controller, so an unset provider means `nginx` when `spec.ingressRef` is set,
+/// `gatewayapi:v1` when `spec.service.gatewayRefs` is, and Flagger's default otherwise.
 pub fn effective_provider(
     written: Option<Provider>,
     has_ingress_ref: bool,
-) -> (Provider, Option<&'static str>) {
+    has_gateway_refs: bool,
+) -> (Provider, Option<Inferred>) {
     match written {
         Some(p) => (p, None),
         None if has_ingress_ref => (
             Provider::Nginx,
-            Some("not set; using nginx because spec.ingressRef is set"),
+            Some(Inferred::FromSpec(
+                "not set; using nginx because spec.ingressRef is set",
+            )),
+        ),
+        None if has_gateway_refs => (
+            Provider::GatewayApiV1,
+            Some(Inferred::FromSpec(
+                "not set; using gatewayapi:v1 because spec.service.gatewayRefs is set",
+            )),
         ),
         None => (
             Provider::Istio,
-            Some(
+            Some(Inferred::FlaggerDefault(
                 "not set: Flagger would use its controller's default mesh (istio), which canary-gate does not drive; set provider: nginx, kubernetes or gatewayapi:v1",
-            ),
+            )),
         ),
     }
 }

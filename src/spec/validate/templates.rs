@@ -142,10 +142,14 @@ pub fn alert_provider(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Ale
             }
             match (&s.address, &s.secret_ref) {
                 (None, None) => cx.error(&spec_path, "set address or secretRef"),
-                (Some(a), _) => {
+                (Some(_), Some(_)) => cx.error_at_key(
+                    &spec_path.key("secretRef"),
+                    "cannot be combined with address: Flagger's CRD accepts exactly one of address, secretRef",
+                ),
+                (Some(a), None) => {
                     cx.http_url(&spec_path.key("address"), a);
                 }
-                _ => {}
+                (None, Some(_)) => {}
             }
             cx.notice(
                 &spec_path,
