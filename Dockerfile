@@ -8,6 +8,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests
 COPY benches ./benches
+COPY sim ./sim
 RUN cargo build --release --locked --bin canary-gate \
     && cp target/release/canary-gate /canary-gate
 

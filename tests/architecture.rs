@@ -60,3 +60,20 @@ fn spec_and_rollout_name_no_io_crates() {
         offences.join("\n")
     );
 }
+
+#[test]
+fn the_product_does_not_depend_on_the_simulator() {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("manifest");
+    let mut section = String::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line.to_string();
+        } else if line.starts_with("canary-gate-sim") {
+            assert!(
+                section == "[dev-dependencies]",
+                "canary-gate-sim may only be a dev-dependency of the product, found under {section}"
+            );
+        }
+    }
+}

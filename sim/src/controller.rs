@@ -1,0 +1,322 @@
+//! The deployment controller and the pods it implies.
+//!
+//! Owns Deployment `status`: after a spec change (template or replicas) the rollout converges
+//! after `ready_after`; a template annotated `canary-gate.dev/sim-ready: "false"` never becomes
+//! available and, after the Deployment's `progressDeadlineSeconds`, reports
+//! `Progressing=False/ProgressDeadlineExceeded`. Pods are synthesised from what each Deployment
+//! runs, so Service selectors resolve (and the data plane knows which version serves).
+
+use crate::clock::now_rfc3339;
+use crate::resources::RESOURCES;
+use crate::selector::Selector;
+use crate::store::{Key, Store};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Pod template annotation: `"false"` keeps the pods from ever becoming ready.
+pub const READY_ANNOTATION: &str = "canary-gate.dev/sim-ready";
+
+/// A set of identical pods.
+#[derive(Clone, Debug)]
+pub struct PodSet {
+    /// Namespace.
+    pub namespace: String,
+    /// Owning Deployment.
+    pub deployment: String,
+    /// Hash of the pod template.
+    pub hash: String,
+    /// The pod template (labels, annotations, spec).
+    pub template: Value,
+    /// Pods in the set.
+    pub count: i64,
+    /// Whether they are ready.
+    pub ready: bool,
+    /// When the set was created (RFC 3339).
+    pub since: String,
+}
+
+#[derive(Clone, Debug)]
+struct Rollout {
+    key: Key,
+    hash: String,
+    desired: i64,
+    since: Instant,
+    since_wall: String,
+    template: Value,
+    serving: Option<PodSet>,
+}
+
+/// Per-Deployment rollout memory.
+#[derive(Debug, Default)]
+pub struct Controller {
+    rollouts: HashMap<Key, Rollout>,
+}
+
+/// A short stable hash of a JSON value (the pod-template-hash).
+pub fn template_hash(v: &Value) -> String {
+    let text = v.to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut out = String::new();
+    for _ in 0..10 {
+        out.push(ALPHABET[(h % ALPHABET.len() as u64) as usize] as char);
+        h /= ALPHABET.len() as u64;
+    }
+    out
+}
+
+fn deployments() -> &'static crate::resources::Resource {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == "Deployment")
+        .unwrap_or(&RESOURCES[0])
+}
+
+impl Controller {
+    /// Advances every Deployment's status to what `now` implies.
+    pub fn tick(&mut self, store: &mut Store, now: Instant, ready_after: Duration) {
+        let deps = store.all_of(deployments());
+        self.rollouts
+            .retain(|k, _| deps.iter().any(|(d, _)| d == k));
+        for (key, dep) in deps {
+            let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
+            let template = dep["spec"]["template"].clone();
+            let hash = template_hash(&template);
+            let r = self.rollouts.entry(key.clone()).or_insert_with(|| Rollout {
+                key: key.clone(),
+                hash: String::new(),
+                desired: -1,
+                since: now,
+                since_wall: now_rfc3339(),
+                template: Value::Null,
+                serving: None,
+            });
+            if r.hash != hash || r.desired != desired {
+                r.hash = hash.clone();
+                r.desired = desired;
+                r.since = now;
+                r.since_wall = now_rfc3339();
+                r.template = template.clone();
+            }
+            let never_ready =
+                template["metadata"]["annotations"][READY_ANNOTATION].as_str() == Some("false");
+            let elapsed = now.saturating_duration_since(r.since);
+            if !never_ready && elapsed >= ready_after {
+                r.serving = (desired > 0).then(|| PodSet {
+                    namespace: key.namespace.clone(),
+                    deployment: key.name.clone(),
+                    hash: hash.clone(),
+                    template: template.clone(),
+                    count: desired,
+                    ready: true,
+                    since: r.since_wall.clone(),
+                });
+            }
+            let status = status_for(&dep, r, never_ready, elapsed);
+            store.update_with(&key, |obj| {
+                if obj["status"] != status {
+                    obj["status"] = status;
+                }
+            });
+        }
+    }
+
+    /// Every pod set: the ready ones that serve, and new ones still starting.
+    pub fn pod_sets(&self) -> Vec<PodSet> {
+        let mut out = Vec::new();
+        for r in self.rollouts.values() {
+            let serving_current = r
+                .serving
+                .as_ref()
+                .is_some_and(|s| s.hash == r.hash && s.count == r.desired);
+            if let Some(s) = &r.serving {
+                out.push(s.clone());
+            }
+            if !serving_current && r.desired > 0 {
+                out.push(PodSet {
+                    namespace: r.key.namespace.clone(),
+                    deployment: r.key.name.clone(),
+                    hash: r.hash.clone(),
+                    template: r.template.clone(),
+                    count: r.desired,
+                    ready: false,
+                    since: r.since_wall.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.namespace, &a.deployment, &a.hash).cmp(&(&b.namespace, &b.deployment, &b.hash))
+        });
+        out
+    }
+
+    /// Ready pod sets in `namespace` whose labels match `selector` (a Service's endpoints).
+    pub fn endpoints(&self, namespace: &str, selector: &Selector) -> Vec<PodSet> {
+        if selector.is_empty() {
+            return Vec::new();
+        }
+        self.pod_sets()
+            .into_iter()
+            .filter(|p| p.ready && p.namespace == namespace && selector.matches_labels(&p.template))
+            .collect()
+    }
+
+    /// Pods as API objects.
+    pub fn pods(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for set in self.pod_sets() {
+            for i in 0..set.count {
+                out.push(pod(&set, i));
+            }
+        }
+        out
+    }
+}
+
+fn pod(set: &PodSet, i: i64) -> Value {
+    let mut labels = set.template["metadata"]["labels"].clone();
+    if !labels.is_object() {
+        labels = json!({});
+    }
+    labels["pod-template-hash"] = json!(set.hash);
+    let ready = if set.ready { "True" } else { "False" };
+    json!({
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": format!("{}-{}-{}", set.deployment, set.hash, suffix(i)),
+            "namespace": set.namespace,
+            "labels": labels,
+            "annotations": set.template["metadata"]["annotations"].clone(),
+            "uid": format!("pod-{}-{}-{i}", set.deployment, set.hash),
+            "creationTimestamp": set.since,
+            "resourceVersion": "1",
+        },
+        "spec": set.template["spec"].clone(),
+        "status": {
+            "phase": if set.ready { "Running" } else { "Pending" },
+            "conditions": [{"type": "Ready", "status": ready}, {"type": "ContainersReady", "status": ready}],
+            "podIP": format!("10.244.0.{}", 10 + i),
+        },
+    })
+}
+
+fn suffix(i: i64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz";
+    let mut n = (i as u64).wrapping_mul(2_654_435_761) + 12_345;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(n % 20) as usize] as char;
+            n /= 20;
+            c
+        })
+        .collect()
+}
+
+fn condition(kind: &str, status: bool, reason: &str, message: &str, since: &str) -> Value {
+    json!({
+        "type": kind,
+        "status": if status { "True" } else { "False" },
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": since,
+        "lastTransitionTime": since,
+    })
+}
+
+fn status_for(dep: &Value, r: &Rollout, never_ready: bool, elapsed: Duration) -> Value {
+    let name = dep["metadata"]["name"].as_str().unwrap_or("");
+    let generation = dep["metadata"]["generation"].clone();
+    let desired = r.desired;
+    let serving_now = r
+        .serving
+        .as_ref()
+        .filter(|s| s.hash == r.hash && s.count == desired);
+    let (replicas, updated, ready) = match (serving_now, &r.serving) {
+        (Some(_), _) => (desired, desired, desired),
+        (None, Some(old)) if old.hash == r.hash => (
+            desired.max(old.count),
+            desired,
+            old.count.min(desired.max(old.count)),
+        ),
+        (None, Some(old)) => (desired + old.count, desired, old.count),
+        (None, None) => (desired, desired, 0),
+    };
+    let deadline = dep["spec"]["progressDeadlineSeconds"]
+        .as_u64()
+        .unwrap_or(600);
+    let available = ready.min(desired.max(ready));
+    let rs = format!("{name}-{}", r.hash);
+    let progressing = if serving_now.is_some() || desired == 0 {
+        condition(
+            "Progressing",
+            true,
+            "NewReplicaSetAvailable",
+            &format!("ReplicaSet \"{rs}\" has successfully progressed."),
+            &r.since_wall,
+        )
+    } else if never_ready && elapsed >= Duration::from_secs(deadline) {
+        condition(
+            "Progressing",
+            false,
+            "ProgressDeadlineExceeded",
+            &format!("ReplicaSet \"{rs}\" has timed out progressing."),
+            &r.since_wall,
+        )
+    } else {
+        condition(
+            "Progressing",
+            true,
+            "ReplicaSetUpdated",
+            &format!("ReplicaSet \"{rs}\" is progressing."),
+            &r.since_wall,
+        )
+    };
+    let has_min = desired == 0 || available >= 1;
+    let available_cond = if has_min {
+        condition(
+            "Available",
+            true,
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            &r.since_wall,
+        )
+    } else {
+        condition(
+            "Available",
+            false,
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+            &r.since_wall,
+        )
+    };
+    let mut status = json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "conditions": [available_cond, progressing],
+    });
+    if replicas > available {
+        status["unavailableReplicas"] = json!(replicas - available);
+    }
+    if let Some(map) = status.as_object_mut() {
+        for k in [
+            "readyReplicas",
+            "availableReplicas",
+            "updatedReplicas",
+            "replicas",
+        ] {
+            if map.get(k).and_then(Value::as_i64) == Some(0) {
+                map.remove(k);
+            }
+        }
+    }
+    status
+}

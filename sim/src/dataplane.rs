@@ -1,0 +1,335 @@
+//! The NGINX data plane: traffic through every Ingress, split as ingress-nginx splits it, served
+//! by whatever pods a Service selects, counted under ingress-nginx's metric names.
+//!
+//! Requests advance with wall time (`rps` per Ingress, or its `canary-gate.dev/sim-rps`
+//! annotation). A canary Ingress (`nginx.ingress.kubernetes.io/canary: "true"`) for the same host
+//! and path takes `canary-weight` percent, plus the share of requests carrying its header or
+//! cookie. Each version answers as its pod template says: `canary-gate.dev/sim-error-rate` (0-1,
+//! fraction of 5xx) and `canary-gate.dev/sim-latency-ms`. No ready endpoints → 503. Fractions
+//! are carried from tick to tick, so counts are exact and deterministic.
+
+use crate::controller::{Controller, PodSet};
+use crate::resources::RESOURCES;
+use crate::selector::Selector;
+use crate::store::Store;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Per-Ingress requests per second.
+pub const RPS_ANNOTATION: &str = "canary-gate.dev/sim-rps";
+/// Pod template: fraction of responses that are 500s.
+pub const ERROR_RATE_ANNOTATION: &str = "canary-gate.dev/sim-error-rate";
+/// Pod template: response latency in milliseconds.
+pub const LATENCY_ANNOTATION: &str = "canary-gate.dev/sim-latency-ms";
+/// Canary Ingress: share of requests that carry its header or cookie (default from the config).
+pub const HEADER_SHARE_ANNOTATION: &str = "canary-gate.dev/sim-header-share";
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+/// ingress-nginx's default buckets for response_duration_seconds.
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Labels of one counter series.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Series {
+    namespace: String,
+    ingress: String,
+    host: String,
+    path: String,
+    service: String,
+    canary: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// Counters and the fractions carried between ticks.
+#[derive(Debug, Default)]
+pub struct DataPlane {
+    requests: BTreeMap<Series, u64>,
+    durations: BTreeMap<Series, Histogram>,
+    carry: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug)]
+struct Route {
+    host: String,
+    path: String,
+    service: String,
+    port: String,
+}
+
+fn ingresses() -> &'static crate::resources::Resource {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == "Ingress")
+        .unwrap_or(&RESOURCES[0])
+}
+
+fn services() -> &'static crate::resources::Resource {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == "Service")
+        .unwrap_or(&RESOURCES[0])
+}
+
+fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj["metadata"]["annotations"][key].as_str()
+}
+
+fn routes(ing: &Value) -> Vec<Route> {
+    let mut out = Vec::new();
+    for rule in ing["spec"]["rules"].as_array().into_iter().flatten() {
+        let host = rule["host"].as_str().unwrap_or("").to_string();
+        for p in rule["http"]["paths"].as_array().into_iter().flatten() {
+            let svc = &p["backend"]["service"];
+            let Some(service) = svc["name"].as_str() else {
+                continue;
+            };
+            let port = svc["port"]["number"]
+                .as_i64()
+                .map(|n| n.to_string())
+                .or_else(|| svc["port"]["name"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push(Route {
+                host: host.clone(),
+                path: p["path"].as_str().unwrap_or("/").to_string(),
+                service: service.to_string(),
+                port,
+            });
+        }
+    }
+    out
+}
+
+impl DataPlane {
+    /// Takes `whole + carried fraction` for `key`, returns the whole part and keeps the rest.
+    fn take(&mut self, key: String, amount: f64) -> u64 {
+        let total = amount + self.carry.get(&key).copied().unwrap_or(0.0);
+        let whole = total.floor().max(0.0);
+        self.carry.insert(key, total - whole);
+        whole as u64
+    }
+
+    /// Sends `dt` seconds of traffic through every Ingress.
+    pub fn tick(
+        &mut self,
+        store: &Store,
+        controller: &Controller,
+        dt: f64,
+        default_rps: f64,
+        default_header_share: f64,
+    ) {
+        let none = Selector::default();
+        let all = store.list_items(ingresses(), None, &none, &none);
+        let (canaries, mains): (Vec<&Value>, Vec<&Value>) = all
+            .iter()
+            .partition(|i| annotation(i, &format!("{NGINX}canary")) == Some("true"));
+        for ing in mains {
+            let ns = ing["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let name = ing["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let rps = annotation(ing, RPS_ANNOTATION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default_rps);
+            let routes = routes(ing);
+            if routes.is_empty() {
+                continue;
+            }
+            let per_route = rps * dt / routes.len() as f64;
+            for (i, route) in routes.iter().enumerate() {
+                let n = self.take(format!("in/{ns}/{name}/{i}"), per_route);
+                let canary = canaries.iter().find_map(|c| {
+                    (c["metadata"]["namespace"].as_str() == Some(ns.as_str()))
+                        .then(|| routes_of_canary(c, route))
+                        .flatten()
+                        .map(|r| (*c, r))
+                });
+                let (to_canary, canary_route) = match canary {
+                    None => (0, None),
+                    Some((c, cr)) => {
+                        let has_match = annotation(c, &format!("{NGINX}canary-by-header"))
+                            .is_some()
+                            || annotation(c, &format!("{NGINX}canary-by-cookie")).is_some();
+                        let share = annotation(c, HEADER_SHARE_ANNOTATION)
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(default_header_share);
+                        let matched = if has_match {
+                            self.take(format!("hdr/{ns}/{name}/{i}"), n as f64 * share)
+                        } else {
+                            0
+                        };
+                        let weight: f64 = annotation(c, &format!("{NGINX}canary-weight"))
+                            .and_then(|w| w.parse().ok())
+                            .unwrap_or(0.0);
+                        let rest = n.saturating_sub(matched);
+                        let weighted = self.take(
+                            format!("w/{ns}/{name}/{i}"),
+                            rest as f64 * weight.clamp(0.0, 100.0) / 100.0,
+                        );
+                        (matched + weighted, Some(cr))
+                    }
+                };
+                let labels = |service: &str, canary: String| Series {
+                    namespace: ns.clone(),
+                    ingress: name.clone(),
+                    host: route.host.clone(),
+                    path: route.path.clone(),
+                    service: service.to_string(),
+                    canary,
+                    status: String::new(),
+                };
+                self.serve(
+                    store,
+                    controller,
+                    labels(&route.service, String::new()),
+                    n - to_canary.min(n),
+                );
+                if let Some(cr) = canary_route {
+                    let upstream = format!("{ns}-{}-{}", cr.service, cr.port);
+                    self.serve(
+                        store,
+                        controller,
+                        labels(&cr.service, upstream),
+                        to_canary.min(n),
+                    );
+                }
+            }
+        }
+    }
+
+    fn serve(&mut self, store: &Store, controller: &Controller, base: Series, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let endpoints = store
+            .get(services(), &base.namespace, &base.service)
+            .ok()
+            .and_then(|svc| svc["spec"]["selector"].as_object().map(Selector::from_map))
+            .map(|sel| controller.endpoints(&base.namespace, &sel))
+            .unwrap_or_default();
+        let total: i64 = endpoints.iter().map(|e| e.count).sum();
+        if total == 0 {
+            self.record(base, "503", n, 0.0);
+            return;
+        }
+        let key = format!("ep/{}/{}/{}", base.namespace, base.ingress, base.service);
+        for (i, set) in endpoints.iter().enumerate() {
+            let share = self.take(
+                format!("{key}/{i}"),
+                n as f64 * set.count as f64 / total as f64,
+            );
+            self.answer(&base, set, share);
+        }
+    }
+
+    fn answer(&mut self, base: &Series, set: &PodSet, n: u64) {
+        let anns = &set.template["metadata"]["annotations"];
+        let error_rate: f64 = anns[ERROR_RATE_ANNOTATION]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let latency_ms: f64 = anns[LATENCY_ANNOTATION]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5.0);
+        let errors = self.take(
+            format!("err/{}/{}/{}", base.namespace, set.deployment, set.hash),
+            n as f64 * error_rate.clamp(0.0, 1.0),
+        );
+        let errors = errors.min(n);
+        self.record(base.clone(), "500", errors, latency_ms / 1000.0);
+        self.record(base.clone(), "200", n - errors, latency_ms / 1000.0);
+    }
+
+    fn record(&mut self, mut series: Series, status: &str, n: u64, seconds: f64) {
+        if n == 0 {
+            return;
+        }
+        series.status = status.to_string();
+        *self.requests.entry(series.clone()).or_default() += n;
+        let h = self.durations.entry(series).or_default();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                h.buckets[i] += n;
+            }
+        }
+        h.sum += seconds * n as f64;
+        h.count += n;
+    }
+
+    /// Total requests counted for an Ingress (all series), for tests and the demo.
+    pub fn total_requests(&self, namespace: &str, ingress: &str) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(s, _)| s.namespace == namespace && s.ingress == ingress)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let labels = |s: &Series| {
+            format!(
+                "canary=\"{}\",controller_class=\"k8s.io/ingress-nginx\",controller_namespace=\"ingress-nginx\",controller_pod=\"canary-sim\",host=\"{}\",ingress=\"{}\",method=\"GET\",namespace=\"{}\",path=\"{}\",service=\"{}\",status=\"{}\"",
+                s.canary, s.host, s.ingress, s.namespace, s.path, s.service, s.status
+            )
+        };
+        out.push_str(
+            "# HELP nginx_ingress_controller_requests The total number of client requests\n",
+        );
+        out.push_str("# TYPE nginx_ingress_controller_requests counter\n");
+        for (s, n) in &self.requests {
+            let _ = writeln!(
+                out,
+                "nginx_ingress_controller_requests{{{}}} {n}",
+                labels(s)
+            );
+        }
+        out.push_str("# HELP nginx_ingress_controller_response_duration_seconds The time spent on receiving the response from the upstream server\n");
+        out.push_str("# TYPE nginx_ingress_controller_response_duration_seconds histogram\n");
+        for (s, h) in &self.durations {
+            let l = labels(s);
+            for (i, le) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "nginx_ingress_controller_response_duration_seconds_bucket{{{l},le=\"{le}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "nginx_ingress_controller_response_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "nginx_ingress_controller_response_duration_seconds_sum{{{l}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "nginx_ingress_controller_response_duration_seconds_count{{{l}}} {}",
+                h.count
+            );
+        }
+        out
+    }
+}
+
+/// The canary Ingress's route for the same host and path as `main`, if it has one.
+fn routes_of_canary(canary: &Value, main: &Route) -> Option<Route> {
+    routes(canary)
+        .into_iter()
+        .find(|r| r.host == main.host && r.path == main.path)
+}

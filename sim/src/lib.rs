@@ -1,0 +1,292 @@
+//! canary-sim: a Kubernetes API subset, a deployment controller and an NGINX data plane over real
+//! HTTP on 127.0.0.1, for testing canary-gate end to end (and for its `demo`).
+//!
+//! ```text
+//!  kube client / kubectl ──HTTP──> server.rs ─> api.rs ─> store.rs (objects, rv, GC, patches)
+//!                                  │ faults, log, auth       └ defaults.rs, discovery.rs
+//!  ticker (every 50 ms) ─> controller.rs (Deployment status, pods) ─> dataplane.rs (traffic)
+//!  Prometheus ──HTTP──> /metrics (nginx_ingress_controller_* series)
+//! ```
+//!
+//! Not a full API server: no watch (405), no admission beyond the checks in `defaults.rs`,
+//! server-side apply approximated as create-or-merge. The store is written here rather than taken
+//! from kube-fake-client, which pins kube 4.2 (a second kube major in the lockfile) and whose gaps
+//! (`+` in selectors, unsorted lists, generation bumps on metadata changes, no discovery) would
+//! each need a patch anyway.
+
+pub mod api;
+mod clock;
+pub mod controller;
+pub mod dataplane;
+mod defaults;
+pub mod discovery;
+pub mod faults;
+pub mod patch;
+pub mod resources;
+pub mod selector;
+pub mod server;
+pub mod state;
+pub mod status;
+pub mod store;
+
+pub use faults::{Faults, LogEntry};
+
+use server::{Shared, lock};
+use state::State;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How to run the simulator.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// API port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Metrics port on 127.0.0.1 (0: any free port).
+    pub metrics_port: u16,
+    /// Time for a Deployment change to become ready.
+    pub ready_after: Duration,
+    /// Requests per second through each Ingress.
+    pub rps: f64,
+    /// Share of requests that carry a canary Ingress's header or cookie.
+    pub header_share: f64,
+    /// Required bearer token (`None`: any token is accepted).
+    pub token: Option<String>,
+    /// Where to write the kubeconfig (`None`: a temporary file removed on stop).
+    pub kubeconfig: Option<PathBuf>,
+    /// How often controllers and traffic advance.
+    pub tick: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            metrics_port: 0,
+            ready_after: Duration::from_secs(1),
+            rps: 10.0,
+            header_share: 0.1,
+            token: None,
+            kubeconfig: None,
+            tick: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Errors starting the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// A port could not be bound.
+    #[error("binding 127.0.0.1:{port}: {source}")]
+    Bind {
+        /// The port.
+        port: u16,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The kubeconfig could not be written.
+    #[error("writing the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The runtime could not start.
+    #[error("starting the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The simulator.
+pub struct Sim;
+
+/// A running simulator; stopped (and its temporary kubeconfig removed) on drop.
+pub struct SimHandle {
+    /// `http://127.0.0.1:<port>`.
+    pub api_url: String,
+    /// `http://127.0.0.1:<port>/metrics`.
+    pub metrics_url: String,
+    /// The kubeconfig pointing at `api_url`.
+    pub kubeconfig: PathBuf,
+    shared: Shared,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    temp_dir: Option<PathBuf>,
+}
+
+fn bind(port: u16) -> Result<std::net::TcpListener, SimError> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", port))
+        .map_err(|source| SimError::Bind { port, source })?;
+    l.set_nonblocking(true)
+        .map_err(|source| SimError::Bind { port, source })?;
+    Ok(l)
+}
+
+/// The kubeconfig text for a server URL and token.
+pub fn kubeconfig_yaml(server: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: canary-sim\n  cluster:\n    server: {server}\ncontexts:\n- name: canary-sim\n  context:\n    cluster: canary-sim\n    user: canary-sim\n    namespace: default\ncurrent-context: canary-sim\nusers:\n- name: canary-sim\n  user:\n    token: {token}\n"
+    )
+}
+
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp-canary-sim");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Sim {
+    /// Binds the ports, starts the simulator on its own runtime thread and writes the kubeconfig.
+    pub fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        let api = bind(config.port)?;
+        let metrics = bind(config.metrics_port)?;
+        let api_port = api
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                port: config.port,
+                source,
+            })?
+            .port();
+        let metrics_port = metrics
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                port: config.metrics_port,
+                source,
+            })?
+            .port();
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let (kubeconfig, temp_dir) = match &config.kubeconfig {
+            Some(p) => (p.clone(), None),
+            None => {
+                let dir = std::env::temp_dir()
+                    .join(format!("canary-sim-{}-{api_port}", std::process::id()));
+                std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
+                    path: dir.clone(),
+                    source,
+                })?;
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        let token = config.token.clone().unwrap_or_else(|| "canary-sim".into());
+        let tick = config.tick;
+        let shared: Shared = Arc::new(Mutex::new(State::new(config.clone())));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("canary-sim")
+            .build()
+            .map_err(SimError::Runtime)?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
+        let state = shared.clone();
+        let required_token = config.token.clone();
+        let thread = std::thread::Builder::new()
+            .name("canary-sim".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listeners = tokio::net::TcpListener::from_std(api)
+                        .and_then(|a| tokio::net::TcpListener::from_std(metrics).map(|m| (a, m)));
+                    let (api, metrics) = match listeners {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let s1 = state.clone();
+                    let api_task = tokio::spawn(server::serve(api, stop_rx.clone(), move |req| {
+                        server::api_request(s1.clone(), required_token.clone(), req)
+                    }));
+                    let s2 = state.clone();
+                    let metrics_task =
+                        tokio::spawn(server::serve(metrics, stop_rx.clone(), move |req| {
+                            server::metrics_request(s2.clone(), req)
+                        }));
+                    let s3 = state.clone();
+                    let mut stop = stop_rx.clone();
+                    let ticker = tokio::spawn(async move {
+                        let mut interval = tokio::time::interval(tick);
+                        loop {
+                            tokio::select! {
+                                _ = interval.tick() => lock(&s3).tick(Instant::now()),
+                                _ = stop.changed() => return,
+                            }
+                        }
+                    });
+                    let _ = ready_tx.send(Ok(()));
+                    let _ = tokio::join!(api_task, metrics_task, ticker);
+                });
+            })
+            .map_err(SimError::Runtime)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(SimError::Runtime(e)),
+            Err(_) => {
+                return Err(SimError::Runtime(std::io::Error::other(
+                    "the simulator thread stopped",
+                )));
+            }
+        }
+        let handle = SimHandle {
+            api_url: api_url.clone(),
+            metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),
+            kubeconfig: kubeconfig.clone(),
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            temp_dir,
+        };
+        write_atomically(&kubeconfig, &kubeconfig_yaml(&api_url, &token)).map_err(|source| {
+            SimError::Kubeconfig {
+                path: kubeconfig.clone(),
+                source,
+            }
+        })?;
+        Ok(handle)
+    }
+}
+
+impl SimHandle {
+    /// Every API request so far.
+    pub fn requests(&self) -> Vec<LogEntry> {
+        lock(&self.shared).log.clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.shared).log.clear();
+    }
+
+    /// Sets (or clears, with `Faults::default()`) the injected faults.
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.shared).injector.set(faults);
+    }
+
+    /// Runs `f` on the state (objects, controllers, counters) under the lock.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut lock(&self.shared))
+    }
+
+    /// Stops the simulator now (also done on drop).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,68 @@
+//! Everything the simulator holds, behind one lock: objects, controllers, traffic, faults, log.
+
+use crate::SimConfig;
+use crate::controller::Controller;
+use crate::dataplane::DataPlane;
+use crate::faults::{Injector, LogEntry};
+use crate::store::Store;
+use std::time::Instant;
+
+/// The simulator's state.
+#[derive(Debug)]
+pub struct State {
+    /// API objects.
+    pub store: Store,
+    /// Deployment rollouts and pods.
+    pub controller: Controller,
+    /// Traffic counters.
+    pub dataplane: DataPlane,
+    /// Fault injection.
+    pub injector: Injector,
+    /// Every API request, in order.
+    pub log: Vec<LogEntry>,
+    /// Settings.
+    pub config: SimConfig,
+    /// When the simulator started.
+    pub started: Instant,
+    last_tick: Instant,
+}
+
+impl State {
+    /// A fresh cluster.
+    pub fn new(config: SimConfig) -> Self {
+        let now = Instant::now();
+        Self {
+            store: Store::new(),
+            controller: Controller::default(),
+            dataplane: DataPlane::default(),
+            injector: Injector::default(),
+            log: Vec::new(),
+            config,
+            started: now,
+            last_tick: now,
+        }
+    }
+
+    /// Runs the controllers and the traffic up to `now`.
+    pub fn tick(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.last_tick).as_secs_f64();
+        self.last_tick = now;
+        self.store.reap_namespaces();
+        self.controller
+            .tick(&mut self.store, now, self.config.ready_after);
+        self.dataplane.tick(
+            &self.store,
+            &self.controller,
+            dt,
+            self.config.rps,
+            self.config.header_share,
+        );
+    }
+
+    /// Appends to the request log.
+    pub fn record(&mut self, mut entry: LogEntry) {
+        entry.seq = self.log.len() as u64 + 1;
+        entry.at_ms = self.started.elapsed().as_millis() as u64;
+        self.log.push(entry);
+    }
+}

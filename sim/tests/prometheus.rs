@@ -1,0 +1,214 @@
+//! A real Prometheus scraping the simulator: Flagger's NGINX built-in queries return the
+//! configured success rate and latency of the canary.
+
+use crate::support::{have, http, poll, required, try_http};
+use canary_gate_sim::{Sim, SimConfig};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(target: &str) -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: ingress-nginx\n    static_configs: [{{targets: [\"{target}\"]}}]\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts");
+    Prometheus {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+fn query(prom: &str, q: &str) -> Option<f64> {
+    let encoded: String = q
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let (code, body) = try_http(
+        "GET",
+        &format!("{prom}/api/v1/query?query={encoded}"),
+        "application/json",
+        None,
+    )?;
+    if code != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&body).ok()?;
+    let value = v["data"]["result"].as_array()?.first()?["value"][1]
+        .as_str()?
+        .parse::<f64>()
+        .ok()?;
+    value.is_finite().then_some(value)
+}
+
+fn post(api: &str, path: &str, body: Value) {
+    let (code, text) = http("POST", &format!("{api}{path}"), Some(&body.to_string()));
+    assert_eq!(code, 201, "{path}: {text}");
+}
+
+fn service(name: &str, app: &str) -> Value {
+    json!({"metadata": {"name": name}, "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": 9898}]}})
+}
+
+fn ingress(name: &str, service: &str, annotations: Value) -> Value {
+    json!({"metadata": {"name": name, "annotations": annotations},
+           "spec": {"ingressClassName": "nginx", "rules": [{"host": "app.example.com", "http": {"paths": [
+               {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": 80}}}}]}}]}})
+}
+
+#[test]
+fn flagger_nginx_queries_see_the_canary() {
+    if !have("prometheus") {
+        assert!(
+            !required("prometheus"),
+            "prometheus is required here but not installed"
+        );
+        eprintln!(
+            "skipped: prometheus is not installed (apt-get install --no-install-recommends prometheus)"
+        );
+        return;
+    }
+    let sim = Sim::start(SimConfig {
+        ready_after: Duration::from_millis(100),
+        rps: 200.0,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let api = sim.api_url.clone();
+    post(
+        &api,
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "test"}}),
+    );
+    let primary = crate::support::deployment(
+        "test",
+        "podinfo-primary",
+        "podinfo-primary",
+        2,
+        json!({"canary-gate.dev/sim-latency-ms": "10"}),
+    );
+    let canary = crate::support::deployment(
+        "test",
+        "podinfo",
+        "podinfo",
+        1,
+        json!({"canary-gate.dev/sim-error-rate": "0.2", "canary-gate.dev/sim-latency-ms": "40"}),
+    );
+    post(&api, "/apis/apps/v1/namespaces/test/deployments", primary);
+    post(&api, "/apis/apps/v1/namespaces/test/deployments", canary);
+    post(
+        &api,
+        "/api/v1/namespaces/test/services",
+        service("podinfo", "podinfo-primary"),
+    );
+    post(
+        &api,
+        "/api/v1/namespaces/test/services",
+        service("podinfo-canary", "podinfo"),
+    );
+    post(
+        &api,
+        "/apis/networking.k8s.io/v1/namespaces/test/ingresses",
+        ingress("podinfo", "podinfo", json!({})),
+    );
+    post(
+        &api,
+        "/apis/networking.k8s.io/v1/namespaces/test/ingresses",
+        ingress(
+            "podinfo-canary",
+            "podinfo-canary",
+            json!({"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "50"}),
+        ),
+    );
+
+    let target = sim
+        .metrics_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let prom = start_prometheus(&target);
+    let sel = r#"namespace="test",ingress="podinfo",canary!="""#;
+    let success = format!(
+        r#"sum(rate(nginx_ingress_controller_requests{{{sel},status!~"5.*"}}[1m])) / sum(rate(nginx_ingress_controller_requests{{{sel}}}[1m])) * 100"#
+    );
+    let duration = format!(
+        r#"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{{{sel}}}[1m])) / sum(rate(nginx_ingress_controller_response_duration_seconds_count{{{sel}}}[1m])) * 1000"#
+    );
+    // The first scrape lands some seconds after start: poll, then wait for a few more samples.
+    let first = poll(Duration::from_secs(60), || query(&prom.url, &success))
+        .expect("Prometheus has canary traffic within 60 s");
+    let samples = poll(Duration::from_secs(30), || {
+        query(&prom.url, "count_over_time(up[1m])").filter(|n| *n >= 4.0)
+    });
+    assert!(samples.is_some(), "four scrapes within 30 s");
+    let rate = query(&prom.url, &success).unwrap_or(first);
+    let mean_ms = query(&prom.url, &duration).expect("duration query has data");
+    assert!(
+        (75.0..=85.0).contains(&rate),
+        "success rate {rate} (expected 80 ± 5)"
+    );
+    assert!(
+        (32.0..=48.0).contains(&mean_ms),
+        "mean duration {mean_ms} ms (expected 40 ± 20%)"
+    );
+    // The primary's traffic is not in the canary's numbers, but it is there.
+    let all = query(
+        &prom.url,
+        r#"sum(rate(nginx_ingress_controller_requests{namespace="test",ingress="podinfo"}[1m]))"#,
+    )
+    .unwrap();
+    let canary_rps = query(
+        &prom.url,
+        &format!("sum(rate(nginx_ingress_controller_requests{{{sel}}}[1m]))"),
+    )
+    .unwrap();
+    eprintln!(
+        "success rate {rate:.2}%, mean duration {mean_ms:.2} ms, canary {canary_rps:.1} of {all:.1} req/s"
+    );
+    assert!(
+        canary_rps > 0.3 * all && canary_rps < 0.7 * all,
+        "weight 50: canary {canary_rps} of {all} req/s"
+    );
+}

@@ -1,0 +1,12 @@
+//! The simulator over real HTTP: the product's kube 5 client, the machine's kubectl, a real
+//! Prometheus, the deployment controller and fault injection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod client;
+mod controller;
+mod faults;
+mod kubectl;
+mod prometheus;
