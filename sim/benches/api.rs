@@ -16,7 +16,14 @@ fn hammer(addr: &str, method: &str, path: &str, body: &str, n: usize, want: u16)
 }
 
 /// Like [`hammer`], with a body made per request (so every replace really changes the object).
-fn hammer_with(addr: &str, method: &str, path: &str, n: usize, want: u16, body: impl Fn(usize) -> String) -> usize {
+fn hammer_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    n: usize,
+    want: u16,
+    body: impl Fn(usize) -> String,
+) -> usize {
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let mut writer = stream.try_clone().expect("clone");
@@ -31,7 +38,11 @@ fn hammer_with(addr: &str, method: &str, path: &str, n: usize, want: u16, body: 
         writer.write_all(request.as_bytes()).expect("write");
         let mut status_line = String::new();
         reader.read_line(&mut status_line).expect("status");
-        let code: u16 = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let code: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         let mut length = 0usize;
         loop {
             let mut line = String::new();
@@ -82,7 +93,9 @@ fn main() {
     let addr = sim.api_url.trim_start_matches("http://").to_string();
     let path = "/api/v1/namespaces/default/configmaps";
     for t in 0..THREADS {
-        let object = format!(r#"{{"metadata":{{"name":"bench-{t}","namespace":"default"}},"data":{{"n":"start"}}}}"#);
+        let object = format!(
+            r#"{{"metadata":{{"name":"bench-{t}","namespace":"default"}},"data":{{"n":"start"}}}}"#
+        );
         assert_eq!(hammer(&addr, "POST", path, &object, 1, 201), 1);
     }
     let _warm_up = measure(&addr, "GET", false, 200);
@@ -96,5 +109,8 @@ fn main() {
     println!("|---|---|---|---|");
     println!("| GET configmap | {get_rps:.0} | {total} | {THREADS} |");
     println!("| PUT configmap (replace) | {put_rps:.0} | {total} | {THREADS} |");
-    println!("replace writes that changed the object: {writes}; request log entries: {}", sim.requests().len());
+    println!(
+        "replace writes that changed the object: {writes}; request log entries: {}",
+        sim.requests().len()
+    );
 }
