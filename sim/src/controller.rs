@@ -126,6 +126,47 @@ impl Controller {
         }
     }
 
+    /// Accepts every HTTPRoute for each of its parents at its current generation, as a Gateway
+    /// controller would.
+    pub fn accept_routes(&self, store: &mut Store) {
+        let Some(routes) = RESOURCES.iter().find(|r| r.kind == "HTTPRoute") else {
+            return;
+        };
+        for (key, route) in store.all_of(routes) {
+            let generation = route["metadata"]["generation"].clone();
+            let parents: Vec<Value> = route["spec"]["parentRefs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    json!({
+                        "parentRef": p,
+                        "controllerName": "canary-gate.dev/canary-sim",
+                        "conditions": [
+                            {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Accepted by canary-sim",
+                             "observedGeneration": generation, "lastTransitionTime": now_rfc3339()},
+                            {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "",
+                             "observedGeneration": generation, "lastTransitionTime": now_rfc3339()},
+                        ],
+                    })
+                })
+                .collect();
+            let current = route["status"]["parents"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let same = current.len() == parents.len()
+                && current.iter().zip(&parents).all(|(a, b)| {
+                    a["parentRef"] == b["parentRef"]
+                        && a["conditions"][0]["observedGeneration"]
+                            == b["conditions"][0]["observedGeneration"]
+                });
+            if !same {
+                store.update_with(&key, |obj| obj["status"] = json!({"parents": parents}));
+            }
+        }
+    }
+
     /// Every pod set: the ready ones that serve, and new ones still starting.
     pub fn pod_sets(&self) -> Vec<PodSet> {
         let mut out = Vec::new();
@@ -178,6 +219,11 @@ impl Controller {
     }
 }
 
+/// The name of pod `i` of a set (what `pods()` lists).
+pub fn pod_name(set: &PodSet, i: i64) -> String {
+    format!("{}-{}-{}", set.deployment, set.hash, suffix(i))
+}
+
 fn pod(set: &PodSet, i: i64) -> Value {
     let mut labels = set.template["metadata"]["labels"].clone();
     if !labels.is_object() {
@@ -189,7 +235,7 @@ fn pod(set: &PodSet, i: i64) -> Value {
         "kind": "Pod",
         "apiVersion": "v1",
         "metadata": {
-            "name": format!("{}-{}-{}", set.deployment, set.hash, suffix(i)),
+            "name": pod_name(set, i),
             "namespace": set.namespace,
             "labels": labels,
             "annotations": set.template["metadata"]["annotations"].clone(),

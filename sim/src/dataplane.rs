@@ -7,8 +7,12 @@
 //! cookie. Each version answers as its pod template says: `canary-gate.dev/sim-error-rate` (0-1,
 //! fraction of 5xx) and `canary-gate.dev/sim-latency-ms`. No ready endpoints → 503. Fractions
 //! are carried from tick to tick, so counts are exact and deterministic.
+//!
+//! HTTPRoutes get traffic too, split by backendRef weights (and header-match rules); that traffic
+//! has no ingress-nginx series, only the pods' own `http_request_duration_seconds` (which all
+//! served requests also feed), the series Flagger's generic HTTP observer reads.
 
-use crate::controller::{Controller, PodSet};
+use crate::controller::{Controller, PodSet, pod_name};
 use crate::resources::RESOURCES;
 use crate::selector::Selector;
 use crate::store::Store;
@@ -50,11 +54,21 @@ struct Histogram {
     count: u64,
 }
 
+/// Labels of one series the application pods export themselves (`http_request_duration_seconds`,
+/// as Prometheus' Kubernetes pod discovery labels it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct AppSeries {
+    namespace: String,
+    pod: String,
+    status: String,
+}
+
 /// Counters and the fractions carried between ticks.
 #[derive(Debug, Default)]
 pub struct DataPlane {
     requests: BTreeMap<Series, u64>,
     durations: BTreeMap<Series, Histogram>,
+    app: BTreeMap<AppSeries, Histogram>,
     carry: BTreeMap<String, f64>,
 }
 
@@ -70,6 +84,13 @@ fn ingresses() -> &'static crate::resources::Resource {
     RESOURCES
         .iter()
         .find(|r| r.kind == "Ingress")
+        .unwrap_or(&RESOURCES[0])
+}
+
+fn httproutes() -> &'static crate::resources::Resource {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == "HTTPRoute")
         .unwrap_or(&RESOURCES[0])
 }
 
@@ -191,7 +212,9 @@ impl DataPlane {
                 self.serve(
                     store,
                     controller,
-                    labels(&route.service, String::new()),
+                    &ns,
+                    &route.service,
+                    Some(labels(&route.service, String::new())),
                     n - to_canary.min(n),
                 );
                 if let Some(cr) = canary_route {
@@ -199,40 +222,59 @@ impl DataPlane {
                     self.serve(
                         store,
                         controller,
-                        labels(&cr.service, upstream),
+                        &ns,
+                        &cr.service,
+                        Some(labels(&cr.service, upstream)),
                         to_canary.min(n),
                     );
                 }
             }
         }
+        self.tick_routes(store, controller, dt, default_rps, default_header_share);
     }
 
-    fn serve(&mut self, store: &Store, controller: &Controller, base: Series, n: u64) {
+    /// Serves `n` requests for `service` in `namespace`; `edge` labels the ingress-nginx series
+    /// (Gateway API traffic has none: only the pods count it).
+    fn serve(
+        &mut self,
+        store: &Store,
+        controller: &Controller,
+        namespace: &str,
+        service: &str,
+        edge: Option<Series>,
+        n: u64,
+    ) {
         if n == 0 {
             return;
         }
         let endpoints = store
-            .get(services(), &base.namespace, &base.service)
+            .get(services(), namespace, service)
             .ok()
             .and_then(|svc| svc["spec"]["selector"].as_object().map(Selector::from_map))
-            .map(|sel| controller.endpoints(&base.namespace, &sel))
+            .map(|sel| controller.endpoints(namespace, &sel))
             .unwrap_or_default();
         let total: i64 = endpoints.iter().map(|e| e.count).sum();
         if total == 0 {
-            self.record(base, "503", n, 0.0);
+            if let Some(edge) = edge {
+                self.record(edge, "503", n, 0.0);
+            }
             return;
         }
-        let key = format!("ep/{}/{}/{}", base.namespace, base.ingress, base.service);
+        let via = edge.as_ref().map_or("", |e| e.ingress.as_str()).to_string();
+        let key = format!("ep/{namespace}/{service}/{via}");
         for (i, set) in endpoints.iter().enumerate() {
             let share = self.take(
                 format!("{key}/{i}"),
                 n as f64 * set.count as f64 / total as f64,
             );
-            self.answer(&base, set, share);
+            self.answer(edge.as_ref(), set, share);
         }
     }
 
-    fn answer(&mut self, base: &Series, set: &PodSet, n: u64) {
+    fn answer(&mut self, edge: Option<&Series>, set: &PodSet, n: u64) {
+        if n == 0 {
+            return;
+        }
         let anns = &set.template["metadata"]["annotations"];
         let error_rate: f64 = anns[ERROR_RATE_ANNOTATION]
             .as_str()
@@ -242,13 +284,25 @@ impl DataPlane {
             .as_str()
             .and_then(|v| v.parse().ok())
             .unwrap_or(5.0);
-        let errors = self.take(
-            format!("err/{}/{}/{}", base.namespace, set.deployment, set.hash),
-            n as f64 * error_rate.clamp(0.0, 1.0),
-        );
-        let errors = errors.min(n);
-        self.record(base.clone(), "500", errors, latency_ms / 1000.0);
-        self.record(base.clone(), "200", n - errors, latency_ms / 1000.0);
+        let key = format!("err/{}/{}/{}", set.namespace, set.deployment, set.hash);
+        let errors = self.take(key, n as f64 * error_rate.clamp(0.0, 1.0)).min(n);
+        let seconds = latency_ms / 1000.0;
+        if let Some(edge) = edge {
+            self.record(edge.clone(), "500", errors, seconds);
+            self.record(edge.clone(), "200", n - errors, seconds);
+        }
+        for (status, count) in [("500", errors), ("200", n - errors)] {
+            for i in 0..set.count {
+                let key = format!("pod/{}/{}/{i}/{status}", set.namespace, set.hash);
+                let per_pod = self.take(key, count as f64 / set.count as f64);
+                let series = AppSeries {
+                    namespace: set.namespace.clone(),
+                    pod: pod_name(set, i),
+                    status: status.to_string(),
+                };
+                observe(self.app.entry(series).or_default(), per_pod, seconds);
+            }
+        }
     }
 
     fn record(&mut self, mut series: Series, status: &str, n: u64, seconds: f64) {
@@ -257,14 +311,88 @@ impl DataPlane {
         }
         series.status = status.to_string();
         *self.requests.entry(series.clone()).or_default() += n;
-        let h = self.durations.entry(series).or_default();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                h.buckets[i] += n;
+        observe(self.durations.entry(series).or_default(), n, seconds);
+    }
+
+    /// Sends `dt` seconds of traffic through every HTTPRoute: rules with header matches get the
+    /// configured share of requests (those carrying the header), the last rule without header
+    /// matches the rest; within a rule, backendRefs split by weight.
+    fn tick_routes(
+        &mut self,
+        store: &Store,
+        controller: &Controller,
+        dt: f64,
+        default_rps: f64,
+        header_share: f64,
+    ) {
+        let none = Selector::default();
+        for route in store.list_items(httproutes(), None, &none, &none) {
+            let ns = route["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let name = route["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let rps = annotation(&route, RPS_ANNOTATION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default_rps);
+            let rules: Vec<&Value> = route["spec"]["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            let has_headers = |r: &Value| {
+                r["matches"].as_array().is_some_and(|ms| {
+                    ms.iter()
+                        .any(|m| m["headers"].as_array().is_some_and(|h| !h.is_empty()))
+                })
+            };
+            let header_rule = rules.iter().position(|r| has_headers(r));
+            let plain_rule = rules.iter().rposition(|r| !has_headers(r));
+            let n = self.take(format!("route/{ns}/{name}"), rps * dt);
+            let matched = match header_rule {
+                Some(_) => self.take(format!("route-hdr/{ns}/{name}"), n as f64 * header_share),
+                None => 0,
+            };
+            let shares = [(header_rule, matched), (plain_rule, n - matched.min(n))];
+            for (rule, count) in shares {
+                let Some(rule) = rule.map(|i| rules[i]) else {
+                    continue;
+                };
+                let backends: Vec<(String, f64)> = rule["backendRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| {
+                        Some((
+                            b["name"].as_str()?.to_string(),
+                            b["weight"].as_f64().unwrap_or(1.0).max(0.0),
+                        ))
+                    })
+                    .collect();
+                let total: f64 = backends.iter().map(|(_, w)| w).sum();
+                if total <= 0.0 {
+                    continue;
+                }
+                for (service, weight) in backends {
+                    let part = self.take(
+                        format!("route-be/{ns}/{name}/{service}"),
+                        count as f64 * weight / total,
+                    );
+                    self.serve(store, controller, &ns, &service, None, part);
+                }
             }
         }
-        h.sum += seconds * n as f64;
-        h.count += n;
+    }
+
+    /// Requests the pods whose names start with `pod_prefix` answered, by status.
+    pub fn app_requests(&self, namespace: &str, pod_prefix: &str) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (s, h) in &self.app {
+            if s.namespace == namespace && s.pod.starts_with(pod_prefix) {
+                *out.entry(s.status.clone()).or_default() += h.count;
+            }
+        }
+        out
     }
 
     /// Total requests counted for an Ingress (all series), for tests and the demo.
@@ -299,32 +427,50 @@ impl DataPlane {
         out.push_str("# HELP nginx_ingress_controller_response_duration_seconds The time spent on receiving the response from the upstream server\n");
         out.push_str("# TYPE nginx_ingress_controller_response_duration_seconds histogram\n");
         for (s, h) in &self.durations {
-            let l = labels(s);
-            for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "nginx_ingress_controller_response_duration_seconds_bucket{{{l},le=\"{le}\"}} {}",
-                    h.buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "nginx_ingress_controller_response_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}",
-                h.count
+            write_histogram(
+                &mut out,
+                "nginx_ingress_controller_response_duration_seconds",
+                &labels(s),
+                h,
             );
-            let _ = writeln!(
-                out,
-                "nginx_ingress_controller_response_duration_seconds_sum{{{l}}} {}",
-                h.sum
+        }
+        out.push_str("# HELP http_request_duration_seconds Request duration as the application pods export it\n");
+        out.push_str("# TYPE http_request_duration_seconds histogram\n");
+        for (s, h) in &self.app {
+            let l = format!(
+                "kubernetes_namespace=\"{}\",kubernetes_pod_name=\"{}\",method=\"GET\",path=\"/\",status=\"{}\"",
+                s.namespace, s.pod, s.status
             );
-            let _ = writeln!(
-                out,
-                "nginx_ingress_controller_response_duration_seconds_count{{{l}}} {}",
-                h.count
-            );
+            write_histogram(&mut out, "http_request_duration_seconds", &l, h);
         }
         out
     }
+}
+
+fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    for (i, le) in BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels},le=\"{le}\"}} {}",
+            h.buckets[i]
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+}
+
+fn observe(h: &mut Histogram, n: u64, seconds: f64) {
+    if n == 0 {
+        return;
+    }
+    for (i, le) in BUCKETS.iter().enumerate() {
+        if seconds <= *le {
+            h.buckets[i] += n;
+        }
+    }
+    h.sum += seconds * n as f64;
+    h.count += n;
 }
 
 /// The canary Ingress's route for the same host and path as `main`, if it has one.

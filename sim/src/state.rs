@@ -50,6 +50,7 @@ impl State {
         self.store.reap_namespaces();
         self.controller
             .tick(&mut self.store, now, self.config.ready_after);
+        self.controller.accept_routes(&mut self.store);
         self.dataplane.tick(
             &self.store,
             &self.controller,

@@ -27,6 +27,25 @@ fn setup() -> canary_gate_sim::SimHandle {
     sim
 }
 
+/// Deployments and Services `<app>-svc` for each app in namespace `test`.
+fn versions(api: &str, apps: &[&str]) {
+    let deps = format!("{api}/apis/apps/v1/namespaces/test/deployments");
+    let svcs = format!("{api}/api/v1/namespaces/test/services");
+    for app in apps {
+        assert_eq!(
+            http(
+                "POST",
+                &deps,
+                Some(&deployment("test", app, app, 1, json!({})).to_string())
+            )
+            .0,
+            201
+        );
+        let svc = json!({"metadata": {"name": format!("{app}-svc")}, "spec": {"selector": {"app": app}, "ports": [{"port": 80}]}});
+        assert_eq!(http("POST", &svcs, Some(&svc.to_string())).0, 201);
+    }
+}
+
 fn condition<'a>(dep: &'a Value, kind: &str) -> Option<&'a Value> {
     dep["status"]["conditions"]
         .as_array()?
@@ -112,5 +131,134 @@ fn a_never_ready_deployment_exceeds_its_progress_deadline() {
     assert!(
         stuck["status"]["availableReplicas"].is_null(),
         "no pod ever became available"
+    );
+}
+
+#[test]
+fn httproutes_are_accepted_and_split_by_backend_weight() {
+    let sim = setup();
+    let api = sim.api_url.clone();
+    versions(&api, &["web-primary", "web"]);
+    let route = json!({
+        "metadata": {"name": "web", "annotations": {"canary-gate.dev/sim-rps": "1000"}},
+        "spec": {
+            "parentRefs": [{"name": "public", "namespace": "gateways"}],
+            "rules": [{"backendRefs": [
+                {"name": "web-primary-svc", "port": 80, "weight": 70},
+                {"name": "web-svc", "port": 80, "weight": 30}
+            ]}]
+        }
+    });
+    let routes = format!("{api}/apis/gateway.networking.k8s.io/v1/namespaces/test/httproutes");
+    assert_eq!(http("POST", &routes, Some(&route.to_string())).0, 201);
+    let accepted = poll(Duration::from_secs(5), || {
+        let r = get(&format!("{routes}/web"));
+        let c = r["status"]["parents"][0]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Accepted")?
+            .clone();
+        (c["status"] == "True" && c["observedGeneration"] == r["metadata"]["generation"])
+            .then_some(c)
+    });
+    assert!(
+        accepted.is_some(),
+        "the route is accepted for its parent at its generation"
+    );
+    let counts = poll(Duration::from_secs(10), || {
+        let (primary, canary) = sim.with_state(|s| {
+            (
+                s.dataplane
+                    .app_requests("test", "web-primary-")
+                    .values()
+                    .sum::<u64>(),
+                s.dataplane
+                    .app_requests("test", "web-")
+                    .values()
+                    .sum::<u64>(),
+            )
+        });
+        (primary >= 700).then_some((primary, canary - primary))
+    })
+    .expect("traffic reaches both versions");
+    let share = counts.1 as f64 / (counts.0 + counts.1) as f64;
+    assert!(
+        (0.28..=0.32).contains(&share),
+        "canary share {share} (weight 30 of 100), counts {counts:?}"
+    );
+    let metrics = crate::support::http("GET", &sim.metrics_url, None).1;
+    assert!(metrics.contains("http_request_duration_seconds_count{kubernetes_namespace=\"test\",kubernetes_pod_name=\"web-"), "pods export their own series");
+}
+
+#[test]
+fn a_header_canary_gets_the_share_of_requests_that_carry_the_header() {
+    let sim = Sim::start(SimConfig {
+        ready_after: Duration::from_millis(100),
+        header_share: 0.25,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let api = sim.api_url.clone();
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{api}/api/v1/namespaces"),
+            Some(r#"{"metadata":{"name":"test"}}"#)
+        )
+        .0,
+        201
+    );
+    versions(&api, &["app-primary", "app"]);
+    let ingress = |name: &str, svc: &str, annotations: serde_json::Value| {
+        json!({"metadata": {"name": name, "annotations": annotations},
+               "spec": {"rules": [{"host": "a.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                   "backend": {"service": {"name": svc, "port": {"number": 80}}}}]}}]}})
+        .to_string()
+    };
+    let ings = format!("{api}/apis/networking.k8s.io/v1/namespaces/test/ingresses");
+    assert_eq!(
+        http(
+            "POST",
+            &ings,
+            Some(&ingress(
+                "app",
+                "app-primary-svc",
+                json!({"canary-gate.dev/sim-rps": "1000"})
+            ))
+        )
+        .0,
+        201
+    );
+    let canary = json!({"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "0",
+                        "nginx.ingress.kubernetes.io/canary-by-header": "x-canary"});
+    assert_eq!(
+        http(
+            "POST",
+            &ings,
+            Some(&ingress("app-canary", "app-svc", canary))
+        )
+        .0,
+        201
+    );
+    let (primary, canary) = poll(Duration::from_secs(10), || {
+        let (p, all) = sim.with_state(|s| {
+            (
+                s.dataplane
+                    .app_requests("test", "app-primary-")
+                    .values()
+                    .sum::<u64>(),
+                s.dataplane
+                    .app_requests("test", "app-")
+                    .values()
+                    .sum::<u64>(),
+            )
+        });
+        (p >= 1500).then_some((p, all - p))
+    })
+    .expect("traffic flows");
+    let share = canary as f64 / (primary + canary) as f64;
+    assert!(
+        (0.23..=0.27).contains(&share),
+        "header share {share}, counts {primary}/{canary}"
     );
 }
