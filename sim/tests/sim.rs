@@ -5,6 +5,7 @@
 
 mod support;
 
+mod binary;
 mod client;
 mod controller;
 mod faults;
