@@ -39,6 +39,17 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The API server cannot be reached (exit 3).
+    #[error("the Kubernetes API at {server} is unreachable: {why}")]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// What failed.
+        why: String,
+    },
+    /// A cluster operation failed after its retries (exit 3); the cluster is left safe.
+    #[error("{0}")]
+    Infra(String),
 }
 
 impl Error {
@@ -46,7 +57,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Invalid(_) | Error::ReadInput { .. } => 2,
-            Error::WriteOutput { .. } => 3,
+            Error::WriteOutput { .. } | Error::Unreachable { .. } | Error::Infra(_) => 3,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! octocrab, reqwest or tokio, must not read a clock or do I/O (a test enforces the imports).
 
 pub mod plan;
+pub mod state;
 pub mod weights;
 
 pub use plan::{Names, Plan, PlanNote, Strategy};
+pub use state::{Health, Phase, RolloutState};

@@ -1,0 +1,232 @@
+//! Connecting to the cluster: which kubeconfig, which context, masking what it holds, and a first
+//! request that proves the API answers.
+//!
+//! Order: the `kubeconfig` input (file content, raw YAML or base64, or a path), `KUBECONFIG`
+//! (relative paths against `GITHUB_WORKSPACE`), the in-cluster service account,
+//! `~/.kube/config`. Input content is parsed in memory and never written to disk. Must not decide
+//! anything about canaries.
+
+use crate::error::Error;
+use crate::report::console;
+use crate::settings::Settings;
+use base64::Engine;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A live API connection.
+pub struct Connection {
+    /// The client.
+    pub client: kube::Client,
+    /// The API server URL (for messages).
+    pub server: String,
+    /// The context's namespace (or `default`).
+    pub namespace: String,
+}
+
+/// Where the kubeconfig came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The `kubeconfig` input's content.
+    Input(String),
+    /// A file.
+    File(PathBuf),
+    /// The pod's service account.
+    InCluster,
+}
+
+/// Keys whose values are credentials, wherever they appear in a kubeconfig.
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "password",
+    "client-key-data",
+    "client-certificate-data",
+    "id-token",
+    "refresh-token",
+    "access-token",
+    "client-secret",
+];
+
+/// Decides where the kubeconfig comes from, without reading the network.
+pub fn source(settings: &Settings) -> Result<Source, Error> {
+    if let Some(value) = &settings.kubeconfig {
+        let raw = value.expose();
+        let trimmed = raw.trim();
+        if trimmed.contains('\n') || trimmed.starts_with("apiVersion") || trimmed.starts_with('{') {
+            return Ok(Source::Input(raw.to_string()));
+        }
+        let path = settings.input_path(trimmed);
+        if path.path.is_file() {
+            return Ok(Source::File(path.path));
+        }
+        let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|t| t.contains("clusters"));
+        return match decoded {
+            Some(text) => Ok(Source::Input(text)),
+            None => Err(Error::Invalid(
+                "input kubeconfig: not an existing file, kubeconfig YAML or base64-encoded kubeconfig (the value is not shown)".into(),
+            )),
+        };
+    }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let first = std::env::split_paths(&list).next().unwrap_or_default();
+        let resolved = settings.input_path(&first.to_string_lossy());
+        if resolved.path.is_file() {
+            return Ok(Source::File(resolved.path));
+        }
+        return Err(Error::Invalid(format!(
+            "KUBECONFIG points at {}, which does not exist{}",
+            resolved.path.display(),
+            if settings.github.is_actions() {
+                " (inside a container action only the workspace is mounted: pass the kubeconfig input, or write the kubeconfig into the workspace)"
+            } else {
+                ""
+            }
+        )));
+    }
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return Ok(Source::InCluster);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let default = home.join(".kube").join("config");
+    if default.is_file() {
+        return Ok(Source::File(default));
+    }
+    Err(Error::Invalid(
+        "no kubeconfig: set the kubeconfig input (or --kubeconfig), KUBECONFIG, or run in a cluster".into(),
+    ))
+}
+
+/// Every credential value in a kubeconfig's text, for `::add-mask::`.
+pub fn secret_values(text: &str) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match v {
+                        Value::String(s) if SECRET_KEYS.contains(&k.as_str()) && !s.is_empty() => out.push(s.clone()),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_saphyr::from_str::<Value>(text) {
+        walk(&v, &mut out);
+    }
+    out
+}
+
+/// The exec plugin the context's user needs, when it is not on PATH.
+fn missing_exec_plugin(kc: &Value, context: Option<&str>) -> Option<(String, String)> {
+    let ctx_name = context
+        .map(str::to_string)
+        .or_else(|| kc["current-context"].as_str().map(str::to_string))?;
+    let ctx = kc["contexts"].as_array()?.iter().find(|c| c["name"] == ctx_name.as_str())?;
+    let user_name = ctx["context"]["user"].as_str()?;
+    let user = kc["users"].as_array()?.iter().find(|u| u["name"] == user_name)?;
+    let command = user["user"]["exec"]["command"].as_str()?;
+    let found = if command.contains('/') {
+        Path::new(command).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|dir| dir.join(command).is_file()))
+            .unwrap_or(false)
+    };
+    (!found).then(|| (user_name.to_string(), command.to_string()))
+}
+
+/// Builds the client and checks that the API answers.
+pub async fn connect(settings: &Settings, context: Option<&str>) -> Result<Connection, Error> {
+    let source = source(settings)?;
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let config = match &source {
+        Source::InCluster => kube::Config::incluster()
+            .map_err(|e| Error::Invalid(format!("in-cluster configuration: {e}")))?,
+        Source::Input(text) => from_text(settings, text, "the kubeconfig input", true, context, &options).await?,
+        Source::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::ReadInput {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+            from_text(settings, &text, &path.display().to_string(), false, context, &options).await?
+        }
+    };
+    let server = config.cluster_url.to_string();
+    let namespace = config.default_namespace.clone();
+    let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
+    match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(Error::Unreachable { server, why: one_line(&e.to_string()) }),
+        Err(_) => return Err(Error::Unreachable { server, why: "no answer within 15s".into() }),
+    }
+    Ok(Connection { client, server, namespace })
+}
+
+/// A client configuration from kubeconfig text; masks its credentials first when they came from
+/// the input and the job runs under GitHub Actions.
+async fn from_text(
+    settings: &Settings,
+    text: &str,
+    origin: &str,
+    from_input: bool,
+    context: Option<&str>,
+    options: &KubeConfigOptions,
+) -> Result<kube::Config, Error> {
+    if from_input && settings.github.is_actions() {
+        for secret in secret_values(text) {
+            eprintln!("{}", console::add_mask(&secret));
+        }
+    }
+    let parsed: Value = serde_saphyr::from_str(text)
+        .map_err(|_| Error::Invalid(format!("{origin}: not a valid kubeconfig (YAML)")))?;
+    if let Some((user, command)) = missing_exec_plugin(&parsed, context) {
+        return Err(Error::Invalid(format!(
+            "{origin}: user {user:?} authenticates with the exec plugin {command:?}, which is not on PATH; install it in the job, or pass a kubeconfig with a token (e.g. from a service account)"
+        )));
+    }
+    let kc = Kubeconfig::from_yaml(text).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
+    kube::Config::from_custom_kubeconfig(kc, options)
+        .await
+        .map_err(|e| Error::Invalid(format!("{origin}: {e}")))
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_credentials_anywhere() {
+        let kc = "users:\n- name: a\n  user:\n    token: abc\n- name: b\n  user:\n    client-key-data: KEY\n    auth-provider:\n      config:\n        id-token: IDT\n";
+        let mut found = secret_values(kc);
+        found.sort();
+        assert_eq!(found, vec!["IDT", "KEY", "abc"]);
+    }
+
+    #[test]
+    fn names_a_missing_exec_plugin() {
+        let kc: Value = serde_saphyr::from_str(
+            "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: gke-gcloud-auth-plugin-not-here\n",
+        )
+        .unwrap();
+        assert_eq!(
+            missing_exec_plugin(&kc, None),
+            Some(("u".into(), "gke-gcloud-auth-plugin-not-here".into()))
+        );
+    }
+}

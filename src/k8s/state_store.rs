@@ -1,0 +1,96 @@
+//! `RolloutState` in the ConfigMap `canary-gate.<canary>`: read, and written only when it changed,
+//! with `resourceVersion` so a stale writer gets 409 instead of overwriting.
+
+use super::write::{describe, failed, with_retries};
+use super::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::error::Error;
+use crate::rollout::RolloutState;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use std::collections::BTreeMap;
+
+/// The data key that holds the JSON.
+const KEY: &str = "state.json";
+
+/// One canary's stored state.
+pub struct StateStore {
+    api: Api<ConfigMap>,
+    name: String,
+    owner: String,
+    /// The resourceVersion the state was read at (`None`: not stored yet).
+    version: Option<String>,
+    /// The state as last read or written.
+    stored: Option<RolloutState>,
+}
+
+impl StateStore {
+    /// The store for canary `name` (its ConfigMap is `canary-gate.<name>`), read now.
+    pub async fn open(client: &kube::Client, namespace: &str, canary: &str) -> Result<StateStore, Error> {
+        let name = format!("canary-gate.{canary}");
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let what = format!("reading state configmap/{name}");
+        let cm = with_retries(&what, || api.get_opt(&name)).await.map_err(|e| failed(&what, &e))?;
+        let (version, stored) = match cm {
+            None => (None, None),
+            Some(cm) => {
+                let text = cm.data.as_ref().and_then(|d| d.get(KEY)).cloned().unwrap_or_default();
+                let state = serde_json::from_str(&text).map_err(|e| {
+                    Error::Infra(format!("configmap/{name} in {namespace} does not hold canary-gate state ({e}); delete it to start over"))
+                })?;
+                (cm.metadata.resource_version.clone(), Some(state))
+            }
+        };
+        Ok(StateStore {
+            api,
+            name,
+            owner: super::canary_id(namespace, canary),
+            version,
+            stored,
+        })
+    }
+
+    /// The stored state, if any.
+    pub fn state(&self) -> Option<&RolloutState> {
+        self.stored.as_ref()
+    }
+
+    /// Writes `state` when it differs from what is stored (ignoring the `updated` stamp).
+    pub async fn save(&mut self, state: &RolloutState) -> Result<(), Error> {
+        let mut compare = state.clone();
+        compare.updated = self.stored.as_ref().and_then(|s| s.updated.clone());
+        if self.stored.as_ref() == Some(&compare) {
+            return Ok(());
+        }
+        let mut state = state.clone();
+        state.updated = Some(k8s_openapi::jiff::Timestamp::now().to_string());
+        let text = serde_json::to_string_pretty(&state).map_err(|e| Error::Infra(format!("encoding state: {e}")))?;
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                resource_version: self.version.clone(),
+                labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])),
+                annotations: Some(BTreeMap::from([(OWNER_ANNOTATION.to_string(), self.owner.clone())])),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(KEY.to_string(), text)])),
+            ..ConfigMap::default()
+        };
+        let result = match &self.version {
+            None => self.api.create(&PostParams::default(), &cm).await,
+            Some(_) => self.api.replace(&self.name, &PostParams::default(), &cm).await,
+        };
+        match result {
+            Ok(written) => {
+                self.version = written.metadata.resource_version;
+                self.stored = Some(state);
+                Ok(())
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Infra(format!(
+                "configmap/{} was changed by another runner since it was read; nothing was overwritten ({})",
+                self.name, s.message
+            ))),
+            Err(e) => Err(Error::Infra(format!("writing configmap/{}: {}", self.name, describe(&e)))),
+        }
+    }
+}
