@@ -33,11 +33,57 @@ pub struct Cli {
 pub enum Command {
     /// Check Canary specs offline: every error with file:line:col and field path; exit 2 if any.
     Validate(ValidateArgs),
+    /// Take over the target: create the -primary Deployment and Services, point the apex Service
+    /// at the primary, scale the target to zero, create the canary Ingress. Idempotent.
+    Init(InitArgs),
 }
 
 impl Command {
     /// The names accepted in the `command` input.
-    pub const NAMES: &'static [&'static str] = &["validate"];
+    pub const NAMES: &'static [&'static str] = &["validate", "init"];
+}
+
+/// `canary-gate init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Cluster options.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Options of every command that talks to the cluster (Flagger's controller flags, same defaults).
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// Kubeconfig context (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// How long to wait for another job that holds the canary's lock.
+    #[arg(long = "lock-timeout", default_value = "5m", value_name = "DURATION")]
+    pub lock_timeout: String,
+    /// Selector label keys, in order of preference.
+    #[arg(
+        long = "selector-labels",
+        default_value = "app,name,app.kubernetes.io/name",
+        value_name = "KEYS"
+    )]
+    pub selector_labels: String,
+    /// Label key prefixes copied from the target to the primary ("*": all; empty: none).
+    #[arg(
+        long = "include-label-prefix",
+        default_value = "",
+        value_name = "PREFIXES"
+    )]
+    pub include_label_prefix: String,
+    /// Annotation prefix of the NGINX ingress controller.
+    #[arg(
+        long = "ingress-annotations-prefix",
+        default_value = "nginx.ingress.kubernetes.io",
+        value_name = "PREFIX"
+    )]
+    pub ingress_annotations_prefix: String,
+    /// Copy referenced ConfigMaps and Secrets to -primary and point the primary at them.
+    #[arg(long = "enable-config-tracking", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub enable_config_tracking: bool,
 }
 
 /// `canary-gate validate`.
@@ -226,8 +272,34 @@ mod tests {
                 assert!(v.recursive);
                 assert_eq!(v.paths, vec![PathBuf::from("a.yaml")]);
             }
-            None => panic!("no command"),
+            other => panic!("not validate: {other:?}"),
         }
+    }
+
+    #[test]
+    fn init_takes_flaggers_controller_flags_with_their_defaults() {
+        let cli = parse_from([
+            "canary-gate",
+            "init",
+            "--include-label-prefix",
+            "app.kubernetes.io",
+        ])
+        .unwrap();
+        let Some(Command::Init(i)) = cli.command else {
+            panic!("not init")
+        };
+        assert_eq!(i.cluster.selector_labels, "app,name,app.kubernetes.io/name");
+        assert_eq!(i.cluster.include_label_prefix, "app.kubernetes.io");
+        assert_eq!(
+            i.cluster.ingress_annotations_prefix,
+            "nginx.ingress.kubernetes.io"
+        );
+        assert!(i.cluster.enable_config_tracking);
+        let off = parse_from(["canary-gate", "init", "--enable-config-tracking", "false"]).unwrap();
+        let Some(Command::Init(i)) = off.command else {
+            panic!("not init")
+        };
+        assert!(!i.cluster.enable_config_tracking);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod k8s;
 pub mod logging;
 pub mod report;
 pub mod rollout;
+pub mod router;
 pub mod settings;
 pub mod sources;
 pub mod spec;
+pub mod workload;

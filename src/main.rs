@@ -4,6 +4,7 @@ use canary_gate::{cli, commands, logging, report::console, settings};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

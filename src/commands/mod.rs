@@ -1,6 +1,8 @@
 //! One file per subcommand; `run` picks it. Commands return an [`Outcome`] or an [`Error`] and
 //! never exit the process themselves.
 
+mod init;
+mod specs;
 mod validate;
 
 use crate::cli::Command;
@@ -11,5 +13,6 @@ use crate::settings::Settings;
 pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     match &settings.command {
         Command::Validate(args) => validate::run(settings, args),
+        Command::Init(args) => init::run(settings, args),
     }
 }

@@ -1,11 +1,11 @@
 //! `canary-gate validate`: read specs offline, print every finding, exit 2 on any error.
 
+use super::specs;
 use crate::cli::{Format, ValidateArgs};
 use crate::error::{Error, Outcome};
-use crate::report::console;
 use crate::rollout::{Plan, Strategy};
 use crate::settings::{InputPath, Settings};
-use crate::spec::{self, Diagnostic, Loaded, Severity};
+use crate::spec::{Diagnostic, Loaded, Severity};
 use serde::Serialize;
 use std::io::Write;
 
@@ -19,16 +19,7 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
             .map(|p| settings.input_path(&p.to_string_lossy()))
             .collect()
     };
-    if inputs.is_empty() {
-        return Err(Error::Invalid(
-            "nothing to validate: pass spec files or directories, or set the `canary` input".into(),
-        ));
-    }
-    let sources = crate::sources::read_all(&inputs, args.recursive)?;
-    let loaded = spec::load(&sources);
-    for (file, what) in &loaded.skipped {
-        tracing::debug!("{file}: skipped {what} (not a flagger.app object)");
-    }
+    let loaded = specs::load(&inputs, args.recursive, "validate")?;
     let mut diagnostics = loaded.diagnostics.clone();
     let mut plans = Vec::new();
     for c in &loaded.canaries {
@@ -37,15 +28,6 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
             diagnostics.push(c.origin.diag(Severity::Notice, &n.path, n.message));
         }
         plans.push((c.origin.file.clone(), c.origin.doc.pos.line, plan));
-    }
-    let found_nothing =
-        loaded.canaries.is_empty() && loaded.templates.is_empty() && loaded.errors() == 0;
-    if found_nothing {
-        let names: Vec<&str> = inputs.iter().map(|i| i.shown.as_str()).collect();
-        return Err(Error::Invalid(format!(
-            "{}: no flagger.app/v1beta1 Canary, MetricTemplate or AlertProvider found",
-            names.join(", ")
-        )));
     }
     let errors = diagnostics
         .iter()
@@ -159,15 +141,7 @@ fn write_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 fn print_text(diagnostics: &[Diagnostic], report: &Report<'_>, actions: bool) -> Result<(), Error> {
-    let mut err = std::io::stderr().lock();
-    for d in diagnostics {
-        writeln!(err, "{d}").map_err(write_err("standard error"))?;
-    }
-    if actions {
-        for line in console::annotations(diagnostics) {
-            writeln!(err, "{line}").map_err(write_err("standard error"))?;
-        }
-    }
+    specs::print_diagnostics(diagnostics, actions)?;
     let mut out = std::io::stdout().lock();
     for c in &report.canaries {
         let ns = c

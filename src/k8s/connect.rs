@@ -92,7 +92,9 @@ pub fn source(settings: &Settings) -> Result<Source, Error> {
     if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
         return Ok(Source::InCluster);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let default = home.join(".kube").join("config");
     if default.is_file() {
         return Ok(Source::File(default));
@@ -109,7 +111,9 @@ pub fn secret_values(text: &str) -> Vec<String> {
             Value::Object(map) => {
                 for (k, v) in map {
                     match v {
-                        Value::String(s) if SECRET_KEYS.contains(&k.as_str()) && !s.is_empty() => out.push(s.clone()),
+                        Value::String(s) if SECRET_KEYS.contains(&k.as_str()) && !s.is_empty() => {
+                            out.push(s.clone())
+                        }
                         _ => walk(v, out),
                     }
                 }
@@ -130,9 +134,15 @@ fn missing_exec_plugin(kc: &Value, context: Option<&str>) -> Option<(String, Str
     let ctx_name = context
         .map(str::to_string)
         .or_else(|| kc["current-context"].as_str().map(str::to_string))?;
-    let ctx = kc["contexts"].as_array()?.iter().find(|c| c["name"] == ctx_name.as_str())?;
+    let ctx = kc["contexts"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == ctx_name.as_str())?;
     let user_name = ctx["context"]["user"].as_str()?;
-    let user = kc["users"].as_array()?.iter().find(|u| u["name"] == user_name)?;
+    let user = kc["users"]
+        .as_array()?
+        .iter()
+        .find(|u| u["name"] == user_name)?;
     let command = user["user"]["exec"]["command"].as_str()?;
     let found = if command.contains('/') {
         Path::new(command).is_file()
@@ -154,24 +164,57 @@ pub async fn connect(settings: &Settings, context: Option<&str>) -> Result<Conne
     let config = match &source {
         Source::InCluster => kube::Config::incluster()
             .map_err(|e| Error::Invalid(format!("in-cluster configuration: {e}")))?,
-        Source::Input(text) => from_text(settings, text, "the kubeconfig input", true, context, &options).await?,
+        Source::Input(text) => {
+            from_text(
+                settings,
+                text,
+                "the kubeconfig input",
+                true,
+                context,
+                &options,
+            )
+            .await?
+        }
         Source::File(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::ReadInput {
                 path: path.display().to_string(),
                 source: e,
             })?;
-            from_text(settings, &text, &path.display().to_string(), false, context, &options).await?
+            from_text(
+                settings,
+                &text,
+                &path.display().to_string(),
+                false,
+                context,
+                &options,
+            )
+            .await?
         }
     };
     let server = config.cluster_url.to_string();
     let namespace = config.default_namespace.clone();
-    let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
+    let client =
+        kube::Client::try_from(config).map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
     match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(Error::Unreachable { server, why: one_line(&e.to_string()) }),
-        Err(_) => return Err(Error::Unreachable { server, why: "no answer within 15s".into() }),
+        Ok(Err(e)) => {
+            return Err(Error::Unreachable {
+                server,
+                why: one_line(&e.to_string()),
+            });
+        }
+        Err(_) => {
+            return Err(Error::Unreachable {
+                server,
+                why: "no answer within 15s".into(),
+            });
+        }
     }
-    Ok(Connection { client, server, namespace })
+    Ok(Connection {
+        client,
+        server,
+        namespace,
+    })
 }
 
 /// A client configuration from kubeconfig text; masks its credentials first when they came from

@@ -20,7 +20,13 @@ pub struct Involved<'a> {
 }
 
 /// Records `reason` / `message` (type `Normal` or `Warning`).
-pub async fn record(client: &kube::Client, about: &Involved<'_>, kind: &str, reason: &str, message: &str) {
+pub async fn record(
+    client: &kube::Client,
+    about: &Involved<'_>,
+    kind: &str,
+    reason: &str,
+    message: &str,
+) {
     let now = k8s_openapi::jiff::Timestamp::now();
     let event = Event {
         metadata: ObjectMeta {
@@ -54,6 +60,11 @@ pub async fn record(client: &kube::Client, about: &Involved<'_>, kind: &str, rea
     };
     let api: Api<Event> = Api::namespaced(client.clone(), about.namespace);
     if let Err(e) = api.create(&PostParams::default(), &event).await {
-        tracing::warn!("recording event {reason} on {}/{}: {}", about.kind, about.name, super::write::describe(&e));
+        tracing::warn!(
+            "recording event {reason} on {}/{}: {}",
+            about.kind,
+            about.name,
+            super::write::describe(&e)
+        );
     }
 }

@@ -34,7 +34,13 @@ fn lease(name: &str, holder: &str, version: Option<String>, transitions: i32) ->
         metadata: ObjectMeta {
             name: Some(name.to_string()),
             resource_version: version,
-            labels: Some([(super::MANAGED_BY.0.to_string(), super::MANAGED_BY.1.to_string())].into()),
+            labels: Some(
+                [(
+                    super::MANAGED_BY.0.to_string(),
+                    super::MANAGED_BY.1.to_string(),
+                )]
+                .into(),
+            ),
             ..ObjectMeta::default()
         },
         spec: Some(LeaseSpec {
@@ -49,27 +55,47 @@ fn lease(name: &str, holder: &str, version: Option<String>, transitions: i32) ->
 }
 
 /// Takes the lock for canary `canary`, waiting up to `wait` for another holder to finish.
-pub async fn acquire(client: &kube::Client, namespace: &str, canary: &str, holder: &str, wait: Duration) -> Result<Lock, Error> {
+pub async fn acquire(
+    client: &kube::Client,
+    namespace: &str,
+    canary: &str,
+    holder: &str,
+    wait: Duration,
+) -> Result<Lock, Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let name = format!("canary-gate.{canary}");
     let started = Instant::now();
     let mut announced = false;
     loop {
-        let current = api.get_opt(&name).await.map_err(|e| Error::Infra(format!("reading lease/{name}: {}", describe(&e))))?;
+        let current = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::Infra(format!("reading lease/{name}: {}", describe(&e))))?;
         let attempt = match &current {
-            None => api.create(&PostParams::default(), &lease(&name, holder, None, 0)).await.map(|_| true),
+            None => api
+                .create(&PostParams::default(), &lease(&name, holder, None, 0))
+                .await
+                .map(|_| true),
             Some(l) => {
                 let spec = l.spec.clone().unwrap_or_default();
                 let held_by = spec.holder_identity.clone().unwrap_or_default();
                 if held_by.is_empty() || held_by == holder || expired(&spec, Timestamp::now()) {
-                    let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(held_by != holder);
-                    let mut next = lease(&name, holder, l.metadata.resource_version.clone(), transitions);
+                    let transitions =
+                        spec.lease_transitions.unwrap_or(0) + i32::from(held_by != holder);
+                    let mut next = lease(
+                        &name,
+                        holder,
+                        l.metadata.resource_version.clone(),
+                        transitions,
+                    );
                     if held_by == holder
                         && let Some(s) = next.spec.as_mut()
                     {
                         s.acquire_time = spec.acquire_time.clone();
                     }
-                    api.replace(&name, &PostParams::default(), &next).await.map(|_| true)
+                    api.replace(&name, &PostParams::default(), &next)
+                        .await
+                        .map(|_| true)
                 } else {
                     if started.elapsed() >= wait {
                         return Err(Error::Infra(format!(
@@ -89,7 +115,12 @@ pub async fn acquire(client: &kube::Client, namespace: &str, canary: &str, holde
             Ok(true) => break,
             Ok(false) => tokio::time::sleep(Duration::from_millis(500)).await,
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => return Err(Error::Infra(format!("taking lease/{name}: {}", describe(&e)))),
+            Err(e) => {
+                return Err(Error::Infra(format!(
+                    "taking lease/{name}: {}",
+                    describe(&e)
+                )));
+            }
         }
     }
     let renewer = tokio::spawn(renew(api.clone(), name.clone(), holder.to_string()));
@@ -100,8 +131,12 @@ async fn renew(api: Api<Lease>, name: String, holder: String) {
     let period = Duration::from_secs((LEASE_SECONDS / 3) as u64);
     loop {
         tokio::time::sleep(period).await;
-        let Ok(Some(mut l)) = api.get_opt(&name).await else { continue };
-        let Some(spec) = l.spec.as_mut() else { continue };
+        let Ok(Some(mut l)) = api.get_opt(&name).await else {
+            continue;
+        };
+        let Some(spec) = l.spec.as_mut() else {
+            continue;
+        };
         if spec.holder_identity.as_deref() != Some(holder.as_str()) {
             tracing::warn!("lease/{name} was taken over by {:?}", spec.holder_identity);
             return;

@@ -26,15 +26,26 @@ pub struct StateStore {
 
 impl StateStore {
     /// The store for canary `name` (its ConfigMap is `canary-gate.<name>`), read now.
-    pub async fn open(client: &kube::Client, namespace: &str, canary: &str) -> Result<StateStore, Error> {
+    pub async fn open(
+        client: &kube::Client,
+        namespace: &str,
+        canary: &str,
+    ) -> Result<StateStore, Error> {
         let name = format!("canary-gate.{canary}");
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let what = format!("reading state configmap/{name}");
-        let cm = with_retries(&what, || api.get_opt(&name)).await.map_err(|e| failed(&what, &e))?;
+        let cm = with_retries(&what, || api.get_opt(&name))
+            .await
+            .map_err(|e| failed(&what, &e))?;
         let (version, stored) = match cm {
             None => (None, None),
             Some(cm) => {
-                let text = cm.data.as_ref().and_then(|d| d.get(KEY)).cloned().unwrap_or_default();
+                let text = cm
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(KEY))
+                    .cloned()
+                    .unwrap_or_default();
                 let state = serde_json::from_str(&text).map_err(|e| {
                     Error::Infra(format!("configmap/{name} in {namespace} does not hold canary-gate state ({e}); delete it to start over"))
                 })?;
@@ -64,13 +75,20 @@ impl StateStore {
         }
         let mut state = state.clone();
         state.updated = Some(k8s_openapi::jiff::Timestamp::now().to_string());
-        let text = serde_json::to_string_pretty(&state).map_err(|e| Error::Infra(format!("encoding state: {e}")))?;
+        let text = serde_json::to_string_pretty(&state)
+            .map_err(|e| Error::Infra(format!("encoding state: {e}")))?;
         let cm = ConfigMap {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 resource_version: self.version.clone(),
-                labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])),
-                annotations: Some(BTreeMap::from([(OWNER_ANNOTATION.to_string(), self.owner.clone())])),
+                labels: Some(BTreeMap::from([(
+                    MANAGED_BY.0.to_string(),
+                    MANAGED_BY.1.to_string(),
+                )])),
+                annotations: Some(BTreeMap::from([(
+                    OWNER_ANNOTATION.to_string(),
+                    self.owner.clone(),
+                )])),
                 ..ObjectMeta::default()
             },
             data: Some(BTreeMap::from([(KEY.to_string(), text)])),
@@ -78,7 +96,11 @@ impl StateStore {
         };
         let result = match &self.version {
             None => self.api.create(&PostParams::default(), &cm).await,
-            Some(_) => self.api.replace(&self.name, &PostParams::default(), &cm).await,
+            Some(_) => {
+                self.api
+                    .replace(&self.name, &PostParams::default(), &cm)
+                    .await
+            }
         };
         match result {
             Ok(written) => {
@@ -90,7 +112,11 @@ impl StateStore {
                 "configmap/{} was changed by another runner since it was read; nothing was overwritten ({})",
                 self.name, s.message
             ))),
-            Err(e) => Err(Error::Infra(format!("writing configmap/{}: {}", self.name, describe(&e)))),
+            Err(e) => Err(Error::Infra(format!(
+                "writing configmap/{}: {}",
+                self.name,
+                describe(&e)
+            ))),
         }
     }
 }

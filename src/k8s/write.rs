@@ -5,8 +5,8 @@
 use crate::error::Error;
 use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Resource;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -44,7 +44,12 @@ fn policy() -> ExponentialBuilder {
 pub fn describe(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
-        other => other.to_string().lines().next().unwrap_or_default().to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -67,9 +72,19 @@ where
 
 /// Makes the object `name` what `desired` says it should be, given what exists (`None`: leave it
 /// as it is or absent).
-pub async fn ensure<K, F>(api: &Api<K>, name: &str, what: &str, desired: F) -> Result<Outcome, Error>
+pub async fn ensure<K, F>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    desired: F,
+) -> Result<Outcome, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + PartialEq + Serialize + DeserializeOwned,
+    K: Resource<Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + PartialEq
+        + Serialize
+        + DeserializeOwned,
     F: Fn(Option<&K>) -> Option<K>,
 {
     let attempt = || async {
@@ -91,7 +106,9 @@ where
             }
         }
     };
-    let outcome = with_retries(what, attempt).await.map_err(|e| failed(what, &e))?;
+    let outcome = with_retries(what, attempt)
+        .await
+        .map_err(|e| failed(what, &e))?;
     if outcome != Outcome::Unchanged {
         tracing::info!("{what}: {outcome:?}");
     }
@@ -99,7 +116,12 @@ where
 }
 
 /// A JSON merge patch, with retries.
-pub async fn merge_patch<K>(api: &Api<K>, name: &str, what: &str, patch: serde_json::Value) -> Result<K, Error>
+pub async fn merge_patch<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    patch: serde_json::Value,
+) -> Result<K, Error>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
 {

@@ -1,0 +1,328 @@
+//! `canary-gate init`: take over the target the way Flagger initializes a canary (reference §2.5
+//! steps 6-14), in order: canary and primary Services, the primary Deployment (configs, HPA),
+//! wait for it, apex Service → primary, target scaled to zero, the canary Ingress, state
+//! `Initialized`. Idempotent: a second run writes nothing but the lock.
+
+use super::specs;
+use crate::cli::{ClusterArgs, InitArgs};
+use crate::error::{Error, Outcome};
+use crate::k8s::events::{self, Involved};
+use crate::k8s::lock;
+use crate::k8s::state_store::StateStore;
+use crate::k8s::{Connection, canary_id, connect};
+use crate::rollout::{Phase, Plan, RolloutState};
+use crate::router::{nginx, services};
+use crate::settings::Settings;
+use crate::spec::Severity;
+use crate::spec::duration::parse_go_duration;
+use crate::spec::model::{Canary, Provider, TargetKind};
+use crate::spec::validate::ACTED_ON_PROVIDERS;
+use crate::workload::deployment::DeploymentWorkload;
+use crate::workload::{Options, service_target};
+use std::time::Duration;
+
+/// Runs `init` for every canary in the given specs, one after the other.
+pub fn run(settings: &Settings, args: &InitArgs) -> Result<Outcome, Error> {
+    let loaded = specs::load(&settings.canary, false, "initialize")?;
+    specs::print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
+    if loaded
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
+        return Ok(Outcome::Invalid);
+    }
+    let cluster = Cluster::from_args(&args.cluster)?;
+    for c in &loaded.canaries {
+        check_supported(c)?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))?;
+    runtime.block_on(async {
+        let conn = connect(settings, cluster.context.as_deref()).await?;
+        for c in &loaded.canaries {
+            initialize(settings, &cluster, &conn, c).await?;
+        }
+        Ok(Outcome::Success)
+    })
+}
+
+/// Cluster options, parsed.
+pub struct Cluster {
+    /// Kubeconfig context.
+    pub context: Option<String>,
+    /// Lock wait.
+    pub lock_timeout: Duration,
+    /// Workload options.
+    pub workload: Options,
+    /// NGINX annotation prefix.
+    pub ingress_prefix: String,
+}
+
+impl Cluster {
+    /// Parses the flags (a bad value is invalid input).
+    pub fn from_args(a: &ClusterArgs) -> Result<Cluster, Error> {
+        let lock_timeout = parse_go_duration(&a.lock_timeout).ok_or_else(|| {
+            Error::Invalid(format!(
+                "--lock-timeout: {:?} is not a duration (e.g. 30s, 5m)",
+                a.lock_timeout
+            ))
+        })?;
+        let list = |s: &str| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let selector_labels = list(&a.selector_labels);
+        if selector_labels.is_empty() {
+            return Err(Error::Invalid(
+                "--selector-labels: at least one label key is needed".into(),
+            ));
+        }
+        Ok(Cluster {
+            context: a.context.clone(),
+            lock_timeout,
+            workload: Options {
+                selector_labels,
+                include_label_prefixes: list(&a.include_label_prefix),
+                config_tracking: a.enable_config_tracking,
+            },
+            ingress_prefix: a
+                .ingress_annotations_prefix
+                .trim_end_matches('/')
+                .to_string(),
+        })
+    }
+}
+
+/// What this build can drive; anything else is refused before any write.
+fn check_supported(c: &Canary) -> Result<(), Error> {
+    let at = |path: &[&str]| {
+        let p = crate::spec::path::FieldPath::of(path);
+        format!("{}:{}", c.origin.file, c.origin.pos(&p))
+    };
+    if !ACTED_ON_PROVIDERS.contains(&c.effective_provider) {
+        return Err(Error::Invalid(format!(
+            "{}: canary {}: provider {} is not driven by canary-gate yet (it drives nginx and kubernetes)",
+            at(&["spec", "provider"]),
+            c.name,
+            c.effective_provider.as_str()
+        )));
+    }
+    if !matches!(c.target.kind, TargetKind::Deployment | TargetKind::Service)
+        || c.service.is_none() && c.target.kind == TargetKind::Deployment
+    {
+        return Err(Error::Invalid(format!(
+            "{}: canary {}: target kind {:?} is not driven by canary-gate yet (Deployment and Service are)",
+            at(&["spec", "targetRef", "kind"]),
+            c.name,
+            c.target.kind
+        )));
+    }
+    Ok(())
+}
+
+/// The lock holder's name: the workflow run, or host and process.
+pub fn holder(settings: &Settings) -> String {
+    settings.github.run_url().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}/pid-{}", std::process::id())
+    })
+}
+
+async fn initialize(
+    settings: &Settings,
+    cluster: &Cluster,
+    conn: &Connection,
+    c: &Canary,
+) -> Result<(), Error> {
+    let namespace = c
+        .namespace
+        .clone()
+        .or_else(|| settings.namespace.clone())
+        .unwrap_or_else(|| conn.namespace.clone());
+    let who = holder(settings);
+    let lock = lock::acquire(
+        &conn.client,
+        &namespace,
+        &c.name,
+        &who,
+        cluster.lock_timeout,
+    )
+    .await?;
+    let result = initialize_locked(settings, cluster, conn, c, &namespace, &who).await;
+    lock.release().await;
+    result
+}
+
+async fn initialize_locked(
+    settings: &Settings,
+    cluster: &Cluster,
+    conn: &Connection,
+    c: &Canary,
+    namespace: &str,
+    who: &str,
+) -> Result<(), Error> {
+    let client = &conn.client;
+    let owner = canary_id(namespace, &c.name);
+    let (plan, _) = Plan::new(c);
+    let mut store = StateStore::open(client, namespace, &c.name).await?;
+    let first = store.state().is_none_or(|s| s.phase == Phase::Initializing);
+    let (hash, tracked_configs, involved_kind, uid) = match c.target.kind {
+        TargetKind::Service => {
+            let (target, _) =
+                service_target::initialize(client, namespace, &c.target.name, &owner).await?;
+            (
+                service_target::spec_hash(&target),
+                Default::default(),
+                "Service",
+                target.metadata.uid.clone(),
+            )
+        }
+        _ => {
+            let workload = DeploymentWorkload {
+                client,
+                namespace,
+                target: &c.target.name,
+                opts: &cluster.workload,
+                owner: &owner,
+            };
+            let target = workload.read_target().await?;
+            let Some(service) = c.service.as_ref() else {
+                return Err(Error::Invalid(format!(
+                    "canary {}: spec.service is required for a Deployment target",
+                    c.name
+                )));
+            };
+            let pod = target
+                .deployment
+                .spec
+                .template
+                .spec
+                .clone()
+                .unwrap_or_default();
+            let inputs = services::Inputs {
+                namespace,
+                owner: &owner,
+                service,
+                key: &target.key,
+                value: &target.value,
+                discovered: if service.port_discovery {
+                    services::discover_ports(&pod, service)
+                } else {
+                    Vec::new()
+                },
+            };
+            services::apply(client, &inputs, services::Which::Canary).await?;
+            services::apply(client, &inputs, services::Which::Primary).await?;
+            let (created, tracked) = workload.initialize(&target).await?;
+            let involved = Involved {
+                api_version: "apps/v1",
+                kind: "Deployment",
+                namespace,
+                name: &c.target.name,
+                uid: target.deployment.metadata.uid.clone(),
+            };
+            if created {
+                events::record(
+                    client,
+                    &involved,
+                    "Normal",
+                    "Synced",
+                    &format!(
+                        "deployment/{} created for canary {}",
+                        plan.names.primary_workload, c.name
+                    ),
+                )
+                .await;
+            }
+            if let Some(a) = &c.autoscaler {
+                workload.initialize_hpa(a).await?;
+            }
+            let timeout = settings.timeout.unwrap_or(c.progress_deadline);
+            workload
+                .wait_primary_ready(
+                    c.analysis.primary_ready_threshold,
+                    c.progress_deadline,
+                    timeout,
+                )
+                .await?;
+            services::apply(client, &inputs, services::Which::Apex).await?;
+            if first && workload.scale_target_to_zero(&target).await? {
+                tracing::info!(
+                    "deployment/{} scaled to 0: the apex Service selects the primary",
+                    c.target.name
+                );
+            }
+            if c.effective_provider == Provider::Nginx
+                && let Some(ingress) = &c.ingress
+            {
+                nginx::reconcile(
+                    client,
+                    namespace,
+                    ingress,
+                    &service.name,
+                    &cluster.ingress_prefix,
+                    &owner,
+                )
+                .await?;
+            }
+            (
+                target.template_hash,
+                tracked.checksums,
+                "Deployment",
+                target.deployment.metadata.uid.clone(),
+            )
+        }
+    };
+    if first {
+        let state = RolloutState {
+            phase: Phase::Initialized,
+            last_applied_spec: Some(hash.clone()),
+            last_promoted_spec: Some(hash),
+            tracked_configs,
+            run: Some(who.to_string()),
+            ..RolloutState::default()
+        };
+        store.save(&state).await?;
+        let involved = Involved {
+            api_version: if involved_kind == "Service" {
+                "v1"
+            } else {
+                "apps/v1"
+            },
+            kind: involved_kind,
+            namespace,
+            name: &c.target.name,
+            uid,
+        };
+        events::record(
+            client,
+            &involved,
+            "Normal",
+            "Synced",
+            &format!("Initialization done! {}.{}", c.name, namespace),
+        )
+        .await;
+        println!("{namespace}/{}: initialized ({})", c.name, plan.summary());
+    } else {
+        let phase = store.state().map_or("unknown", |s| s.phase.kebab());
+        println!(
+            "{namespace}/{}: already initialized (phase {phase}); objects reconciled",
+            c.name
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The apex, `-primary` and `-canary` Services exactly as Flagger's `KubernetesDefaultRouter`
+//! builds them (reference §3.9): pure renders, one reconcile rule, one apply function.
+
+use crate::error::Error;
+use crate::k8s::write::{Outcome, ensure};
+use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::spec::model::{Metadata, PortRef, Service as ServiceSpec, TrafficDistribution};
+use k8s_openapi::api::core::v1::{PodSpec, Service, ServicePort, ServiceSpec as K8sServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::Api;
+use std::collections::BTreeMap;
+
+/// Which of the three Services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// `<svc>`: the address clients use; selects the primary pods.
+    Apex,
+    /// `<svc>-primary`: selects the primary pods.
+    Primary,
+    /// `<svc>-canary`: selects the target (canary) pods.
+    Canary,
+}
+
+/// What the renders need.
+pub struct Inputs<'a> {
+    /// Namespace.
+    pub namespace: &'a str,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+    /// `spec.service`.
+    pub service: &'a ServiceSpec,
+    /// The selector label key (§3.1).
+    pub key: &'a str,
+    /// Its value on the target.
+    pub value: &'a str,
+    /// Ports found by port discovery (empty when it is off).
+    pub discovered: Vec<ServicePort>,
+}
+
+/// Port discovery (§3.9): every container port except the service's own target port, from all
+/// containers but `istio-proxy` and `envoy`.
+pub fn discover_ports(pod: &PodSpec, service: &ServiceSpec) -> Vec<ServicePort> {
+    let mut out = Vec::new();
+    for c in pod
+        .containers
+        .iter()
+        .filter(|c| c.name != "istio-proxy" && c.name != "envoy")
+    {
+        for (i, p) in c.ports.iter().flatten().enumerate() {
+            let excluded = match &service.target_port {
+                PortRef::Number(n) => p.container_port == i32::from(*n),
+                PortRef::Name(n) => p.name.as_deref() == Some(n.as_str()),
+            };
+            if excluded {
+                continue;
+            }
+            out.push(ServicePort {
+                name: Some(
+                    p.name
+                        .clone()
+                        .unwrap_or_else(|| format!("tcp-{}-{i}", c.name)),
+                ),
+                protocol: Some("TCP".into()),
+                port: p.container_port,
+                target_port: Some(IntOrString::Int(p.container_port)),
+                ..ServicePort::default()
+            });
+        }
+    }
+    out
+}
+
+/// The Service canary-gate wants (for a new object; see [`reconcile`] for existing ones).
+pub fn render(inputs: &Inputs<'_>, which: Which) -> Service {
+    let svc = inputs.service;
+    let (name, selector_value, meta) = match which {
+        Which::Apex => (
+            svc.name.clone(),
+            format!("{}-primary", inputs.value),
+            &svc.apex,
+        ),
+        Which::Primary => (
+            format!("{}-primary", svc.name),
+            format!("{}-primary", inputs.value),
+            &svc.primary,
+        ),
+        Which::Canary => (
+            format!("{}-canary", svc.name),
+            inputs.value.to_string(),
+            &svc.canary,
+        ),
+    };
+    let mut ports = vec![ServicePort {
+        name: Some(svc.port_name.clone()),
+        protocol: Some("TCP".into()),
+        port: i32::from(svc.port),
+        target_port: Some(match &svc.target_port {
+            PortRef::Number(n) => IntOrString::Int(i32::from(*n)),
+            PortRef::Name(n) => IntOrString::String(n.clone()),
+        }),
+        app_protocol: svc.app_protocol.clone(),
+        ..ServicePort::default()
+    }];
+    ports.extend(inputs.discovered.iter().cloned());
+    let mut labels = meta.labels.clone();
+    labels.insert(inputs.key.to_string(), name.clone());
+    labels
+        .entry(MANAGED_BY.0.to_string())
+        .or_insert_with(|| MANAGED_BY.1.to_string());
+    let mut annotations = meta.annotations.clone();
+    annotations.insert(OWNER_ANNOTATION.to_string(), inputs.owner.to_string());
+    Service {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(inputs.namespace.to_string()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        spec: Some(K8sServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(BTreeMap::from([(inputs.key.to_string(), selector_value)])),
+            ports: Some(ports),
+            cluster_ip: svc.headless.then(|| "None".to_string()),
+            traffic_distribution: svc.traffic_distribution.map(|t| {
+                match t {
+                    TrafficDistribution::PreferClose => "PreferClose",
+                    TrafficDistribution::PreferSameZone => "PreferSameZone",
+                    TrafficDistribution::PreferSameNode => "PreferSameNode",
+                }
+                .to_string()
+            }),
+            ..K8sServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+fn sorted_ports(ports: &[ServicePort]) -> Vec<ServicePort> {
+    let mut p = ports.to_vec();
+    p.sort_by(|a, b| (a.port, &a.name).cmp(&(b.port, &b.name)));
+    p
+}
+
+/// Whether a Service carries canary-gate's ownership annotation for this canary.
+pub fn owned(svc: &Service, owner: &str) -> bool {
+    svc.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(OWNER_ANNOTATION))
+        .is_some_and(|v| v == owner)
+}
+
+/// `reconcileService` for an existing Service: ports (keeping NodePorts, compared as a set) and
+/// selector always; labels and annotations only on Services this canary owns, keeping the
+/// `unmanagedMetadata` keys. `None` when nothing needs to change.
+pub fn reconcile(
+    existing: &Service,
+    desired: &Service,
+    owner: &str,
+    unmanaged: &Metadata,
+) -> Option<Service> {
+    let mut next = existing.clone();
+    let want = desired.spec.clone().unwrap_or_default();
+    let spec = next.spec.get_or_insert_with(K8sServiceSpec::default);
+    let current_ports = spec.ports.clone().unwrap_or_default();
+    let mut ports = want.ports.clone().unwrap_or_default();
+    for p in &mut ports {
+        if let Some(node_port) = current_ports
+            .iter()
+            .find(|c| c.name == p.name)
+            .and_then(|c| c.node_port)
+            .filter(|n| *n > 0)
+        {
+            p.node_port = Some(node_port);
+        }
+    }
+    if sorted_ports(&current_ports) != sorted_ports(&ports) {
+        spec.ports = Some(ports);
+    }
+    if spec.selector != want.selector {
+        spec.selector = want.selector.clone();
+    }
+    if owned(existing, owner) {
+        let keep = |current: &Option<BTreeMap<String, String>>,
+                    desired: &Option<BTreeMap<String, String>>,
+                    keys: &BTreeMap<String, String>| {
+            let mut out = desired.clone().unwrap_or_default();
+            for k in keys.keys() {
+                if let Some(v) = current.as_ref().and_then(|c| c.get(k)) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Some(out)
+        };
+        next.metadata.labels = keep(
+            &existing.metadata.labels,
+            &desired.metadata.labels,
+            &unmanaged.labels,
+        );
+        next.metadata.annotations = keep(
+            &existing.metadata.annotations,
+            &desired.metadata.annotations,
+            &unmanaged.annotations,
+        );
+    }
+    (next != *existing).then_some(next)
+}
+
+/// Creates or updates one of the three Services.
+pub async fn apply(
+    client: &kube::Client,
+    inputs: &Inputs<'_>,
+    which: Which,
+) -> Result<Outcome, Error> {
+    let desired = render(inputs, which);
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    let api: Api<Service> = Api::namespaced(client.clone(), inputs.namespace);
+    let unmanaged = Metadata {
+        labels: inputs
+            .service
+            .unmanaged_labels
+            .iter()
+            .map(|k| (k.clone(), String::new()))
+            .collect(),
+        annotations: inputs
+            .service
+            .unmanaged_annotations
+            .iter()
+            .map(|k| (k.clone(), String::new()))
+            .collect(),
+    };
+    ensure(
+        &api,
+        &name,
+        &format!("service/{name}"),
+        |current| match current {
+            None => Some(desired.clone()),
+            Some(cur) => reconcile(cur, &desired, inputs.owner, &unmanaged),
+        },
+    )
+    .await
+}

@@ -1,0 +1,244 @@
+//! Applying the Deployment controller: read the target, create the primary (with its configs and
+//! HPA) once, wait for readiness, scale. Must not route traffic.
+
+use super::configs::{self, Tracked};
+use super::readiness::deployment_health;
+use super::{Options, hash_json, hpa, primary, selector_label};
+use crate::error::Error;
+use crate::k8s::write::{Outcome, describe, ensure, failed, merge_patch, with_retries};
+use crate::rollout::Health;
+use crate::spec::model::Autoscaler;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::api::Api;
+use std::time::{Duration, Instant};
+
+/// One canary's Deployment target and its primary.
+pub struct DeploymentWorkload<'a> {
+    /// The client.
+    pub client: &'a kube::Client,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// The target Deployment's name.
+    pub target: &'a str,
+    /// Controller options.
+    pub opts: &'a Options,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+}
+
+/// The target as read, with what the rest of initialization needs from it.
+pub struct Target {
+    /// The object.
+    pub deployment: Deployment,
+    /// Selector label key.
+    pub key: String,
+    /// Selector label value.
+    pub value: String,
+    /// Hash of its pod template.
+    pub template_hash: String,
+}
+
+impl DeploymentWorkload<'_> {
+    fn api(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), self.namespace)
+    }
+
+    fn primary_name(&self) -> String {
+        format!("{}-primary", self.target)
+    }
+
+    /// Reads the target; a missing target or one without a known selector label is invalid input.
+    pub async fn read_target(&self) -> Result<Target, Error> {
+        let what = format!("reading deployment/{}", self.target);
+        let api = self.api();
+        let found = with_retries(&what, || api.get_opt(self.target))
+            .await
+            .map_err(|e| failed(&what, &e))?;
+        let deployment = found.ok_or_else(|| {
+            Error::Invalid(format!(
+                "deployment/{} (spec.targetRef) does not exist in namespace {}",
+                self.target, self.namespace
+            ))
+        })?;
+        let match_labels = deployment
+            .spec
+            .selector
+            .match_labels
+            .clone()
+            .unwrap_or_default();
+        let (key, value) = selector_label(&match_labels, &self.opts.selector_labels).ok_or_else(|| {
+            Error::Invalid(format!(
+                "deployment/{}: spec.selector.matchLabels must contain one of [{}] (--selector-labels)",
+                self.target,
+                self.opts.selector_labels.join(", ")
+            ))
+        })?;
+        let template_hash = hash_json(&deployment.spec.template);
+        Ok(Target {
+            deployment,
+            key,
+            value,
+            template_hash,
+        })
+    }
+
+    /// Creates the primary (configs first) when it is missing; returns whether it was created and
+    /// the tracked configs.
+    pub async fn initialize(&self, target: &Target) -> Result<(bool, Tracked), Error> {
+        let api = self.api();
+        let name = self.primary_name();
+        let what = format!("reading deployment/{name}");
+        let exists = with_retries(&what, || api.get_opt(&name))
+            .await
+            .map_err(|e| failed(&what, &e))?
+            .is_some();
+        let pod = target
+            .deployment
+            .spec
+            .template
+            .spec
+            .clone()
+            .unwrap_or_default();
+        let workload = format!("deployment/{}", self.target);
+        let tracked = configs::track(
+            self.client,
+            self.namespace,
+            &pod,
+            self.opts,
+            self.owner,
+            &workload,
+            !exists,
+        )
+        .await?;
+        if exists {
+            return Ok((false, tracked));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let desired = primary::render(
+            &target.deployment,
+            &target.key,
+            &target.value,
+            self.opts,
+            &tracked.set,
+            self.owner,
+            &id,
+        );
+        let outcome = ensure(
+            &api,
+            &name,
+            &format!("deployment/{name}"),
+            |current| match current {
+                Some(_) => None,
+                None => Some(desired.clone()),
+            },
+        )
+        .await?;
+        Ok((outcome == Outcome::Created, tracked))
+    }
+
+    /// Creates `<hpa>-primary` when the canary has an HPA and the copy is missing.
+    pub async fn initialize_hpa(&self, autoscaler: &Autoscaler) -> Result<Outcome, Error> {
+        let api: Api<HorizontalPodAutoscaler> =
+            Api::namespaced(self.client.clone(), self.namespace);
+        let what = format!("reading horizontalpodautoscaler/{}", autoscaler.name);
+        let source = with_retries(&what, || api.get_opt(&autoscaler.name))
+            .await
+            .map_err(|e| failed(&what, &e))?
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "horizontalpodautoscaler/{} (spec.autoscalerRef) does not exist in namespace {}",
+                    autoscaler.name, self.namespace
+                ))
+            })?;
+        let desired = hpa::render(
+            &source,
+            &self.primary_name(),
+            autoscaler.primary_min_replicas,
+            autoscaler.primary_max_replicas,
+            self.owner,
+        );
+        let name = format!("{}-primary", autoscaler.name);
+        ensure(
+            &api,
+            &name,
+            &format!("horizontalpodautoscaler/{name}"),
+            |current| match current {
+                Some(_) => None,
+                None => Some(desired.clone()),
+            },
+        )
+        .await
+    }
+
+    /// Waits until the primary is ready; `Stuck` or `timeout` is an infrastructure error naming
+    /// the Deployment's condition.
+    pub async fn wait_primary_ready(
+        &self,
+        threshold: u32,
+        deadline: Duration,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let api = self.api();
+        let name = self.primary_name();
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            let what = format!("reading deployment/{name}");
+            let dep = with_retries(&what, || api.get(&name))
+                .await
+                .map_err(|e| failed(&what, &e))?;
+            match deployment_health(
+                &dep,
+                threshold,
+                deadline,
+                k8s_openapi::jiff::Timestamp::now(),
+            ) {
+                Health::Ready => return Ok(()),
+                Health::Stuck(why) => {
+                    return Err(Error::Infra(format!(
+                        "the primary is not ready, so traffic was not moved: {why}"
+                    )));
+                }
+                Health::Waiting(why) => {
+                    if why != last {
+                        tracing::info!("waiting for the primary: {why}");
+                        last = why;
+                    }
+                }
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::Infra(format!(
+                    "the primary was not ready after {}s, so traffic was not moved: {last}",
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Scales the target to zero (only ever after the apex selects the primary).
+    pub async fn scale_target_to_zero(&self, target: &Target) -> Result<bool, Error> {
+        if target.deployment.spec.replicas == Some(0) {
+            return Ok(false);
+        }
+        let what = format!("scaling deployment/{} to 0", self.target);
+        merge_patch(
+            &self.api(),
+            self.target,
+            &what,
+            serde_json::json!({"spec": {"replicas": 0}}),
+        )
+        .await
+        .map(|_| true)
+        .map_err(|e| match e {
+            Error::Infra(m) => Error::Infra(m),
+            other => Error::Infra(format!("{what}: {other}")),
+        })
+    }
+}
+
+/// One line for a kube error (re-exported for commands).
+pub fn kube_error(e: &kube::Error) -> String {
+    describe(e)
+}

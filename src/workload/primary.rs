@@ -1,0 +1,135 @@
+//! The `<target>-primary` Deployment as Flagger creates it (reference §3.2): a pure render.
+
+use super::configs::{self, Kind};
+use super::{Options, ROLLOUT_ID_ANNOTATION, include_by_prefix, without_toolkit};
+use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Annotations that describe the target itself and must not be copied.
+const NOT_COPIED: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+];
+
+/// The primary Deployment for `target`, whose selector label is `key: value`.
+pub fn render(
+    target: &Deployment,
+    key: &str,
+    value: &str,
+    opts: &Options,
+    tracked: &BTreeSet<(Kind, String)>,
+    owner: &str,
+    rollout_id: &str,
+) -> Deployment {
+    let name = target.metadata.name.clone().unwrap_or_default();
+    let primary_value = format!("{value}-primary");
+    let mut labels = include_by_prefix(
+        &target.metadata.labels.clone().unwrap_or_default(),
+        &opts.include_label_prefixes,
+    );
+    labels.insert(key.to_string(), primary_value.clone());
+    labels
+        .entry(MANAGED_BY.0.to_string())
+        .or_insert_with(|| MANAGED_BY.1.to_string());
+    let mut annotations = without_toolkit(&target.metadata.annotations.clone().unwrap_or_default());
+    for k in NOT_COPIED {
+        annotations.remove(*k);
+    }
+    annotations.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
+
+    let spec = &target.spec;
+    let template_meta = spec.template.metadata.clone().unwrap_or_default();
+    let mut pod_labels = without_toolkit(&template_meta.labels.unwrap_or_default());
+    pod_labels.insert(key.to_string(), primary_value.clone());
+    let mut pod_annotations = without_toolkit(&template_meta.annotations.unwrap_or_default());
+    pod_annotations.insert(ROLLOUT_ID_ANNOTATION.to_string(), rollout_id.to_string());
+    let mut pod = spec.template.spec.clone().unwrap_or_default();
+    configs::rewrite(&mut pod, tracked);
+    rewrite_selectors(&mut pod, &opts.selector_labels, &name);
+
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-primary")),
+            namespace: target.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        spec: DeploymentSpec {
+            replicas: Some(spec.replicas.filter(|r| *r > 0).unwrap_or(1)),
+            progress_deadline_seconds: spec.progress_deadline_seconds,
+            min_ready_seconds: spec.min_ready_seconds,
+            revision_history_limit: spec.revision_history_limit,
+            strategy: spec.strategy.clone(),
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([(key.to_string(), primary_value)])),
+                match_expressions: None,
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(pod_annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            paused: None,
+        },
+        status: None,
+    }
+}
+
+fn rewrite_selector(sel: &mut LabelSelector, keys: &[String], target: &str) {
+    let primary = format!("{target}-primary");
+    for (k, v) in sel.match_labels.iter_mut().flatten() {
+        if keys.contains(k) && v == target {
+            v.clone_from(&primary);
+        }
+    }
+    for e in sel.match_expressions.iter_mut().flatten() {
+        if keys.contains(&e.key) {
+            for v in e.values.iter_mut().flatten() {
+                if v == target {
+                    v.clone_from(&primary);
+                }
+            }
+        }
+    }
+}
+
+/// Pod anti-affinity and topology spread selectors that name the target now name the primary
+/// (pod affinity is left alone, as Flagger does).
+fn rewrite_selectors(pod: &mut PodSpec, keys: &[String], target: &str) {
+    if let Some(anti) = pod
+        .affinity
+        .as_mut()
+        .and_then(|a| a.pod_anti_affinity.as_mut())
+    {
+        for term in anti
+            .required_during_scheduling_ignored_during_execution
+            .iter_mut()
+            .flatten()
+        {
+            if let Some(sel) = term.label_selector.as_mut() {
+                rewrite_selector(sel, keys, target);
+            }
+        }
+        for w in anti
+            .preferred_during_scheduling_ignored_during_execution
+            .iter_mut()
+            .flatten()
+        {
+            if let Some(sel) = w.pod_affinity_term.label_selector.as_mut() {
+                rewrite_selector(sel, keys, target);
+            }
+        }
+    }
+    for c in pod.topology_spread_constraints.iter_mut().flatten() {
+        if let Some(sel) = c.label_selector.as_mut() {
+            rewrite_selector(sel, keys, target);
+        }
+    }
+}
