@@ -75,3 +75,17 @@ pub fn rel(path: &Path) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Polls `f` every 50 ms until it returns `Some`, for at most `limit`.
+pub fn poll<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

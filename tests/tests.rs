@@ -5,6 +5,9 @@
 
 mod architecture;
 mod cli;
+mod cluster;
+mod init;
+mod kubeconfig;
 mod plans;
 mod support;
 mod validate;

@@ -384,6 +384,17 @@ impl DataPlane {
         }
     }
 
+    /// Requests through an Ingress, by status code.
+    pub fn ingress_statuses(&self, namespace: &str, ingress: &str) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (s, n) in &self.requests {
+            if s.namespace == namespace && s.ingress == ingress {
+                *out.entry(s.status.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+
     /// Requests the pods whose names start with `pod_prefix` answered, by status.
     pub fn app_requests(&self, namespace: &str, pod_prefix: &str) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();

@@ -6,6 +6,16 @@ use crate::resources::Resource;
 use crate::status::ApiError;
 use serde_json::{Value, json};
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b"s3cr3t"), "czNjcjN0");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+        assert_eq!(super::base64(b"a"), "YQ==");
+    }
+}
+
 fn set_default(obj: &mut Value, key: &str, value: Value) {
     if let Some(map) = obj.as_object_mut() {
         map.entry(key.to_string()).or_insert(value);
@@ -20,8 +30,44 @@ pub fn apply(res: &Resource, obj: &mut Value, old: Option<&Value>) {
         "Namespace" => {
             obj["status"] = json!({"phase": "Active"});
         }
+        "Secret" => secret(obj),
         _ => {}
     }
+}
+
+/// `stringData` is write-only: merged into `data` (base64) and dropped, as the API server does.
+fn secret(obj: &mut Value) {
+    let Some(string_data) = obj.as_object_mut().and_then(|o| o.remove("stringData")) else {
+        return;
+    };
+    set_default(obj, "type", json!("Opaque"));
+    if !obj["data"].is_object() {
+        obj["data"] = json!({});
+    }
+    for (k, v) in string_data.as_object().into_iter().flatten() {
+        obj["data"][k] = json!(base64(v.as_str().unwrap_or_default().as_bytes()));
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn service(obj: &mut Value, old: Option<&Value>) {

@@ -262,6 +262,39 @@ impl SimHandle {
         lock(&self.shared).injector.set(faults);
     }
 
+    /// Creates an object (its `apiVersion`, `kind` and `metadata.namespace` say where), as a
+    /// POST would.
+    pub fn create(&self, obj: serde_json::Value) -> Result<serde_json::Value, status::ApiError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let res = resources::by_kind(&api_version, &kind).ok_or_else(|| {
+            status::ApiError::bad_request(format!("canary-sim does not serve {api_version} {kind}"))
+        })?;
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        lock(&self.shared).store.create(res, &ns, obj)
+    }
+
+    /// An object, if it exists (pods included).
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let res = resources::by_kind(api_version, kind)?;
+        let st = lock(&self.shared);
+        if kind == "Pod" {
+            return st.controller.pods().into_iter().find(|p| {
+                p["metadata"]["namespace"] == namespace && p["metadata"]["name"] == name
+            });
+        }
+        st.store.get(res, namespace, name).ok()
+    }
+
     /// Runs `f` on the state (objects, controllers, counters) under the lock.
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut lock(&self.shared))
