@@ -24,7 +24,7 @@ fn port_set(svc: &Value) -> Vec<(String, i64, Value)> {
             )
         })
         .collect();
-    p.sort_by(|a, b| a.1.cmp(&b.1));
+    p.sort_by_key(|a| a.1);
     p
 }
 
@@ -39,7 +39,7 @@ fn init_takes_over_a_serving_deployment() {
     };
     let serving = crate::support::poll(std::time::Duration::from_secs(5), || {
         let before = statuses();
-        before.get("200").is_some().then_some(before)
+        before.contains_key("200").then_some(before)
     })
     .expect("the target serves before init");
     std::thread::sleep(std::time::Duration::from_millis(100));
@@ -134,7 +134,7 @@ fn init_takes_over_a_serving_deployment() {
         ("http-metrics".to_string(), 8080, json!(8080)),
     ];
     let mut expected_sorted = expected_ports.clone();
-    expected_sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    expected_sorted.sort_by_key(|a| a.1);
     assert_eq!(port_set(&canary), expected_sorted);
     let primary_svc = c.get("v1", "Service", "podinfo-primary");
     assert_eq!(
