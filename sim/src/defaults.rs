@@ -6,16 +6,6 @@ use crate::resources::Resource;
 use crate::status::ApiError;
 use serde_json::{Value, json};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(super::base64(b"s3cr3t"), "czNjcjN0");
-        assert_eq!(super::base64(b"ab"), "YWI=");
-        assert_eq!(super::base64(b"a"), "YQ==");
-    }
-}
-
 fn set_default(obj: &mut Value, key: &str, value: Value) {
     if let Some(map) = obj.as_object_mut() {
         map.entry(key.to_string()).or_insert(value);
@@ -235,4 +225,14 @@ fn label_value(v: &str) -> Option<&'static str> {
         && v.as_bytes()[0].is_ascii_alphanumeric()
         && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric();
     (!ok).then_some("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', at most 63 characters")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(super::base64(b"s3cr3t"), "czNjcjN0");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+        assert_eq!(super::base64(b"a"), "YQ==");
+    }
 }
