@@ -89,3 +89,18 @@ pub fn poll<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> 
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Tools the environment promises (CI sets CANARY_SIM_REQUIRE to a comma-separated list).
+pub fn required(program: &str) -> bool {
+    std::env::var("CANARY_SIM_REQUIRE").is_ok_and(|v| v.split(',').any(|p| p == program))
+}

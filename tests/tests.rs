@@ -6,8 +6,10 @@
 mod architecture;
 mod cli;
 mod cluster;
+mod golden;
 mod init;
 mod kubeconfig;
+mod manifests;
 mod plans;
 mod support;
 mod validate;
