@@ -206,13 +206,7 @@ async fn initialize_locked(
                     c.name
                 )));
             };
-            let pod = target
-                .deployment
-                .spec
-                .template
-                .spec
-                .clone()
-                .unwrap_or_default();
+            let pod = target.pod_spec();
             let inputs = services::Inputs {
                 namespace,
                 owner: &owner,

@@ -1,7 +1,7 @@
 //! `RolloutState` in the ConfigMap `canary-gate.<canary>`: read, and written only when it changed,
 //! with `resourceVersion` so a stale writer gets 409 instead of overwriting.
 
-use super::write::{describe, failed, with_retries};
+use super::write::{describe, read_opt};
 use super::{MANAGED_BY, OWNER_ANNOTATION};
 use crate::error::Error;
 use crate::rollout::RolloutState;
@@ -34,9 +34,7 @@ impl StateStore {
         let name = format!("canary-gate.{canary}");
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let what = format!("reading state configmap/{name}");
-        let cm = with_retries(&what, || api.get_opt(&name))
-            .await
-            .map_err(|e| failed(&what, &e))?;
+        let cm = read_opt(&api, &name, &what).await?;
         let (version, stored) = match cm {
             None => (None, None),
             Some(cm) => {

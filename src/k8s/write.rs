@@ -70,6 +70,16 @@ where
         .await
 }
 
+/// Reads an object that may be absent, with retries; `what` names the read in errors.
+pub async fn read_opt<K>(api: &Api<K>, name: &str, what: &str) -> Result<Option<K>, Error>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+{
+    with_retries(what, || api.get_opt(name))
+        .await
+        .map_err(|e| failed(what, &e))
+}
+
 /// Makes the object `name` what `desired` says it should be, given what exists (`None`: leave it
 /// as it is or absent).
 pub async fn ensure<K, F>(

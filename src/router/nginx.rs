@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::k8s::OWNER_ANNOTATION;
-use crate::k8s::write::{Outcome, ensure, failed, with_retries};
+use crate::k8s::write::{Outcome, ensure, read_opt};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
@@ -75,14 +75,11 @@ pub async fn reconcile(
 ) -> Result<Outcome, Error> {
     let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     let what = format!("reading ingress/{ingress}");
-    let original = with_retries(&what, || api.get_opt(ingress))
-        .await
-        .map_err(|e| failed(&what, &e))?
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
-            ))
-        })?;
+    let original = read_opt(&api, ingress, &what).await?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
+        ))
+    })?;
     let desired = render_canary(&original, apex, prefix, owner)
         .map_err(|why| Error::Invalid(format!("ingress/{ingress}: {why}")))?;
     let name = format!("{ingress}-canary");

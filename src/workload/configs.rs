@@ -4,7 +4,7 @@
 
 use super::{Options, hash_json, include_by_prefix};
 use crate::error::Error;
-use crate::k8s::write::{describe, ensure, with_retries};
+use crate::k8s::write::{ensure, read_opt};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -213,10 +213,7 @@ pub async fn track(
         };
         match kind {
             Kind::ConfigMap => {
-                let Some(cm) = with_retries(&what, || cms.get_opt(&name))
-                    .await
-                    .map_err(|e| Error::Infra(format!("{what}: {}", describe(&e))))?
-                else {
+                let Some(cm) = read_opt(&cms, &name, &what).await? else {
                     if optional {
                         continue;
                     } else {
@@ -247,10 +244,7 @@ pub async fn track(
                 }
             }
             Kind::Secret => {
-                let Some(s) = with_retries(&what, || secrets.get_opt(&name))
-                    .await
-                    .map_err(|e| Error::Infra(format!("{what}: {}", describe(&e))))?
-                else {
+                let Some(s) = read_opt(&secrets, &name, &what).await? else {
                     if optional {
                         continue;
                     } else {

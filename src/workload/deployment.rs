@@ -5,7 +5,7 @@ use super::configs::{self, Tracked};
 use super::readiness::deployment_health;
 use super::{Options, hash_json, hpa, primary, selector_label};
 use crate::error::Error;
-use crate::k8s::write::{Outcome, describe, ensure, failed, merge_patch, with_retries};
+use crate::k8s::write::{Outcome, describe, ensure, failed, merge_patch, read_opt, with_retries};
 use crate::rollout::Health;
 use crate::spec::model::Autoscaler;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -39,6 +39,18 @@ pub struct Target {
     pub template_hash: String,
 }
 
+impl Target {
+    /// The target's pod spec.
+    pub fn pod_spec(&self) -> k8s_openapi::api::core::v1::PodSpec {
+        self.deployment
+            .spec
+            .template
+            .spec
+            .clone()
+            .unwrap_or_default()
+    }
+}
+
 impl DeploymentWorkload<'_> {
     fn api(&self) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), self.namespace)
@@ -52,9 +64,7 @@ impl DeploymentWorkload<'_> {
     pub async fn read_target(&self) -> Result<Target, Error> {
         let what = format!("reading deployment/{}", self.target);
         let api = self.api();
-        let found = with_retries(&what, || api.get_opt(self.target))
-            .await
-            .map_err(|e| failed(&what, &e))?;
+        let found = read_opt(&api, self.target, &what).await?;
         let deployment = found.ok_or_else(|| {
             Error::Invalid(format!(
                 "deployment/{} (spec.targetRef) does not exist in namespace {}",
@@ -89,17 +99,8 @@ impl DeploymentWorkload<'_> {
         let api = self.api();
         let name = self.primary_name();
         let what = format!("reading deployment/{name}");
-        let exists = with_retries(&what, || api.get_opt(&name))
-            .await
-            .map_err(|e| failed(&what, &e))?
-            .is_some();
-        let pod = target
-            .deployment
-            .spec
-            .template
-            .spec
-            .clone()
-            .unwrap_or_default();
+        let exists = read_opt(&api, &name, &what).await?.is_some();
+        let pod = target.pod_spec();
         let workload = format!("deployment/{}", self.target);
         let tracked = configs::track(
             self.client,
@@ -142,9 +143,7 @@ impl DeploymentWorkload<'_> {
         let api: Api<HorizontalPodAutoscaler> =
             Api::namespaced(self.client.clone(), self.namespace);
         let what = format!("reading horizontalpodautoscaler/{}", autoscaler.name);
-        let source = with_retries(&what, || api.get_opt(&autoscaler.name))
-            .await
-            .map_err(|e| failed(&what, &e))?
+        let source = read_opt(&api, &autoscaler.name, &what).await?
             .ok_or_else(|| {
                 Error::Invalid(format!(
                     "horizontalpodautoscaler/{} (spec.autoscalerRef) does not exist in namespace {}",

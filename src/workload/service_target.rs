@@ -3,7 +3,7 @@
 
 use super::hash_json;
 use crate::error::Error;
-use crate::k8s::write::{Outcome, ensure, failed, with_retries};
+use crate::k8s::write::{Outcome, ensure, read_opt};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -54,14 +54,11 @@ pub async fn initialize(
 ) -> Result<(Service, bool), Error> {
     let api: Api<Service> = Api::namespaced(client.clone(), namespace);
     let what = format!("reading service/{name}");
-    let target = with_retries(&what, || api.get_opt(name))
-        .await
-        .map_err(|e| failed(&what, &e))?
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
-            ))
-        })?;
+    let target = read_opt(&api, name, &what).await?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
+        ))
+    })?;
     let canary_name = format!("{name}-canary");
     let canary = render_copy(&target, &canary_name, owner);
     ensure(
