@@ -377,13 +377,34 @@ fn a_held_lock_makes_init_wait_then_name_the_holder() {
 }
 
 fn canary_gate_sim_now() -> String {
+    canary_gate_sim_at(0)
+}
+
+/// A MicroTime (RFC 3339 with microseconds) `seconds_ago` seconds in the past.
+fn canary_gate_sim_at(seconds_ago: u64) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs();
-    // RFC 3339 with microseconds, as MicroTime serialises.
+        .as_secs()
+        - seconds_ago;
     let t = k8s_openapi::jiff::Timestamp::from_second(secs as i64).unwrap();
     format!("{}", t.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
+}
+
+#[test]
+fn an_expired_lock_is_taken_over() {
+    let c = Cluster::new();
+    c.podinfo(|_| {});
+    let long_ago = canary_gate_sim_at(120);
+    c.create(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "canary-gate.podinfo", "namespace": "test"},
+        "spec": {"holderIdentity": "a-runner-that-died", "leaseDurationSeconds": 30,
+                 "acquireTime": long_ago, "renewTime": long_ago}
+    }));
+    let r = c.init(SPEC, &["--lock-timeout", "1s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(": initialized"), "{}", r.stdout);
 }
 
 #[test]

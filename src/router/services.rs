@@ -242,3 +242,66 @@ pub async fn apply(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn svc(v: serde_json::Value) -> Service {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn desired() -> Service {
+        svc(
+            json!({"metadata": {"name": "podinfo-canary", "labels": {"app": "podinfo-canary"},
+                                "annotations": {"canary-gate.dev/canary": "test/podinfo"}},
+                   "spec": {"selector": {"app": "podinfo"}, "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 9898}]}}),
+        )
+    }
+
+    #[test]
+    fn owned_services_get_our_metadata_but_keep_unmanaged_keys_and_node_ports() {
+        let existing = svc(json!({"metadata": {"name": "podinfo-canary",
+                                               "labels": {"app": "podinfo-canary", "extra": "x", "istio.io/rev": "1-22"},
+                                               "annotations": {"canary-gate.dev/canary": "test/podinfo", "cloud.google.com/neg": "{}", "old": "y"}},
+                                  "spec": {"type": "NodePort", "clusterIP": "10.96.0.9", "selector": {"app": "podinfo"},
+                                           "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "targetPort": 9898, "nodePort": 30080}]}}));
+        let unmanaged = Metadata {
+            labels: [("istio.io/rev".to_string(), String::new())].into(),
+            annotations: [("cloud.google.com/neg".to_string(), String::new())].into(),
+        };
+        let next = reconcile(&existing, &desired(), "test/podinfo", &unmanaged).expect("a change");
+        let v = serde_json::to_value(&next).unwrap();
+        assert_eq!(
+            v["metadata"]["labels"],
+            json!({"app": "podinfo-canary", "istio.io/rev": "1-22"})
+        );
+        assert_eq!(
+            v["metadata"]["annotations"],
+            json!({"canary-gate.dev/canary": "test/podinfo", "cloud.google.com/neg": "{}"})
+        );
+        assert_eq!(v["spec"]["ports"][0]["nodePort"], 30080);
+        assert_eq!(v["spec"]["ports"][0]["port"], 80);
+        assert_eq!(v["spec"]["clusterIP"], "10.96.0.9", "server fields stay");
+    }
+
+    #[test]
+    fn user_services_get_only_selector_and_ports_and_equal_ones_are_left_alone() {
+        let user = svc(
+            json!({"metadata": {"name": "podinfo-canary", "labels": {"team": "a"}},
+                              "spec": {"selector": {"app": "old"}, "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 9898}]}}),
+        );
+        let next = reconcile(&user, &desired(), "test/podinfo", &Metadata::default())
+            .expect("selector changes");
+        assert_eq!(next.metadata, user.metadata);
+        assert_eq!(
+            next.spec.as_ref().unwrap().selector,
+            desired().spec.unwrap().selector
+        );
+        assert!(
+            reconcile(&next, &desired(), "test/podinfo", &Metadata::default()).is_none(),
+            "nothing left to change"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use super::configs::{self, Tracked};
 use super::readiness::deployment_health;
 use super::{Options, hash_json, hpa, primary, selector_label};
 use crate::error::Error;
-use crate::k8s::write::{Outcome, describe, ensure, failed, merge_patch, read_opt, with_retries};
+use crate::k8s::write::{Outcome, ensure, failed, merge_patch, read_opt, with_retries};
 use crate::rollout::Health;
 use crate::spec::model::Autoscaler;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -216,6 +216,35 @@ impl DeploymentWorkload<'_> {
         }
     }
 
+    /// Scales the target back up for a new revision (§3.4), to [`replicas_from_zero`].
+    pub async fn scale_target_from_zero(
+        &self,
+        target: &Target,
+        hpa_min: Option<i32>,
+    ) -> Result<i32, Error> {
+        let api = self.api();
+        let primary = read_opt(
+            &api,
+            &self.primary_name(),
+            &format!("reading deployment/{}", self.primary_name()),
+        )
+        .await?;
+        let replicas = replicas_from_zero(
+            target.deployment.spec.replicas,
+            primary.and_then(|p| p.spec.replicas),
+            hpa_min,
+        );
+        let what = format!("scaling deployment/{} to {replicas}", self.target);
+        merge_patch(
+            &api,
+            self.target,
+            &what,
+            serde_json::json!({"spec": {"replicas": replicas}}),
+        )
+        .await?;
+        Ok(replicas)
+    }
+
     /// Scales the target to zero (only ever after the apex selects the primary).
     pub async fn scale_target_to_zero(&self, target: &Target) -> Result<bool, Error> {
         if target.deployment.spec.replicas == Some(0) {
@@ -237,7 +266,33 @@ impl DeploymentWorkload<'_> {
     }
 }
 
-/// One line for a kube error (re-exported for commands).
-pub fn kube_error(e: &kube::Error) -> String {
-    describe(e)
+/// Flagger's `ScaleFromZero` choice (§3.4): the target's replicas if above 0; else, without an
+/// autoscaler, the primary's if above 0; else the HPA's `minReplicas` if above 1; else 1.
+pub fn replicas_from_zero(target: Option<i32>, primary: Option<i32>, hpa_min: Option<i32>) -> i32 {
+    if let Some(t) = target.filter(|t| *t > 0) {
+        return t;
+    }
+    match hpa_min {
+        None => primary.filter(|p| *p > 0).unwrap_or(1),
+        Some(m) if m > 1 => m,
+        Some(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replicas_from_zero;
+
+    #[test]
+    fn scale_from_zero_follows_flagger() {
+        assert_eq!(replicas_from_zero(Some(3), Some(5), None), 3);
+        assert_eq!(replicas_from_zero(Some(0), Some(5), None), 5);
+        assert_eq!(
+            replicas_from_zero(Some(0), Some(5), Some(4)),
+            4,
+            "with an HPA the primary's count is not used"
+        );
+        assert_eq!(replicas_from_zero(Some(0), Some(5), Some(1)), 1);
+        assert_eq!(replicas_from_zero(None, None, None), 1);
+    }
 }
