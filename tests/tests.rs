@@ -11,5 +11,6 @@ mod init;
 mod kubeconfig;
 mod manifests;
 mod plans;
+mod scenarios;
 mod support;
 mod validate;

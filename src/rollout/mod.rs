@@ -4,9 +4,17 @@
 //! Owns every decision about weights, iterations and strategy. Must not import kube, k8s-openapi,
 //! octocrab, reqwest or tokio, must not read a clock or do I/O (a test enforces the imports).
 
+pub mod analysis;
+pub mod decision;
 pub mod plan;
 pub mod state;
+pub mod tick;
 pub mod weights;
 
+pub use decision::{
+    Action, CheckKind, Checks, Decision, GateOutcome, MetricOutcome, Note, NoteKind, Observed,
+    Routes, Step,
+};
 pub use plan::{Names, Plan, PlanNote, Strategy};
 pub use state::{Health, Phase, RolloutState};
+pub use tick::step;

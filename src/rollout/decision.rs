@@ -1,0 +1,124 @@
+//! The vocabulary of one tick: what the edges observed, the checks they ran, and what the state
+//! machine decided (next state, ordered actions, notes). Pure data.
+
+use crate::rollout::{Health, RolloutState};
+use std::collections::BTreeMap;
+
+/// The live traffic split, as the router reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Routes {
+    /// Percent to the primary.
+    pub primary: u32,
+    /// Percent to the canary.
+    pub canary: u32,
+    /// Whether traffic is mirrored to the canary.
+    pub mirrored: bool,
+}
+
+/// What the edges saw at the start of a tick.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// Hash of the target's pod template (a Service target: of its spec).
+    pub target_hash: String,
+    /// Checksums of the configs the target references.
+    pub tracked_configs: BTreeMap<String, String>,
+    /// Readiness of the target (the canary pods).
+    pub canary: Health,
+    /// Readiness of the primary.
+    pub primary: Health,
+    /// The live routes.
+    pub routes: Routes,
+}
+
+/// A check the state machine may consult during a tick, in the order Flagger consults them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckKind {
+    /// `confirm-rollout` gates, before a new revision starts.
+    ConfirmRollout,
+    /// `rollback` hooks: open means "roll back now".
+    Rollback,
+    /// `pre-rollout` hooks, on the first analysis tick.
+    PreRollout,
+    /// `rollout` hooks then metrics, on every other analysis tick.
+    Analysis,
+    /// `confirm-traffic-increase` gates, before a weight change.
+    ConfirmTrafficIncrease,
+    /// `confirm-promotion` gates, before promotion.
+    ConfirmPromotion,
+}
+
+/// What a gate (or a group of hooks of one type) answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GateOutcome {
+    /// Every hook answered 200-202 (or there are none).
+    Open,
+    /// A hook answered something else; the reason names it.
+    Closed(String),
+}
+
+/// What one metric query returned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetricOutcome {
+    /// A value.
+    Value(f64),
+    /// No series or NaN ("no values found"): a failed check, as in Flagger.
+    NoData,
+    /// The query failed.
+    Failed(String),
+}
+
+/// The checks answered so far this tick.
+pub type Checks = BTreeMap<CheckKind, GateOutcome>;
+
+/// A side effect, applied by the executor in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Scale the target back up (§3.4).
+    ScaleTargetFromZero,
+    /// Scale the target to zero.
+    ScaleTargetToZero,
+    /// Set the traffic split.
+    SetRoutes(Routes),
+    /// Copy the target's spec (and configs) into the primary.
+    PromotePrimary,
+    /// Run the `post-rollout` hooks with this phase.
+    PostRollout(crate::rollout::Phase),
+}
+
+/// Normal or Warning, as Kubernetes Events are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteKind {
+    /// Progress.
+    Normal,
+    /// Something went wrong or is held.
+    Warning,
+}
+
+/// One thing worth telling people (an Event, a log line, an event webhook).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Normal or Warning.
+    pub kind: NoteKind,
+    /// What happened.
+    pub message: String,
+}
+
+/// What a tick decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The state to save.
+    pub state: RolloutState,
+    /// The side effects, in order.
+    pub actions: Vec<Action>,
+    /// What to tell.
+    pub notes: Vec<Note>,
+}
+
+/// The answer of [`crate::rollout::step`]: run one more check, or the decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Run this check, add its outcome to the checks, call `step` again.
+    Need(CheckKind),
+    /// The tick's decision.
+    Decided(Decision),
+}
