@@ -4,9 +4,12 @@
 use crate::error::Error;
 use crate::k8s::OWNER_ANNOTATION;
 use crate::k8s::write::{Outcome, ensure, read_opt};
+use crate::rollout::Routes;
+use crate::spec::model::HttpMatch;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
+use std::collections::BTreeMap;
 
 /// The default annotation prefix of ingress-nginx.
 pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
@@ -100,6 +103,133 @@ pub async fn reconcile(
     .await
 }
 
+/// The canary Ingress annotations for a traffic split (§4.2): weight 0 strips every
+/// `<prefix>/canary*` (header and cookie rules too) and leaves `canary: "true"`,
+/// `canary-weight: "0"`; A/B sets the header/cookie rules from `matches`; otherwise the weight.
+pub fn route_annotations(
+    current: &BTreeMap<String, String>,
+    canary_weight: u32,
+    matches: &[HttpMatch],
+    prefix: &str,
+) -> BTreeMap<String, String> {
+    let key = |suffix: &str| format!("{prefix}/{suffix}");
+    let canary = key("canary");
+    if canary_weight == 0 {
+        let mut out: BTreeMap<String, String> = current
+            .iter()
+            .filter(|(k, _)| !k.contains(&canary))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.insert(canary, "true".into());
+        out.insert(key("canary-weight"), "0".into());
+        return out;
+    }
+    let mut out = current.clone();
+    out.insert(canary, "true".into());
+    if matches.is_empty() {
+        out.insert(key("canary-weight"), canary_weight.to_string());
+        return out;
+    }
+    for m in matches {
+        for (name, cond) in m.headers.iter().flatten() {
+            if name.eq_ignore_ascii_case("cookie") {
+                if let Some(cookie) = &cond.exact {
+                    out.insert(key("canary-by-cookie"), cookie.clone());
+                }
+                continue;
+            }
+            out.insert(key("canary-by-header"), name.clone());
+            if let Some(v) = &cond.exact {
+                out.insert(key("canary-by-header-value"), v.clone());
+            }
+            if let Some(r) = &cond.regex {
+                out.insert(key("canary-by-header-pattern"), r.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The live split from the canary Ingress (§4.3).
+pub fn routes_from(
+    annotations: &BTreeMap<String, String>,
+    ab: bool,
+    prefix: &str,
+) -> Result<Routes, String> {
+    let by = |s: &str| annotations.contains_key(&format!("{prefix}/{s}"));
+    if ab && (by("canary-by-cookie") || by("canary-by-header")) {
+        return Ok(Routes {
+            primary: 0,
+            canary: 100,
+            mirrored: false,
+        });
+    }
+    let weight = match annotations.get(&format!("{prefix}/canary-weight")) {
+        None => 0,
+        Some(w) => w
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| format!("canary-weight {w:?} is not a number"))?
+            .min(100),
+    };
+    Ok(Routes {
+        primary: 100 - weight,
+        canary: weight,
+        mirrored: false,
+    })
+}
+
+/// Reads the live split.
+pub async fn read_routes(
+    client: &kube::Client,
+    namespace: &str,
+    canary_ingress: &str,
+    ab: bool,
+    prefix: &str,
+) -> Result<Routes, Error> {
+    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    let what = format!("reading ingress/{canary_ingress}");
+    let ing = read_opt(&api, canary_ingress, &what)
+        .await?
+        .ok_or_else(|| {
+            Error::Infra(format!(
+                "ingress/{canary_ingress} is missing; run init again"
+            ))
+        })?;
+    routes_from(&ing.metadata.annotations.unwrap_or_default(), ab, prefix)
+        .map_err(|why| Error::Infra(format!("ingress/{canary_ingress}: {why}")))
+}
+
+/// Writes a split (only when the annotations change).
+pub async fn set_routes(
+    client: &kube::Client,
+    namespace: &str,
+    canary_ingress: &str,
+    canary_weight: u32,
+    matches: &[HttpMatch],
+    prefix: &str,
+) -> Result<Outcome, Error> {
+    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    ensure(
+        &api,
+        canary_ingress,
+        &format!("ingress/{canary_ingress} weight {canary_weight}"),
+        |current| {
+            let cur = current?;
+            let annotations = route_annotations(
+                &cur.metadata.annotations.clone().unwrap_or_default(),
+                canary_weight,
+                matches,
+                prefix,
+            );
+            let mut next = cur.clone();
+            next.metadata.annotations = Some(annotations);
+            Some(next)
+        },
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +274,77 @@ mod tests {
             render_canary(&original, "nope", DEFAULT_PREFIX, "x")
                 .unwrap_err()
                 .contains("backend nope not found")
+        );
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn m(v: serde_json::Value) -> HttpMatch {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn weights_and_ab_annotations() {
+        let p = DEFAULT_PREFIX;
+        let base: BTreeMap<String, String> = [("a".to_string(), "b".to_string())].into();
+        let w = route_annotations(&base, 30, &[], p);
+        assert_eq!(w["nginx.ingress.kubernetes.io/canary-weight"], "30");
+        assert_eq!(
+            routes_from(&w, false, p).unwrap(),
+            Routes {
+                primary: 70,
+                canary: 30,
+                mirrored: false
+            }
+        );
+        let ab = route_annotations(
+            &w,
+            100,
+            &[
+                m(json!({"headers": {"x-user": {"exact": "insider"}}})),
+                m(json!({"headers": {"cookie": {"exact": "canary"}}})),
+            ],
+            p,
+        );
+        assert_eq!(ab["nginx.ingress.kubernetes.io/canary-by-header"], "x-user");
+        assert_eq!(
+            ab["nginx.ingress.kubernetes.io/canary-by-header-value"],
+            "insider"
+        );
+        assert_eq!(ab["nginx.ingress.kubernetes.io/canary-by-cookie"], "canary");
+        assert_eq!(routes_from(&ab, true, p).unwrap().canary, 100);
+        let rx = route_annotations(
+            &base,
+            100,
+            &[m(
+                json!({"headers": {"user-agent": {"regex": ".*Firefox.*"}}}),
+            )],
+            p,
+        );
+        assert_eq!(
+            rx["nginx.ingress.kubernetes.io/canary-by-header-pattern"],
+            ".*Firefox.*"
+        );
+        let zero = route_annotations(&ab, 0, &[], p);
+        assert_eq!(
+            zero.len(),
+            3,
+            "only a, canary and canary-weight remain: {zero:?}"
+        );
+        assert_eq!(zero["nginx.ingress.kubernetes.io/canary-weight"], "0");
+        let custom = route_annotations(&base, 10, &[], "custom.ingress.kubernetes.io");
+        assert_eq!(custom["custom.ingress.kubernetes.io/canary-weight"], "10");
+        assert!(
+            routes_from(
+                &[(format!("{p}/canary-weight"), "x".to_string())].into(),
+                false,
+                p
+            )
+            .is_err()
         );
     }
 }

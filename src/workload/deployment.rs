@@ -216,6 +216,76 @@ impl DeploymentWorkload<'_> {
         }
     }
 
+    /// Promotion (§3.5): configs re-synced, then the primary gets the target's pod spec (configs
+    /// re-pointed), labels, annotations, strategy and deadlines, a new rollout id, and the
+    /// target's replicas unless an autoscaler owns them.
+    pub async fn promote(&self, target: &Target, has_autoscaler: bool) -> Result<(), Error> {
+        let pod = target.pod_spec();
+        let workload = format!("deployment/{}", self.target);
+        let tracked = configs::track(
+            self.client,
+            self.namespace,
+            &pod,
+            self.opts,
+            self.owner,
+            &workload,
+            true,
+        )
+        .await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let desired = primary::render(
+            &target.deployment,
+            &target.key,
+            &target.value,
+            self.opts,
+            &tracked.set,
+            self.owner,
+            &id,
+        );
+        let name = self.primary_name();
+        ensure(
+            &self.api(),
+            &name,
+            &format!("promoting deployment/{name}"),
+            |current| {
+                let cur = current?;
+                let mut next = cur.clone();
+                next.metadata.labels = desired.metadata.labels.clone();
+                next.metadata.annotations = desired.metadata.annotations.clone();
+                let replicas = if has_autoscaler {
+                    cur.spec.replicas
+                } else {
+                    desired.spec.replicas
+                };
+                next.spec = desired.spec.clone();
+                next.spec.replicas = replicas;
+                next.spec.selector = cur.spec.selector.clone();
+                Some(next)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The primary's readiness now.
+    pub async fn primary_health(
+        &self,
+        threshold: u32,
+        deadline: Duration,
+    ) -> Result<Health, Error> {
+        let name = self.primary_name();
+        let what = format!("reading deployment/{name}");
+        let dep = read_opt(&self.api(), &name, &what)
+            .await?
+            .ok_or_else(|| Error::Infra(format!("deployment/{name} is missing; run init again")))?;
+        Ok(deployment_health(
+            &dep,
+            threshold,
+            deadline,
+            k8s_openapi::jiff::Timestamp::now(),
+        ))
+    }
+
     /// Scales the target back up for a new revision (§3.4), to [`replicas_from_zero`].
     pub async fn scale_target_from_zero(
         &self,

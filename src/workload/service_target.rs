@@ -90,3 +90,41 @@ pub async fn initialize(
     .await?;
     Ok((target, created == Outcome::Created))
 }
+
+/// Promotion of a Service target: `-primary` gets the target's spec and metadata (its own
+/// allocated addresses kept).
+pub async fn promote(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    owner: &str,
+) -> Result<(), Error> {
+    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let what = format!("reading service/{name}");
+    let target = read_opt(&api, name, &what).await?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
+        ))
+    })?;
+    let primary_name = format!("{name}-primary");
+    let want = render_copy(&target, &primary_name, owner);
+    ensure(
+        &api,
+        &primary_name,
+        &format!("promoting service/{primary_name}"),
+        |current| {
+            let cur = current?;
+            let mut next = cur.clone();
+            let live = cur.spec.clone().unwrap_or_default();
+            let mut spec = want.spec.clone().unwrap_or_default();
+            spec.cluster_ip = live.cluster_ip;
+            spec.cluster_ips = live.cluster_ips;
+            next.spec = Some(spec);
+            next.metadata.labels = want.metadata.labels.clone();
+            next.metadata.annotations = want.metadata.annotations.clone();
+            Some(next)
+        },
+    )
+    .await?;
+    Ok(())
+}

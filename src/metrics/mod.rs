@@ -1,0 +1,10 @@
+//! Metrics: the built-in queries (`builtin.rs`), template rendering (`template.rs`) and the
+//! Prometheus client (`prometheus.rs`). Queries are kept apart from where they run; "no data" is
+//! kept apart from "failed". Judging values against thresholds is the core's job.
+
+pub mod builtin;
+pub mod prometheus;
+pub mod template;
+
+/// Flagger's default metrics server.
+pub const DEFAULT_SERVER: &str = "http://prometheus:9090";

@@ -1,0 +1,90 @@
+//! The Prometheus client (reference §5.3): `GET <address>/api/v1/query`, 5 s timeout, status
+//! ≥ 400 is a failure with the body, a vector gives its (last) value, empty or NaN is no data, a
+//! matrix is a failure.
+
+use crate::rollout::MetricOutcome;
+use std::time::Duration;
+
+/// Runs one instant query.
+pub async fn query(client: &reqwest::Client, address: &str, promql: &str) -> MetricOutcome {
+    let url = format!("{}/api/v1/query", address.trim_end_matches('/'));
+    let resp = match client
+        .get(&url)
+        .query(&[("query", promql)])
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return MetricOutcome::Failed(format!(
+                "{url}: {}",
+                e.to_string().lines().next().unwrap_or("")
+            ));
+        }
+    };
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    if status >= 400 {
+        return MetricOutcome::Failed(format!(
+            "{url} answered {status}: {}",
+            body.lines().next().unwrap_or("")
+        ));
+    }
+    parse(&body)
+}
+
+/// Reads a query response body.
+pub fn parse(body: &str) -> MetricOutcome {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return MetricOutcome::Failed("the response is not JSON".into());
+    };
+    if v["data"]["resultType"] == "matrix" {
+        return MetricOutcome::Failed("query returned multiple values (a range vector)".into());
+    }
+    let Some(result) = v["data"]["result"].as_array() else {
+        return MetricOutcome::Failed(format!(
+            "unexpected response: {}",
+            v["error"].as_str().unwrap_or("no data.result")
+        ));
+    };
+    match result
+        .last()
+        .and_then(|s| s["value"][1].as_str())
+        .map(str::parse::<f64>)
+    {
+        None => MetricOutcome::NoData,
+        Some(Ok(x)) if x.is_nan() => MetricOutcome::NoData,
+        Some(Ok(x)) => MetricOutcome::Value(x),
+        Some(Err(_)) => MetricOutcome::Failed("the value is not a number".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_empty_nan_matrix() {
+        assert_eq!(
+            parse(
+                r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"99.5"]}]}}"#
+            ),
+            MetricOutcome::Value(99.5)
+        );
+        assert_eq!(
+            parse(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#),
+            MetricOutcome::NoData
+        );
+        assert_eq!(
+            parse(
+                r#"{"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}}"#
+            ),
+            MetricOutcome::NoData
+        );
+        assert!(matches!(
+            parse(r#"{"data":{"resultType":"matrix","result":[]}}"#),
+            MetricOutcome::Failed(_)
+        ));
+    }
+}
