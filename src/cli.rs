@@ -36,11 +36,60 @@ pub enum Command {
     /// Take over the target: create the -primary Deployment and Services, point the apex Service
     /// at the primary, scale the target to zero, create the canary Ingress. Idempotent.
     Init(InitArgs),
+    /// Drive the canary to the end: init if needed, optionally set new images, then tick every
+    /// interval until Succeeded (exit 0) or Failed (exit 1).
+    Run(RunArgs),
+    /// One tick (or ticks until --until-weight or a gate), then exit: 0 progressed, 4 waiting for
+    /// a gate, 1 failed.
+    Step(StepArgs),
+    /// Skip the rest of the analysis and promote (as an open confirm-promotion gate would).
+    Promote(InitArgs),
+    /// Route everything to the primary, scale the canary to zero, phase Failed.
+    Rollback(InitArgs),
+    /// Show the phase, weight and checks: exit 0, 4 waiting for a gate, 1 failed.
+    Status(StatusArgs),
+}
+
+/// `canary-gate run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Cluster options.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Set a container's image on the target first, like `kubectl set image` (repeatable).
+    #[arg(long = "image", value_name = "CONTAINER=IMAGE")]
+    pub images: Vec<String>,
+}
+
+/// `canary-gate step`.
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// Cluster options.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Keep ticking (every interval) until the canary weight reaches this, a gate holds, or the
+    /// rollout ends.
+    #[arg(long = "until-weight", value_name = "PERCENT")]
+    pub until_weight: Option<u32>,
+}
+
+/// `canary-gate status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Cluster options.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Poll until the rollout ends or waits for a gate.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 impl Command {
     /// The names accepted in the `command` input.
-    pub const NAMES: &'static [&'static str] = &["validate", "init"];
+    pub const NAMES: &'static [&'static str] = &["validate", "init", "run", "step", "promote", "rollback", "status"];
 }
 
 /// `canary-gate init`.

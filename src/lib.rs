@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod executor;
 pub mod k8s;
 pub mod logging;
 pub mod metrics;

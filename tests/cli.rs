@@ -22,11 +22,11 @@ fn no_command_prints_usage_and_exits_2() {
 
 #[test]
 fn an_unknown_command_input_names_the_input() {
-    let r = run(canary_gate().env("INPUT_COMMAND", "promote"));
+    let r = run(canary_gate().env("INPUT_COMMAND", "deploy"));
     assert_eq!(r.code, 2);
     assert!(
         r.stderr
-            .contains("unknown command \"promote\" in the `command` input (INPUT_COMMAND)"),
+            .contains("unknown command \"deploy\" in the `command` input (INPUT_COMMAND)"),
         "{}",
         r.stderr
     );

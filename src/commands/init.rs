@@ -101,7 +101,7 @@ impl Cluster {
 }
 
 /// What this build can drive; anything else is refused before any write.
-fn check_supported(c: &Canary) -> Result<(), Error> {
+pub fn check_supported(c: &Canary) -> Result<(), Error> {
     let at = |path: &[&str]| {
         let p = crate::spec::path::FieldPath::of(path);
         format!("{}:{}", c.origin.file, c.origin.pos(&p))
@@ -167,7 +167,8 @@ async fn initialize(
     result
 }
 
-async fn initialize_locked(
+/// Initialization with the canary's lock already held.
+pub async fn initialize_locked(
     settings: &Settings,
     cluster: &Cluster,
     conn: &Connection,

@@ -65,6 +65,8 @@ pub struct RolloutState {
     pub last_promoted_spec: Option<String>,
     /// `configmap/<name>` / `secret/<name>` → checksum of the tracked configs.
     pub tracked_configs: BTreeMap<String, String>,
+    /// Why the phase is what it is, when that is not obvious (e.g. `cancelled`).
+    pub message: Option<String>,
     /// The workflow run (or host/pid) that wrote this state last.
     pub run: Option<String>,
     /// When it was written (RFC 3339, from the edge's clock).

@@ -1,0 +1,309 @@
+//! `run`, `step`, `promote`, `rollback` and `status`: one canary at a time, under its lock (status
+//! reads without it), driving the executor; SIGINT/SIGTERM route all traffic back to the primary.
+
+use super::init::{Cluster, holder, initialize_locked};
+use super::specs;
+use crate::cli::{ClusterArgs, Format};
+use crate::error::{Error, Outcome};
+use crate::executor::Executor;
+use crate::k8s::state_store::StateStore;
+use crate::k8s::write::ensure;
+use crate::k8s::{Connection, canary_id, connect, lock};
+use crate::metrics;
+use crate::rollout::{Action, Phase, Plan, Routes};
+use crate::settings::Settings;
+use crate::spec::Severity;
+use crate::spec::duration::format_duration;
+use crate::spec::model::{Canary, MetricTemplate};
+use crate::webhooks::Caller;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+use std::time::{Duration, Instant};
+
+/// Which command.
+pub enum Mode<'a> {
+    /// Tick to the end, after setting these images.
+    Run(&'a [String]),
+    /// One tick, or until a weight.
+    Step(Option<u32>),
+    /// Promote now.
+    Promote,
+    /// Roll back now.
+    Rollback,
+    /// Report (format, watch).
+    Status(Format, bool),
+}
+
+/// Runs the command for every canary in the specs; the exit code is the worst outcome.
+pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Outcome, Error> {
+    let loaded = specs::load(&settings.canary, false, "drive")?;
+    specs::print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
+    if loaded.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        return Ok(Outcome::Invalid);
+    }
+    let cluster = Cluster::from_args(args)?;
+    for c in &loaded.canaries {
+        super::init::check_supported(c)?;
+    }
+    if let Mode::Run(images) = &mode {
+        for i in images.iter() {
+            if i.split_once('=').is_none_or(|(c, img)| c.is_empty() || img.is_empty()) {
+                return Err(Error::Invalid(format!("--image {i:?}: expected CONTAINER=IMAGE")));
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))?;
+    runtime.block_on(async {
+        let conn = connect(settings, cluster.context.as_deref()).await?;
+        let mut worst = Outcome::Success;
+        for c in &loaded.canaries {
+            let outcome = one(settings, &cluster, &conn, c, &loaded.templates, &mode).await?;
+            worst = worse(worst, outcome);
+        }
+        Ok(worst)
+    })
+}
+
+fn rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Success => 0,
+        Outcome::Waiting => 1,
+        Outcome::Failed => 2,
+        Outcome::Invalid => 3,
+    }
+}
+
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn outcome_of(phase: Phase) -> Outcome {
+    match phase {
+        Phase::Failed => Outcome::Failed,
+        Phase::Waiting | Phase::WaitingPromotion => Outcome::Waiting,
+        _ => Outcome::Success,
+    }
+}
+
+async fn one(settings: &Settings, cluster: &Cluster, conn: &Connection, c: &Canary, templates: &[MetricTemplate], mode: &Mode<'_>) -> Result<Outcome, Error> {
+    let namespace = c.namespace.clone().or_else(|| settings.namespace.clone()).unwrap_or_else(|| conn.namespace.clone());
+    let exec = Executor {
+        client: &conn.client,
+        namespace: namespace.clone(),
+        canary: c,
+        plan: Plan::new(c).0,
+        cluster,
+        owner: canary_id(&namespace, &c.name),
+        hooks: Caller::new().map_err(|e| Error::Infra(format!("webhook client: {e}")))?,
+        http: reqwest::Client::new(),
+        templates,
+        metrics_server: settings.metrics_server.as_ref().map_or_else(|| metrics::DEFAULT_SERVER.to_string(), |u| u.to_string()),
+    };
+    if let Mode::Status(format, watch) = mode {
+        return status(&exec, *format, *watch).await;
+    }
+    let who = holder(settings);
+    let lock = lock::acquire(&conn.client, &namespace, &c.name, &who, cluster.lock_timeout).await?;
+    let result = locked(settings, cluster, conn, &exec, &namespace, &who, mode).await;
+    lock.release().await;
+    result
+}
+
+async fn locked(settings: &Settings, cluster: &Cluster, conn: &Connection, exec: &Executor<'_>, namespace: &str, who: &str, mode: &Mode<'_>) -> Result<Outcome, Error> {
+    let c = exec.canary;
+    let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
+    if store.state().is_none_or(|s| s.phase == Phase::Initializing) {
+        initialize_locked(settings, cluster, conn, c, namespace, who).await?;
+        store = StateStore::open(&conn.client, namespace, &c.name).await?;
+    }
+    match mode {
+        Mode::Rollback => return rollback(exec, &mut store).await,
+        Mode::Promote => {
+            let phase = store.state().map(|s| s.phase).unwrap_or_default();
+            if !matches!(phase, Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion) {
+                println!("{namespace}/{}: nothing to promote (phase {})", c.name, phase.kebab());
+                return Ok(outcome_of(phase));
+            }
+            exec.apply(&Action::PromotePrimary).await?;
+            let mut state = store.state().cloned().unwrap_or_default();
+            state.phase = Phase::Promoting;
+            store.save(&state).await?;
+            println!("{namespace}/{}: promoting on request: copying {} to {}", c.name, c.target.name, exec.plan.names.primary_workload);
+        }
+        Mode::Run(images) if !images.is_empty() => set_images(exec, images).await?,
+        _ => {}
+    }
+    let deadline = settings.timeout.map(|t| Instant::now() + t);
+    let ended = {
+        let driving = drive(exec, &mut store, mode);
+        tokio::pin!(driving);
+        tokio::select! {
+            r = &mut driving => Some(r),
+            _ = shutdown_signal() => None,
+            _ = sleep_until(deadline) => Some(Err(Error::Infra("timed out".into()))),
+        }
+    };
+    if !matches!(ended, Some(Ok(_)) | Some(Err(Error::Invalid(_)))) {
+        // A write may have been cut short: start from what is stored.
+        store = StateStore::open(&conn.client, namespace, &c.name).await?;
+    }
+    match ended {
+        Some(Ok(o)) => Ok(o),
+        None => {
+            exec.abort(&mut store, "cancelled").await?;
+            Ok(Outcome::Failed)
+        }
+        Some(Err(Error::Infra(m))) if m == "timed out" => {
+            exec.abort(&mut store, "timed out (--timeout)").await?;
+            Err(Error::Infra(format!("{namespace}/{}: timed out after {}", c.name, format_duration(settings.timeout.unwrap_or_default()))))
+        }
+        Some(Err(e)) => Err(e),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (the runner sends SIGINT, then SIGTERM 7.5 s later).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+async fn drive(exec: &Executor<'_>, store: &mut StateStore, mode: &Mode<'_>) -> Result<Outcome, Error> {
+    let name = format!("{}/{}", exec.namespace, exec.canary.name);
+    loop {
+        let decision = exec.tick(store).await?;
+        let s = &decision.state;
+        let routes = exec.routes().await.unwrap_or(Routes { primary: 100 - s.canary_weight, canary: s.canary_weight, mirrored: false });
+        println!(
+            "{name}: {}, canary weight {}%, failed checks {}/{}",
+            s.phase.kebab(),
+            routes.canary,
+            s.failed_checks,
+            exec.plan.threshold
+        );
+        let outcome = outcome_of(s.phase);
+        let idle = s.phase == Phase::Initialized && decision.actions.is_empty() && decision.notes.is_empty();
+        let done = match mode {
+            Mode::Step(None) => true,
+            Mode::Step(Some(w)) => routes.canary >= *w || outcome != Outcome::Success || matches!(s.phase, Phase::Succeeded | Phase::Promoting | Phase::Finalising) || idle,
+            _ => matches!(s.phase, Phase::Succeeded | Phase::Failed) || idle,
+        };
+        if idle {
+            println!("{name}: no new revision of {}; nothing to do", exec.canary.target.name);
+        }
+        if done {
+            if let Some(m) = &s.message {
+                println!("{name}: {m}");
+            }
+            return Ok(outcome);
+        }
+        println!("{name}: next tick in {}", format_duration(exec.interval()));
+        tokio::time::sleep(exec.interval()).await;
+    }
+}
+
+async fn rollback(exec: &Executor<'_>, store: &mut StateStore) -> Result<Outcome, Error> {
+    let name = format!("{}/{}", exec.namespace, exec.canary.name);
+    let mut state = store.state().cloned().unwrap_or_default();
+    if !matches!(state.phase, Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting) {
+        println!("{name}: nothing to roll back (phase {})", state.phase.kebab());
+        return Ok(Outcome::Success);
+    }
+    let obs = exec.observe().await?;
+    exec.apply(&Action::SetRoutes(Routes { primary: 100, canary: 0, mirrored: false })).await?;
+    exec.apply(&Action::ScaleTargetToZero).await?;
+    state.phase = Phase::Failed;
+    state.canary_weight = 0;
+    state.failed_checks = 0;
+    state.iterations = 0;
+    state.last_applied_spec = Some(obs.target_hash);
+    state.tracked_configs = obs.tracked_configs;
+    state.message = Some("rolled back on request".into());
+    store.save(&state).await?;
+    exec.apply(&Action::PostRollout(Phase::Failed)).await?;
+    println!("{name}: rolled back on request: all traffic is on the primary, {} scaled to 0", exec.canary.target.name);
+    Ok(Outcome::Success)
+}
+
+async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outcome, Error> {
+    let name = format!("{}/{}", exec.namespace, exec.canary.name);
+    loop {
+        let store = StateStore::open(exec.client, &exec.namespace, &exec.canary.name).await?;
+        let state = store.state().cloned().unwrap_or_default();
+        let routes = if store.state().is_some() { exec.routes().await.ok() } else { None };
+        let weight = routes.map_or(state.canary_weight, |r| r.canary);
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({
+                    "name": exec.canary.name, "namespace": exec.namespace,
+                    "phase": state.phase.kebab(), "canaryWeight": weight,
+                    "failedChecks": state.failed_checks, "threshold": exec.plan.threshold,
+                    "iterations": state.iterations, "message": state.message,
+                    "initialized": store.state().is_some(),
+                })
+            ),
+            Format::Text => println!(
+                "{name}: {}, canary weight {weight}%, failed checks {}/{}{}",
+                if store.state().is_some() { state.phase.kebab() } else { "not initialized" },
+                state.failed_checks,
+                exec.plan.threshold,
+                state.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+            ),
+        }
+        let outcome = outcome_of(state.phase);
+        let settled = matches!(state.phase, Phase::Succeeded | Phase::Failed | Phase::Initialized | Phase::Waiting | Phase::WaitingPromotion);
+        if !watch || settled {
+            return Ok(outcome);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `kubectl set image` on the target Deployment.
+async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
+    let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
+    let target = &exec.canary.target.name;
+    let pairs: Vec<(&str, &str)> = images.iter().filter_map(|i| i.split_once('=')).collect();
+    let current = crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
+    let containers: Vec<String> = current
+        .as_ref()
+        .and_then(|d| d.spec.template.spec.as_ref())
+        .map(|p| p.containers.iter().chain(p.init_containers.iter().flatten()).map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    for (c, _) in &pairs {
+        if !containers.iter().any(|n| n == c) {
+            return Err(Error::Invalid(format!("--image: deployment/{target} has no container {c:?} (it has: {})", containers.join(", "))));
+        }
+    }
+    ensure(&api, target, &format!("setting images on deployment/{target}"), |cur| {
+        let mut next = cur?.clone();
+        let pod = next.spec.template.spec.as_mut()?;
+        for c in pod.containers.iter_mut().chain(pod.init_containers.iter_mut().flatten()) {
+            if let Some((_, img)) = pairs.iter().find(|(n, _)| *n == c.name) {
+                c.image = Some((*img).to_string());
+            }
+        }
+        Some(next)
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The executor: the only loop that awaits. Observe (workload, router) → run the checks the core
+//! asks for → `rollout::step` → apply the actions in order → save the state → tell people.
+//! A tick reads what it needs once and writes only what changed.
+
+use crate::commands::init::Cluster;
+use crate::error::Error;
+use crate::k8s::events::{self, Involved};
+use crate::k8s::state_store::StateStore;
+use crate::metrics::{self, builtin, template};
+use crate::rollout::analysis::judge;
+use crate::rollout::{Action, CheckKind, Checks, Decision, GateOutcome, Health, MetricOutcome, NoteKind, Observed, Phase, Plan, RolloutState, Routes, Step, Strategy, step};
+use crate::router::nginx;
+use crate::spec::model::{Canary, HookKind, MetricTemplate, Provider, TargetKind};
+use crate::webhooks::{Caller, Payload, phase_name};
+use crate::workload::deployment::DeploymentWorkload;
+use crate::workload::{configs, hash_json, service_target};
+use std::time::Duration;
+
+/// Everything one canary's ticks need.
+pub struct Executor<'a> {
+    /// The client.
+    pub client: &'a kube::Client,
+    /// The canary's namespace.
+    pub namespace: String,
+    /// The validated spec.
+    pub canary: &'a Canary,
+    /// Its plan.
+    pub plan: Plan,
+    /// Cluster options.
+    pub cluster: &'a Cluster,
+    /// `<namespace>/<name>`.
+    pub owner: String,
+    /// Webhook caller.
+    pub hooks: Caller,
+    /// HTTP client for metric queries.
+    pub http: reqwest::Client,
+    /// MetricTemplates from the spec files.
+    pub templates: &'a [MetricTemplate],
+    /// Prometheus address when neither the template nor the spec names one.
+    pub metrics_server: String,
+}
+
+impl Executor<'_> {
+    fn workload(&self) -> DeploymentWorkload<'_> {
+        DeploymentWorkload {
+            client: self.client,
+            namespace: &self.namespace,
+            target: &self.canary.target.name,
+            opts: &self.cluster.workload,
+            owner: &self.owner,
+        }
+    }
+
+    fn canary_ingress(&self) -> Option<&str> {
+        (self.plan.provider == Provider::Nginx).then_some(())?;
+        self.plan.names.canary_ingress.as_deref()
+    }
+
+    fn ab_matches(&self) -> &[crate::spec::model::HttpMatch] {
+        match &self.plan.strategy {
+            Strategy::AbTesting { matches, .. } => matches,
+            _ => &[],
+        }
+    }
+
+    /// Reads the live routes.
+    pub async fn routes(&self) -> Result<Routes, Error> {
+        match self.canary_ingress() {
+            Some(ing) => nginx::read_routes(self.client, &self.namespace, ing, !self.ab_matches().is_empty(), &self.cluster.ingress_prefix).await,
+            None => Ok(Routes { primary: 100, canary: 0, mirrored: false }),
+        }
+    }
+
+    /// What the tick starts from.
+    pub async fn observe(&self) -> Result<Observed, Error> {
+        let routes = self.routes().await?;
+        if self.canary.target.kind == TargetKind::Service {
+            let (target, _) = service_target::initialize(self.client, &self.namespace, &self.canary.target.name, &self.owner).await?;
+            return Ok(Observed {
+                target_hash: service_target::spec_hash(&target),
+                tracked_configs: Default::default(),
+                canary: Health::Ready,
+                primary: Health::Ready,
+                routes,
+            });
+        }
+        let w = self.workload();
+        let target = w.read_target().await?;
+        let workload = format!("deployment/{}", self.canary.target.name);
+        let tracked = configs::track(self.client, &self.namespace, &target.pod_spec(), &self.cluster.workload, &self.owner, &workload, false).await?;
+        let deadline = self.canary.progress_deadline;
+        let canary = crate::workload::readiness::deployment_health(&target.deployment, self.canary.analysis.canary_ready_threshold, deadline, k8s_openapi::jiff::Timestamp::now());
+        let primary = w.primary_health(self.canary.analysis.primary_ready_threshold, deadline).await?;
+        Ok(Observed { target_hash: target.template_hash, tracked_configs: tracked.checksums, canary, primary, routes })
+    }
+
+    fn payload(&self, state: &RolloutState, phase: Phase) -> Payload {
+        Payload {
+            name: self.canary.name.clone(),
+            namespace: self.namespace.clone(),
+            phase: phase_name(phase),
+            checksum: hash_json(&(&state.tracked_configs, &state.last_applied_spec)),
+            metadata: Default::default(),
+        }
+    }
+
+    async fn run_check(&self, kind: CheckKind, state: &RolloutState) -> GateOutcome {
+        let hooks = &self.plan.webhooks;
+        let (hook, phase) = match kind {
+            CheckKind::ConfirmRollout => (HookKind::ConfirmRollout, state.phase),
+            CheckKind::Rollback => (HookKind::Rollback, state.phase),
+            CheckKind::PreRollout => (HookKind::PreRollout, Phase::Progressing),
+            CheckKind::ConfirmTrafficIncrease => (HookKind::ConfirmTrafficIncrease, Phase::Progressing),
+            CheckKind::ConfirmPromotion => (HookKind::ConfirmPromotion, Phase::Progressing),
+            CheckKind::Analysis => {
+                let gate = self.hooks.gate(hooks, HookKind::Rollout, &self.payload(state, Phase::Progressing)).await;
+                if let GateOutcome::Closed(why) = gate {
+                    return GateOutcome::Closed(format!("Halt advancement: rollout webhook failed: {why}"));
+                }
+                return self.check_metrics().await;
+            }
+        };
+        self.hooks.gate(hooks, hook, &self.payload(state, phase)).await
+    }
+
+    async fn check_metrics(&self) -> GateOutcome {
+        for m in &self.plan.metrics {
+            let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
+            let server = self.canary.metrics_server.clone().unwrap_or_else(|| self.metrics_server.clone());
+            let mut queries: Vec<(String, String)> = Vec::new();
+            if let Some(b) = m.builtin {
+                match (self.plan.provider, &self.plan.names.ingress) {
+                    (Provider::Nginx, Some(ing)) => queries.push((server.clone(), builtin::nginx(b, &self.namespace, ing, &interval))),
+                    _ => {
+                        return GateOutcome::Closed(format!(
+                            "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
+                            m.name,
+                            self.plan.provider.as_str()
+                        ));
+                    }
+                }
+            }
+            let model = template::Model {
+                name: &self.canary.name,
+                namespace: &self.namespace,
+                target: &self.canary.target.name,
+                service: &self.plan.names.apex,
+                ingress: self.plan.names.ingress.as_deref().unwrap_or(&self.canary.target.name),
+                route: &self.canary.target.name,
+                interval: &interval,
+                variables: &m.variables,
+            };
+            if let Some(r) = &m.template {
+                let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
+                let Some(t) = self.templates.iter().find(|t| t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns)) else {
+                    return GateOutcome::Closed(format!("metric {}: MetricTemplate {}/{} is not in the spec files (reading templates from the cluster is not implemented yet)", m.name, want_ns, r.name));
+                };
+                match template::render(&t.query, &model) {
+                    Ok(q) => queries.push((t.address.clone().unwrap_or_else(|| server.clone()), q)),
+                    Err(why) => return GateOutcome::Closed(format!("metric {}: {why}", m.name)),
+                }
+            } else if let Some(q) = &m.query {
+                match template::render(q, &model) {
+                    Ok(q) => queries.push((server.clone(), q)),
+                    Err(why) => return GateOutcome::Closed(format!("metric {}: {why}", m.name)),
+                }
+            }
+            for (address, q) in queries {
+                let outcome = metrics::prometheus::query(&self.http, &address, &q).await;
+                if let MetricOutcome::Value(v) = outcome {
+                    tracing::info!("{}: {} = {v:.2}", self.plan.name, m.name);
+                }
+                if let Err(why) = judge(m, &outcome) {
+                    return GateOutcome::Closed(why);
+                }
+            }
+        }
+        GateOutcome::Open
+    }
+
+    /// Applies one action.
+    pub async fn apply(&self, action: &Action) -> Result<(), Error> {
+        match action {
+            Action::SetRoutes(r) => {
+                if let Some(ing) = self.canary_ingress() {
+                    let matches = if r.canary == 100 && r.primary == 0 { self.ab_matches() } else { &[] };
+                    nginx::set_routes(self.client, &self.namespace, ing, r.canary, matches, &self.cluster.ingress_prefix).await?;
+                }
+                Ok(())
+            }
+            Action::ScaleTargetToZero if self.canary.target.kind == TargetKind::Deployment => {
+                let w = self.workload();
+                let t = w.read_target().await?;
+                w.scale_target_to_zero(&t).await.map(|_| ())
+            }
+            Action::ScaleTargetFromZero if self.canary.target.kind == TargetKind::Deployment => {
+                let w = self.workload();
+                let t = w.read_target().await?;
+                let hpa_min = None;
+                w.scale_target_from_zero(&t, hpa_min).await.map(|_| ())
+            }
+            Action::PromotePrimary => match self.canary.target.kind {
+                TargetKind::Service => service_target::promote(self.client, &self.namespace, &self.canary.target.name, &self.owner).await,
+                _ => {
+                    let w = self.workload();
+                    let t = w.read_target().await?;
+                    w.promote(&t, self.canary.autoscaler.is_some()).await
+                }
+            },
+            Action::PostRollout(phase) => {
+                let state = RolloutState { phase: *phase, ..RolloutState::default() };
+                if let GateOutcome::Closed(why) = self.hooks.gate(&self.plan.webhooks, HookKind::PostRollout, &self.payload(&state, *phase)).await {
+                    tracing::warn!("{}: post-rollout webhook failed: {why}", self.plan.name);
+                }
+                Ok(())
+            }
+            Action::ScaleTargetToZero | Action::ScaleTargetFromZero => Ok(()),
+        }
+    }
+
+    /// One tick: observe, decide, apply, save, tell.
+    pub async fn tick(&self, store: &mut StateStore) -> Result<Decision, Error> {
+        let state = store.state().cloned().unwrap_or_default();
+        let obs = self.observe().await?;
+        let mut checks = Checks::new();
+        let decision = loop {
+            match step(&self.plan, &state, &obs, &checks) {
+                Step::Need(kind) => {
+                    let outcome = self.run_check(kind, &state).await;
+                    checks.insert(kind, outcome);
+                }
+                Step::Decided(d) => break d,
+            }
+        };
+        for a in &decision.actions {
+            self.apply(a).await?;
+        }
+        store.save(&decision.state).await?;
+        self.tell(&decision).await;
+        Ok(decision)
+    }
+
+    /// Notes to the log, the target's Events and the event webhooks.
+    pub async fn tell(&self, decision: &Decision) {
+        let involved = Involved {
+            api_version: if self.canary.target.kind == TargetKind::Service { "v1" } else { "apps/v1" },
+            kind: if self.canary.target.kind == TargetKind::Service { "Service" } else { "Deployment" },
+            namespace: &self.namespace,
+            name: &self.canary.target.name,
+            uid: None,
+        };
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        for n in &decision.notes {
+            let warning = n.kind == NoteKind::Warning;
+            println!("{}/{}: {}", self.namespace, self.canary.name, n.message);
+            events::record(self.client, &involved, if warning { "Warning" } else { "Normal" }, "Synced", &n.message).await;
+            self.hooks.event(&self.plan.webhooks, &self.payload(&decision.state, decision.state.phase), &n.message, warning, now_ms).await;
+        }
+    }
+
+    /// Cancellation (or a timeout): all traffic to the primary, phase Failed with `reason`, and
+    /// the revision left to be analysed again by the next run.
+    pub async fn abort(&self, store: &mut StateStore, reason: &str) -> Result<(), Error> {
+        let mut state = store.state().cloned().unwrap_or_default();
+        if !matches!(state.phase, Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting | Phase::Finalising) {
+            return Ok(());
+        }
+        self.apply(&Action::SetRoutes(Routes { primary: 100, canary: 0, mirrored: false })).await?;
+        state.phase = Phase::Failed;
+        state.canary_weight = 0;
+        state.failed_checks = 0;
+        state.iterations = 0;
+        state.last_applied_spec = None;
+        state.message = Some(reason.to_string());
+        store.save(&state).await?;
+        println!("{}/{}: {reason}: all traffic is on the primary", self.namespace, self.canary.name);
+        Ok(())
+    }
+
+    /// The plan's interval.
+    pub fn interval(&self) -> Duration {
+        self.plan.interval
+    }
+}
