@@ -89,7 +89,9 @@ pub struct StatusArgs {
 
 impl Command {
     /// The names accepted in the `command` input.
-    pub const NAMES: &'static [&'static str] = &["validate", "init", "run", "step", "promote", "rollback", "status"];
+    pub const NAMES: &'static [&'static str] = &[
+        "validate", "init", "run", "step", "promote", "rollback", "status",
+    ];
 }
 
 /// `canary-gate init`.

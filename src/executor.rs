@@ -8,7 +8,10 @@ use crate::k8s::events::{self, Involved};
 use crate::k8s::state_store::StateStore;
 use crate::metrics::{self, builtin, template};
 use crate::rollout::analysis::judge;
-use crate::rollout::{Action, CheckKind, Checks, Decision, GateOutcome, Health, MetricOutcome, NoteKind, Observed, Phase, Plan, RolloutState, Routes, Step, Strategy, step};
+use crate::rollout::{
+    Action, CheckKind, Checks, Decision, GateOutcome, Health, MetricOutcome, NoteKind, Observed,
+    Phase, Plan, RolloutState, Routes, Step, Strategy, step,
+};
 use crate::router::nginx;
 use crate::spec::model::{Canary, HookKind, MetricTemplate, Provider, TargetKind};
 use crate::webhooks::{Caller, Payload, phase_name};
@@ -66,8 +69,21 @@ impl Executor<'_> {
     /// Reads the live routes.
     pub async fn routes(&self) -> Result<Routes, Error> {
         match self.canary_ingress() {
-            Some(ing) => nginx::read_routes(self.client, &self.namespace, ing, !self.ab_matches().is_empty(), &self.cluster.ingress_prefix).await,
-            None => Ok(Routes { primary: 100, canary: 0, mirrored: false }),
+            Some(ing) => {
+                nginx::read_routes(
+                    self.client,
+                    &self.namespace,
+                    ing,
+                    !self.ab_matches().is_empty(),
+                    &self.cluster.ingress_prefix,
+                )
+                .await
+            }
+            None => Ok(Routes {
+                primary: 100,
+                canary: 0,
+                mirrored: false,
+            }),
         }
     }
 
@@ -75,7 +91,13 @@ impl Executor<'_> {
     pub async fn observe(&self) -> Result<Observed, Error> {
         let routes = self.routes().await?;
         if self.canary.target.kind == TargetKind::Service {
-            let (target, _) = service_target::initialize(self.client, &self.namespace, &self.canary.target.name, &self.owner).await?;
+            let (target, _) = service_target::initialize(
+                self.client,
+                &self.namespace,
+                &self.canary.target.name,
+                &self.owner,
+            )
+            .await?;
             return Ok(Observed {
                 target_hash: service_target::spec_hash(&target),
                 tracked_configs: Default::default(),
@@ -87,11 +109,33 @@ impl Executor<'_> {
         let w = self.workload();
         let target = w.read_target().await?;
         let workload = format!("deployment/{}", self.canary.target.name);
-        let tracked = configs::track(self.client, &self.namespace, &target.pod_spec(), &self.cluster.workload, &self.owner, &workload, false).await?;
+        let tracked = configs::track(
+            self.client,
+            &self.namespace,
+            &target.pod_spec(),
+            &self.cluster.workload,
+            &self.owner,
+            &workload,
+            false,
+        )
+        .await?;
         let deadline = self.canary.progress_deadline;
-        let canary = crate::workload::readiness::deployment_health(&target.deployment, self.canary.analysis.canary_ready_threshold, deadline, k8s_openapi::jiff::Timestamp::now());
-        let primary = w.primary_health(self.canary.analysis.primary_ready_threshold, deadline).await?;
-        Ok(Observed { target_hash: target.template_hash, tracked_configs: tracked.checksums, canary, primary, routes })
+        let canary = crate::workload::readiness::deployment_health(
+            &target.deployment,
+            self.canary.analysis.canary_ready_threshold,
+            deadline,
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        let primary = w
+            .primary_health(self.canary.analysis.primary_ready_threshold, deadline)
+            .await?;
+        Ok(Observed {
+            target_hash: target.template_hash,
+            tracked_configs: tracked.checksums,
+            canary,
+            primary,
+            routes,
+        })
     }
 
     fn payload(&self, state: &RolloutState, phase: Phase) -> Payload {
@@ -110,27 +154,47 @@ impl Executor<'_> {
             CheckKind::ConfirmRollout => (HookKind::ConfirmRollout, state.phase),
             CheckKind::Rollback => (HookKind::Rollback, state.phase),
             CheckKind::PreRollout => (HookKind::PreRollout, Phase::Progressing),
-            CheckKind::ConfirmTrafficIncrease => (HookKind::ConfirmTrafficIncrease, Phase::Progressing),
+            CheckKind::ConfirmTrafficIncrease => {
+                (HookKind::ConfirmTrafficIncrease, Phase::Progressing)
+            }
             CheckKind::ConfirmPromotion => (HookKind::ConfirmPromotion, Phase::Progressing),
             CheckKind::Analysis => {
-                let gate = self.hooks.gate(hooks, HookKind::Rollout, &self.payload(state, Phase::Progressing)).await;
+                let gate = self
+                    .hooks
+                    .gate(
+                        hooks,
+                        HookKind::Rollout,
+                        &self.payload(state, Phase::Progressing),
+                    )
+                    .await;
                 if let GateOutcome::Closed(why) = gate {
-                    return GateOutcome::Closed(format!("Halt advancement: rollout webhook failed: {why}"));
+                    return GateOutcome::Closed(format!(
+                        "Halt advancement: rollout webhook failed: {why}"
+                    ));
                 }
                 return self.check_metrics().await;
             }
         };
-        self.hooks.gate(hooks, hook, &self.payload(state, phase)).await
+        self.hooks
+            .gate(hooks, hook, &self.payload(state, phase))
+            .await
     }
 
     async fn check_metrics(&self) -> GateOutcome {
         for m in &self.plan.metrics {
             let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
-            let server = self.canary.metrics_server.clone().unwrap_or_else(|| self.metrics_server.clone());
+            let server = self
+                .canary
+                .metrics_server
+                .clone()
+                .unwrap_or_else(|| self.metrics_server.clone());
             let mut queries: Vec<(String, String)> = Vec::new();
             if let Some(b) = m.builtin {
                 match (self.plan.provider, &self.plan.names.ingress) {
-                    (Provider::Nginx, Some(ing)) => queries.push((server.clone(), builtin::nginx(b, &self.namespace, ing, &interval))),
+                    (Provider::Nginx, Some(ing)) => queries.push((
+                        server.clone(),
+                        builtin::nginx(b, &self.namespace, ing, &interval),
+                    )),
                     _ => {
                         return GateOutcome::Closed(format!(
                             "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
@@ -145,15 +209,25 @@ impl Executor<'_> {
                 namespace: &self.namespace,
                 target: &self.canary.target.name,
                 service: &self.plan.names.apex,
-                ingress: self.plan.names.ingress.as_deref().unwrap_or(&self.canary.target.name),
+                ingress: self
+                    .plan
+                    .names
+                    .ingress
+                    .as_deref()
+                    .unwrap_or(&self.canary.target.name),
                 route: &self.canary.target.name,
                 interval: &interval,
                 variables: &m.variables,
             };
             if let Some(r) = &m.template {
                 let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
-                let Some(t) = self.templates.iter().find(|t| t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns)) else {
-                    return GateOutcome::Closed(format!("metric {}: MetricTemplate {}/{} is not in the spec files (reading templates from the cluster is not implemented yet)", m.name, want_ns, r.name));
+                let Some(t) = self.templates.iter().find(|t| {
+                    t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns)
+                }) else {
+                    return GateOutcome::Closed(format!(
+                        "metric {}: MetricTemplate {}/{} is not in the spec files (reading templates from the cluster is not implemented yet)",
+                        m.name, want_ns, r.name
+                    ));
                 };
                 match template::render(&t.query, &model) {
                     Ok(q) => queries.push((t.address.clone().unwrap_or_else(|| server.clone()), q)),
@@ -183,8 +257,20 @@ impl Executor<'_> {
         match action {
             Action::SetRoutes(r) => {
                 if let Some(ing) = self.canary_ingress() {
-                    let matches = if r.canary == 100 && r.primary == 0 { self.ab_matches() } else { &[] };
-                    nginx::set_routes(self.client, &self.namespace, ing, r.canary, matches, &self.cluster.ingress_prefix).await?;
+                    let matches = if r.canary == 100 && r.primary == 0 {
+                        self.ab_matches()
+                    } else {
+                        &[]
+                    };
+                    nginx::set_routes(
+                        self.client,
+                        &self.namespace,
+                        ing,
+                        r.canary,
+                        matches,
+                        &self.cluster.ingress_prefix,
+                    )
+                    .await?;
                 }
                 Ok(())
             }
@@ -200,7 +286,15 @@ impl Executor<'_> {
                 w.scale_target_from_zero(&t, hpa_min).await.map(|_| ())
             }
             Action::PromotePrimary => match self.canary.target.kind {
-                TargetKind::Service => service_target::promote(self.client, &self.namespace, &self.canary.target.name, &self.owner).await,
+                TargetKind::Service => {
+                    service_target::promote(
+                        self.client,
+                        &self.namespace,
+                        &self.canary.target.name,
+                        &self.owner,
+                    )
+                    .await
+                }
                 _ => {
                     let w = self.workload();
                     let t = w.read_target().await?;
@@ -208,8 +302,19 @@ impl Executor<'_> {
                 }
             },
             Action::PostRollout(phase) => {
-                let state = RolloutState { phase: *phase, ..RolloutState::default() };
-                if let GateOutcome::Closed(why) = self.hooks.gate(&self.plan.webhooks, HookKind::PostRollout, &self.payload(&state, *phase)).await {
+                let state = RolloutState {
+                    phase: *phase,
+                    ..RolloutState::default()
+                };
+                if let GateOutcome::Closed(why) = self
+                    .hooks
+                    .gate(
+                        &self.plan.webhooks,
+                        HookKind::PostRollout,
+                        &self.payload(&state, *phase),
+                    )
+                    .await
+                {
                     tracing::warn!("{}: post-rollout webhook failed: {why}", self.plan.name);
                 }
                 Ok(())
@@ -229,7 +334,7 @@ impl Executor<'_> {
                     let outcome = self.run_check(kind, &state).await;
                     checks.insert(kind, outcome);
                 }
-                Step::Decided(d) => break d,
+                Step::Decided(d) => break *d,
             }
         };
         for a in &decision.actions {
@@ -243,18 +348,44 @@ impl Executor<'_> {
     /// Notes to the log, the target's Events and the event webhooks.
     pub async fn tell(&self, decision: &Decision) {
         let involved = Involved {
-            api_version: if self.canary.target.kind == TargetKind::Service { "v1" } else { "apps/v1" },
-            kind: if self.canary.target.kind == TargetKind::Service { "Service" } else { "Deployment" },
+            api_version: if self.canary.target.kind == TargetKind::Service {
+                "v1"
+            } else {
+                "apps/v1"
+            },
+            kind: if self.canary.target.kind == TargetKind::Service {
+                "Service"
+            } else {
+                "Deployment"
+            },
             namespace: &self.namespace,
             name: &self.canary.target.name,
             uid: None,
         };
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         for n in &decision.notes {
             let warning = n.kind == NoteKind::Warning;
             println!("{}/{}: {}", self.namespace, self.canary.name, n.message);
-            events::record(self.client, &involved, if warning { "Warning" } else { "Normal" }, "Synced", &n.message).await;
-            self.hooks.event(&self.plan.webhooks, &self.payload(&decision.state, decision.state.phase), &n.message, warning, now_ms).await;
+            events::record(
+                self.client,
+                &involved,
+                if warning { "Warning" } else { "Normal" },
+                "Synced",
+                &n.message,
+            )
+            .await;
+            self.hooks
+                .event(
+                    &self.plan.webhooks,
+                    &self.payload(&decision.state, decision.state.phase),
+                    &n.message,
+                    warning,
+                    now_ms,
+                )
+                .await;
         }
     }
 
@@ -262,10 +393,22 @@ impl Executor<'_> {
     /// the revision left to be analysed again by the next run.
     pub async fn abort(&self, store: &mut StateStore, reason: &str) -> Result<(), Error> {
         let mut state = store.state().cloned().unwrap_or_default();
-        if !matches!(state.phase, Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting | Phase::Finalising) {
+        if !matches!(
+            state.phase,
+            Phase::Progressing
+                | Phase::Waiting
+                | Phase::WaitingPromotion
+                | Phase::Promoting
+                | Phase::Finalising
+        ) {
             return Ok(());
         }
-        self.apply(&Action::SetRoutes(Routes { primary: 100, canary: 0, mirrored: false })).await?;
+        self.apply(&Action::SetRoutes(Routes {
+            primary: 100,
+            canary: 0,
+            mirrored: false,
+        }))
+        .await?;
         state.phase = Phase::Failed;
         state.canary_weight = 0;
         state.failed_checks = 0;
@@ -273,7 +416,10 @@ impl Executor<'_> {
         state.last_applied_spec = None;
         state.message = Some(reason.to_string());
         store.save(&state).await?;
-        println!("{}/{}: {reason}: all traffic is on the primary", self.namespace, self.canary.name);
+        println!(
+            "{}/{}: {reason}: all traffic is on the primary",
+            self.namespace, self.canary.name
+        );
         Ok(())
     }
 

@@ -94,7 +94,7 @@ impl World {
                         self.gates.get(&kind).cloned().unwrap_or(GateOutcome::Open),
                     );
                 }
-                Step::Decided(d) => break d,
+                Step::Decided(d) => break *d,
             }
         };
         for a in &decision.actions {

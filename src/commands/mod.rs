@@ -15,10 +15,20 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     match &settings.command {
         Command::Validate(args) => validate::run(settings, args),
         Command::Init(args) => init::run(settings, args),
-        Command::Run(args) => rollout::run(settings, &args.cluster, rollout::Mode::Run(&args.images)),
-        Command::Step(args) => rollout::run(settings, &args.cluster, rollout::Mode::Step(args.until_weight)),
+        Command::Run(args) => {
+            rollout::run(settings, &args.cluster, rollout::Mode::Run(&args.images))
+        }
+        Command::Step(args) => rollout::run(
+            settings,
+            &args.cluster,
+            rollout::Mode::Step(args.until_weight),
+        ),
         Command::Promote(args) => rollout::run(settings, &args.cluster, rollout::Mode::Promote),
         Command::Rollback(args) => rollout::run(settings, &args.cluster, rollout::Mode::Rollback),
-        Command::Status(args) => rollout::run(settings, &args.cluster, rollout::Mode::Status(args.output, args.watch)),
+        Command::Status(args) => rollout::run(
+            settings,
+            &args.cluster,
+            rollout::Mode::Status(args.output, args.watch),
+        ),
     }
 }

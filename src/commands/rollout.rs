@@ -38,7 +38,11 @@ pub enum Mode<'a> {
 pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Outcome, Error> {
     let loaded = specs::load(&settings.canary, false, "drive")?;
     specs::print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
-    if loaded.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+    if loaded
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
         return Ok(Outcome::Invalid);
     }
     let cluster = Cluster::from_args(args)?;
@@ -47,8 +51,12 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
     }
     if let Mode::Run(images) = &mode {
         for i in images.iter() {
-            if i.split_once('=').is_none_or(|(c, img)| c.is_empty() || img.is_empty()) {
-                return Err(Error::Invalid(format!("--image {i:?}: expected CONTAINER=IMAGE")));
+            if i.split_once('=')
+                .is_none_or(|(c, img)| c.is_empty() || img.is_empty())
+            {
+                return Err(Error::Invalid(format!(
+                    "--image {i:?}: expected CONTAINER=IMAGE"
+                )));
             }
         }
     }
@@ -89,8 +97,19 @@ fn outcome_of(phase: Phase) -> Outcome {
     }
 }
 
-async fn one(settings: &Settings, cluster: &Cluster, conn: &Connection, c: &Canary, templates: &[MetricTemplate], mode: &Mode<'_>) -> Result<Outcome, Error> {
-    let namespace = c.namespace.clone().or_else(|| settings.namespace.clone()).unwrap_or_else(|| conn.namespace.clone());
+async fn one(
+    settings: &Settings,
+    cluster: &Cluster,
+    conn: &Connection,
+    c: &Canary,
+    templates: &[MetricTemplate],
+    mode: &Mode<'_>,
+) -> Result<Outcome, Error> {
+    let namespace = c
+        .namespace
+        .clone()
+        .or_else(|| settings.namespace.clone())
+        .unwrap_or_else(|| conn.namespace.clone());
     let exec = Executor {
         client: &conn.client,
         namespace: namespace.clone(),
@@ -101,19 +120,37 @@ async fn one(settings: &Settings, cluster: &Cluster, conn: &Connection, c: &Cana
         hooks: Caller::new().map_err(|e| Error::Infra(format!("webhook client: {e}")))?,
         http: reqwest::Client::new(),
         templates,
-        metrics_server: settings.metrics_server.as_ref().map_or_else(|| metrics::DEFAULT_SERVER.to_string(), |u| u.to_string()),
+        metrics_server: settings
+            .metrics_server
+            .as_ref()
+            .map_or_else(|| metrics::DEFAULT_SERVER.to_string(), |u| u.to_string()),
     };
     if let Mode::Status(format, watch) = mode {
         return status(&exec, *format, *watch).await;
     }
     let who = holder(settings);
-    let lock = lock::acquire(&conn.client, &namespace, &c.name, &who, cluster.lock_timeout).await?;
+    let lock = lock::acquire(
+        &conn.client,
+        &namespace,
+        &c.name,
+        &who,
+        cluster.lock_timeout,
+    )
+    .await?;
     let result = locked(settings, cluster, conn, &exec, &namespace, &who, mode).await;
     lock.release().await;
     result
 }
 
-async fn locked(settings: &Settings, cluster: &Cluster, conn: &Connection, exec: &Executor<'_>, namespace: &str, who: &str, mode: &Mode<'_>) -> Result<Outcome, Error> {
+async fn locked(
+    settings: &Settings,
+    cluster: &Cluster,
+    conn: &Connection,
+    exec: &Executor<'_>,
+    namespace: &str,
+    who: &str,
+    mode: &Mode<'_>,
+) -> Result<Outcome, Error> {
     let c = exec.canary;
     let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
     if store.state().is_none_or(|s| s.phase == Phase::Initializing) {
@@ -124,15 +161,25 @@ async fn locked(settings: &Settings, cluster: &Cluster, conn: &Connection, exec:
         Mode::Rollback => return rollback(exec, &mut store).await,
         Mode::Promote => {
             let phase = store.state().map(|s| s.phase).unwrap_or_default();
-            if !matches!(phase, Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion) {
-                println!("{namespace}/{}: nothing to promote (phase {})", c.name, phase.kebab());
+            if !matches!(
+                phase,
+                Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion
+            ) {
+                println!(
+                    "{namespace}/{}: nothing to promote (phase {})",
+                    c.name,
+                    phase.kebab()
+                );
                 return Ok(outcome_of(phase));
             }
             exec.apply(&Action::PromotePrimary).await?;
             let mut state = store.state().cloned().unwrap_or_default();
             state.phase = Phase::Promoting;
             store.save(&state).await?;
-            println!("{namespace}/{}: promoting on request: copying {} to {}", c.name, c.target.name, exec.plan.names.primary_workload);
+            println!(
+                "{namespace}/{}: promoting on request: copying {} to {}",
+                c.name, c.target.name, exec.plan.names.primary_workload
+            );
         }
         Mode::Run(images) if !images.is_empty() => set_images(exec, images).await?,
         _ => {}
@@ -159,7 +206,11 @@ async fn locked(settings: &Settings, cluster: &Cluster, conn: &Connection, exec:
         }
         Some(Err(Error::Infra(m))) if m == "timed out" => {
             exec.abort(&mut store, "timed out (--timeout)").await?;
-            Err(Error::Infra(format!("{namespace}/{}: timed out after {}", c.name, format_duration(settings.timeout.unwrap_or_default()))))
+            Err(Error::Infra(format!(
+                "{namespace}/{}: timed out after {}",
+                c.name,
+                format_duration(settings.timeout.unwrap_or_default())
+            )))
         }
         Some(Err(e)) => Err(e),
     }
@@ -175,7 +226,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Resolves on SIGINT or SIGTERM (the runner sends SIGINT, then SIGTERM 7.5 s later).
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => {
             tokio::select! {
                 _ = int.recv() => {}
@@ -186,12 +240,20 @@ async fn shutdown_signal() {
     }
 }
 
-async fn drive(exec: &Executor<'_>, store: &mut StateStore, mode: &Mode<'_>) -> Result<Outcome, Error> {
+async fn drive(
+    exec: &Executor<'_>,
+    store: &mut StateStore,
+    mode: &Mode<'_>,
+) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);
     loop {
         let decision = exec.tick(store).await?;
         let s = &decision.state;
-        let routes = exec.routes().await.unwrap_or(Routes { primary: 100 - s.canary_weight, canary: s.canary_weight, mirrored: false });
+        let routes = exec.routes().await.unwrap_or(Routes {
+            primary: 100 - s.canary_weight,
+            canary: s.canary_weight,
+            mirrored: false,
+        });
         println!(
             "{name}: {}, canary weight {}%, failed checks {}/{}",
             s.phase.kebab(),
@@ -200,14 +262,29 @@ async fn drive(exec: &Executor<'_>, store: &mut StateStore, mode: &Mode<'_>) -> 
             exec.plan.threshold
         );
         let outcome = outcome_of(s.phase);
-        let idle = s.phase == Phase::Initialized && decision.actions.is_empty() && decision.notes.is_empty();
+        let idle = matches!(
+            s.phase,
+            Phase::Initialized | Phase::Succeeded | Phase::Failed
+        ) && decision.actions.is_empty()
+            && decision.notes.is_empty();
         let done = match mode {
             Mode::Step(None) => true,
-            Mode::Step(Some(w)) => routes.canary >= *w || outcome != Outcome::Success || matches!(s.phase, Phase::Succeeded | Phase::Promoting | Phase::Finalising) || idle,
+            Mode::Step(Some(w)) => {
+                routes.canary >= *w
+                    || outcome != Outcome::Success
+                    || matches!(
+                        s.phase,
+                        Phase::Succeeded | Phase::Promoting | Phase::Finalising
+                    )
+                    || idle
+            }
             _ => matches!(s.phase, Phase::Succeeded | Phase::Failed) || idle,
         };
         if idle {
-            println!("{name}: no new revision of {}; nothing to do", exec.canary.target.name);
+            println!(
+                "{name}: no new revision of {}; nothing to do",
+                exec.canary.target.name
+            );
         }
         if done {
             if let Some(m) = &s.message {
@@ -223,12 +300,23 @@ async fn drive(exec: &Executor<'_>, store: &mut StateStore, mode: &Mode<'_>) -> 
 async fn rollback(exec: &Executor<'_>, store: &mut StateStore) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);
     let mut state = store.state().cloned().unwrap_or_default();
-    if !matches!(state.phase, Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting) {
-        println!("{name}: nothing to roll back (phase {})", state.phase.kebab());
+    if !matches!(
+        state.phase,
+        Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting
+    ) {
+        println!(
+            "{name}: nothing to roll back (phase {})",
+            state.phase.kebab()
+        );
         return Ok(Outcome::Success);
     }
     let obs = exec.observe().await?;
-    exec.apply(&Action::SetRoutes(Routes { primary: 100, canary: 0, mirrored: false })).await?;
+    exec.apply(&Action::SetRoutes(Routes {
+        primary: 100,
+        canary: 0,
+        mirrored: false,
+    }))
+    .await?;
     exec.apply(&Action::ScaleTargetToZero).await?;
     state.phase = Phase::Failed;
     state.canary_weight = 0;
@@ -239,7 +327,10 @@ async fn rollback(exec: &Executor<'_>, store: &mut StateStore) -> Result<Outcome
     state.message = Some("rolled back on request".into());
     store.save(&state).await?;
     exec.apply(&Action::PostRollout(Phase::Failed)).await?;
-    println!("{name}: rolled back on request: all traffic is on the primary, {} scaled to 0", exec.canary.target.name);
+    println!(
+        "{name}: rolled back on request: all traffic is on the primary, {} scaled to 0",
+        exec.canary.target.name
+    );
     Ok(Outcome::Success)
 }
 
@@ -248,7 +339,11 @@ async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outc
     loop {
         let store = StateStore::open(exec.client, &exec.namespace, &exec.canary.name).await?;
         let state = store.state().cloned().unwrap_or_default();
-        let routes = if store.state().is_some() { exec.routes().await.ok() } else { None };
+        let routes = if store.state().is_some() {
+            exec.routes().await.ok()
+        } else {
+            None
+        };
         let weight = routes.map_or(state.canary_weight, |r| r.canary);
         match format {
             Format::Json => println!(
@@ -263,14 +358,29 @@ async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outc
             ),
             Format::Text => println!(
                 "{name}: {}, canary weight {weight}%, failed checks {}/{}{}",
-                if store.state().is_some() { state.phase.kebab() } else { "not initialized" },
+                if store.state().is_some() {
+                    state.phase.kebab()
+                } else {
+                    "not initialized"
+                },
                 state.failed_checks,
                 exec.plan.threshold,
-                state.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                state
+                    .message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             ),
         }
         let outcome = outcome_of(state.phase);
-        let settled = matches!(state.phase, Phase::Succeeded | Phase::Failed | Phase::Initialized | Phase::Waiting | Phase::WaitingPromotion);
+        let settled = matches!(
+            state.phase,
+            Phase::Succeeded
+                | Phase::Failed
+                | Phase::Initialized
+                | Phase::Waiting
+                | Phase::WaitingPromotion
+        );
         if !watch || settled {
             return Ok(outcome);
         }
@@ -283,27 +393,46 @@ async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error>
     let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
     let target = &exec.canary.target.name;
     let pairs: Vec<(&str, &str)> = images.iter().filter_map(|i| i.split_once('=')).collect();
-    let current = crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
+    let current =
+        crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
     let containers: Vec<String> = current
         .as_ref()
         .and_then(|d| d.spec.template.spec.as_ref())
-        .map(|p| p.containers.iter().chain(p.init_containers.iter().flatten()).map(|c| c.name.clone()).collect())
+        .map(|p| {
+            p.containers
+                .iter()
+                .chain(p.init_containers.iter().flatten())
+                .map(|c| c.name.clone())
+                .collect()
+        })
         .unwrap_or_default();
     for (c, _) in &pairs {
         if !containers.iter().any(|n| n == c) {
-            return Err(Error::Invalid(format!("--image: deployment/{target} has no container {c:?} (it has: {})", containers.join(", "))));
+            return Err(Error::Invalid(format!(
+                "--image: deployment/{target} has no container {c:?} (it has: {})",
+                containers.join(", ")
+            )));
         }
     }
-    ensure(&api, target, &format!("setting images on deployment/{target}"), |cur| {
-        let mut next = cur?.clone();
-        let pod = next.spec.template.spec.as_mut()?;
-        for c in pod.containers.iter_mut().chain(pod.init_containers.iter_mut().flatten()) {
-            if let Some((_, img)) = pairs.iter().find(|(n, _)| *n == c.name) {
-                c.image = Some((*img).to_string());
+    ensure(
+        &api,
+        target,
+        &format!("setting images on deployment/{target}"),
+        |cur| {
+            let mut next = cur?.clone();
+            let pod = next.spec.template.spec.as_mut()?;
+            for c in pod
+                .containers
+                .iter_mut()
+                .chain(pod.init_containers.iter_mut().flatten())
+            {
+                if let Some((_, img)) = pairs.iter().find(|(n, _)| *n == c.name) {
+                    c.image = Some((*img).to_string());
+                }
             }
-        }
-        Some(next)
-    })
+            Some(next)
+        },
+    )
     .await?;
     Ok(())
 }

@@ -120,5 +120,5 @@ pub enum Step {
     /// Run this check, add its outcome to the checks, call `step` again.
     Need(CheckKind),
     /// The tick's decision.
-    Decided(Decision),
+    Decided(Box<Decision>),
 }

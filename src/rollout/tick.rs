@@ -72,11 +72,11 @@ impl Tick<'_> {
     }
 
     fn done(self) -> Step {
-        Step::Decided(Decision {
+        Step::Decided(Box::new(Decision {
             state: self.state,
             actions: self.actions,
             notes: self.notes,
-        })
+        }))
     }
 
     /// §2.9 `rollback()`: everything to the primary, canary to zero, Failed, post-rollout.

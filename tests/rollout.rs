@@ -1,0 +1,394 @@
+//! The rollout commands against the simulator: `run`, `step` across processes, gates with a local
+//! webhook receiver, `promote`, `rollback`, `status`, cancellation, A/B annotations.
+
+use crate::cluster::Cluster;
+use crate::hooks::Hooks;
+use crate::support::{canary_gate, poll};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const IMAGE: &str = "podinfo=ghcr.io/stefanprodan/podinfo:6.7.1";
+
+fn spec(analysis: &str) -> String {
+    format!(
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: podinfo, namespace: test}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}\n  service: {{port: 80, targetPort: 9898}}\n  analysis:\n{analysis}"
+    )
+}
+
+const STEPS_20_60: &str =
+    "    interval: 1s\n    threshold: 2\n    stepWeight: 20\n    maxWeight: 60\n";
+
+struct Env {
+    c: Cluster,
+    spec: String,
+    _dir: tempfile::TempDir,
+}
+
+fn env(analysis: &str) -> Env {
+    let c = Cluster::new();
+    c.podinfo(|o| {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["metadata"]["name"] = json!("unrelated");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Cluster::spec_file(&dir, &spec(analysis));
+    let r = c.init(&spec, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Env { c, spec, _dir: dir }
+}
+
+impl Env {
+    fn weight(&self) -> u32 {
+        let ing = self
+            .c
+            .get("networking.k8s.io/v1", "Ingress", "podinfo-canary");
+        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap()
+    }
+
+    fn state(&self) -> Value {
+        serde_json::from_str(
+            self.c.get("v1", "ConfigMap", "canary-gate.podinfo")["data"]["state.json"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn set_image(&self, image: &str) {
+        self.c.sim.with_state(|s| {
+            let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
+            let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
+            s.store.patch(res, "test", "podinfo", canary_gate_sim::store::PatchKind::Strategic, &patch, canary_gate_sim::store::Part::Main).unwrap();
+        });
+    }
+
+    fn image(&self, name: &str) -> String {
+        self.c.get("apps/v1", "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string()
+    }
+
+    fn cmd(&self, args: &[&str]) -> crate::support::Run {
+        let mut all = vec![args[0], "--canary", &self.spec];
+        all.extend_from_slice(&args[1..]);
+        self.c.canary_gate(&all)
+    }
+}
+
+#[test]
+fn run_walks_the_weights_then_promotes() {
+    let e = env(STEPS_20_60);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        let api = e.c.sim.api_url.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let body = crate::support::http_get(&format!(
+                    "{api}/apis/networking.k8s.io/v1/namespaces/test/ingresses/podinfo-canary"
+                ));
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                if let Some(w) =
+                    v["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
+                        .as_str()
+                        .and_then(|w| w.parse().ok())
+                {
+                    let mut s = seen.lock().unwrap();
+                    if s.last() != Some(&w) {
+                        s.push(w);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let r = e.cmd(&["run", "--image", IMAGE]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    watcher.join().unwrap();
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert_eq!(*seen.lock().unwrap(), vec![0, 20, 40, 60, 0]);
+    assert_eq!(
+        e.image("podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.7.1"
+    );
+    assert_eq!(
+        e.c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
+        0
+    );
+    assert_eq!(e.state()["phase"], "Succeeded");
+    assert!(r.stdout.contains("Promotion completed!"), "{}", r.stdout);
+    // Nothing more to do afterwards.
+    let again = e.cmd(&["run"]);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+}
+
+#[test]
+fn step_in_separate_processes_reaches_the_same_end() {
+    let e = env(STEPS_20_60);
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let mut weights = Vec::new();
+    for _ in 0..20 {
+        let r = e.cmd(&["step"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        weights.push(e.weight());
+        if e.state()["phase"] == "Succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    assert_eq!(e.state()["phase"], "Succeeded", "{weights:?}");
+    weights.dedup();
+    assert_eq!(weights, vec![0, 20, 40, 60, 0]);
+    assert_eq!(
+        e.image("podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.7.1"
+    );
+    assert_eq!(
+        e.c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
+        0
+    );
+}
+
+#[test]
+fn a_closed_promotion_gate_waits_status_says_so_and_promote_finishes() {
+    let hooks = Hooks::start();
+    hooks.answer("/gate/halt", 403);
+    let e = env(&format!(
+        "{STEPS_20_60}    webhooks:\n      - name: approval\n        type: confirm-promotion\n        url: {}/gate/halt\n",
+        hooks.url
+    ));
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let r = e.cmd(&["step", "--until-weight", "100"]);
+    assert_eq!(r.code, 4, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert_eq!(e.state()["phase"], "WaitingPromotion");
+    assert_eq!(e.weight(), 60, "held at the last step");
+    let s = e.cmd(&["status"]);
+    assert_eq!(s.code, 4);
+    assert!(
+        s.stdout.contains("waiting-promotion, canary weight 60%"),
+        "{}",
+        s.stdout
+    );
+    let j = e.cmd(&["status", "-o", "json"]);
+    let v: Value = serde_json::from_str(j.stdout.trim()).unwrap();
+    assert_eq!(v["phase"], "waiting-promotion");
+    let p = e.cmd(&["promote"]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(e.state()["phase"], "Succeeded");
+    assert_eq!(
+        e.image("podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.7.1"
+    );
+    assert_eq!(e.weight(), 0);
+    let body = &hooks.bodies("/gate/halt")[0];
+    assert_eq!(body["name"], "podinfo");
+    assert_eq!(body["namespace"], "test");
+    assert_eq!(body["phase"], "Progressing");
+    assert!(body["checksum"].as_str().is_some_and(|c| !c.is_empty()));
+}
+
+#[test]
+fn webhook_gates_rollbacks_events_and_post_rollout() {
+    let hooks = Hooks::start();
+    let u = &hooks.url;
+    hooks.answer("/confirm", 203);
+    let e = env(&format!(
+        "{STEPS_20_60}    webhooks:\n      - {{name: confirm, type: confirm-rollout, url: '{u}/confirm'}}\n      - {{name: load, url: '{u}/load', metadata: {{cmd: 'hey -z 1m http://podinfo-canary'}}}}\n      - {{name: back, type: rollback, url: '{u}/rollback'}}\n      - {{name: events, type: event, url: '{u}/events'}}\n      - {{name: after, type: post-rollout, url: '{u}/post'}}\n"
+    ));
+    hooks.answer("/rollback", 404);
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    // A 203 is closed: Waiting, and the target is not scaled up.
+    let r = e.cmd(&["step"]);
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert_eq!(e.state()["phase"], "Waiting");
+    assert_eq!(
+        e.c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
+        0
+    );
+    // Open it; a rollout hook that fails `threshold` times rolls back.
+    hooks.answer("/confirm", 200);
+    hooks.answer("/load", 500);
+    let r = e.cmd(&["run"]);
+    assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert_eq!(e.state()["phase"], "Failed");
+    assert!(
+        r.stdout.contains("failed checks threshold reached 2"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        hooks.bodies("/load")[0]["metadata"]["cmd"],
+        "hey -z 1m http://podinfo-canary"
+    );
+    let post: Vec<String> = hooks
+        .bodies("/post")
+        .iter()
+        .map(|b| b["phase"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(post, vec!["Failed"]);
+    // Event hooks saw every note with Flagger's payload.
+    let events = hooks.bodies("/events");
+    assert!(events.len() >= 4, "{events:?}");
+    for ev in &events {
+        assert_eq!(ev["name"], "podinfo");
+        assert!(
+            ev["metadata"]["eventMessage"].is_string() && ev["metadata"]["timestamp"].is_string()
+        );
+        assert!(matches!(
+            ev["metadata"]["eventType"].as_str(),
+            Some("Normal" | "Warning")
+        ));
+    }
+    assert!(events.iter().any(|ev| {
+        ev["metadata"]["eventMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("New revision detected")
+    }));
+    // A new revision with a rollback hook answering 200: rolled back at once.
+    hooks.answer("/load", 200);
+    hooks.answer("/rollback", 200);
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.2");
+    let r = e.cmd(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("a rollback webhook was invoked"),
+        "{}",
+        r.stdout
+    );
+    // And a clean release: post-rollout after success too.
+    hooks.answer("/rollback", 404);
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.3");
+    let r = e.cmd(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let post: Vec<String> = hooks
+        .bodies("/post")
+        .iter()
+        .map(|b| b["phase"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(post, vec!["Failed", "Failed", "Succeeded"]);
+}
+
+#[test]
+fn rollback_mid_analysis() {
+    let e = env("    interval: 1s\n    threshold: 2\n    stepWeight: 10\n");
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    assert_eq!(e.cmd(&["step"]).code, 0);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(e.cmd(&["step"]).code, 0);
+    assert_eq!(e.weight(), 10);
+    let r = e.cmd(&["rollback"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(e.weight(), 0);
+    assert_eq!(
+        e.c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
+        0
+    );
+    assert_eq!(e.state()["phase"], "Failed");
+    assert_eq!(
+        e.image("podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.7.0"
+    );
+}
+
+#[test]
+fn sigterm_mid_run_routes_to_the_primary_and_a_later_run_restarts() {
+    let e = env("    interval: 1s\n    threshold: 2\n    stepWeight: 10\n");
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let mut child = canary_gate()
+        .args(["run", "--canary", &e.spec, "--kubeconfig"])
+        .arg(&e.c.sim.kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    poll(Duration::from_secs(20), || (e.weight() >= 20).then_some(()))
+        .expect("the run reaches 20%");
+    let sent = std::time::Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status =
+        poll(Duration::from_secs(5), || child.try_wait().unwrap()).expect("exits within 5 s");
+    assert_eq!(status.code(), Some(1));
+    assert!(sent.elapsed() < Duration::from_secs(5));
+    assert_eq!(e.weight(), 0);
+    let state = e.state();
+    assert_eq!(
+        (state["phase"].as_str(), state["message"].as_str()),
+        (Some("Failed"), Some("cancelled"))
+    );
+    assert!(
+        e.c.find("coordination.k8s.io/v1", "Lease", "canary-gate.podinfo")
+            .is_none(),
+        "the lock is released"
+    );
+    // The same revision is analysed again from the start.
+    let r = e.cmd(&["step"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("New revision detected"), "{}", r.stdout);
+    assert_eq!(e.state()["phase"], "Progressing");
+}
+
+#[test]
+fn ab_testing_sets_header_and_cookie_rules_only_during_iterations() {
+    let e = env(
+        "    interval: 1s\n    threshold: 2\n    iterations: 2\n    match:\n      - headers: {x-user: {exact: insider}}\n      - headers: {cookie: {exact: canary}}\n",
+    );
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let annotations = || {
+        e.c.get("networking.k8s.io/v1", "Ingress", "podinfo-canary")["metadata"]["annotations"]
+            .clone()
+    };
+    let mut during = None;
+    for _ in 0..12 {
+        assert!(matches!(e.cmd(&["step"]).code, 0), "step failed");
+        let a = annotations();
+        if a.get("nginx.ingress.kubernetes.io/canary-by-header")
+            .is_some()
+        {
+            during = Some(a);
+        }
+        if e.state()["phase"] == "Succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let during = during.expect("header rules were set during the iterations");
+    assert_eq!(
+        during["nginx.ingress.kubernetes.io/canary-by-header"],
+        "x-user"
+    );
+    assert_eq!(
+        during["nginx.ingress.kubernetes.io/canary-by-header-value"],
+        "insider"
+    );
+    assert_eq!(
+        during["nginx.ingress.kubernetes.io/canary-by-cookie"],
+        "canary"
+    );
+    assert_eq!(e.state()["phase"], "Succeeded");
+    let after = annotations();
+    let canary_keys: Vec<&String> = after
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("nginx.ingress.kubernetes.io/canary"))
+        .collect();
+    assert_eq!(
+        canary_keys,
+        vec![
+            "nginx.ingress.kubernetes.io/canary",
+            "nginx.ingress.kubernetes.io/canary-weight"
+        ]
+    );
+}
