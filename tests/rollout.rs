@@ -392,3 +392,39 @@ fn ab_testing_sets_header_and_cookie_rules_only_during_iterations() {
         ]
     );
 }
+
+#[test]
+fn blue_green_with_plain_kubernetes_services() {
+    let c = Cluster::new();
+    c.podinfo(|o| {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["metadata"]["name"] = json!("unrelated");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Cluster::spec_file(
+        &dir,
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: podinfo, namespace: test}\nspec:\n  provider: kubernetes\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  service: {port: 80, targetPort: 9898}\n  analysis: {interval: 1s, threshold: 2, iterations: 2}\n",
+    );
+    let r = c.canary_gate(&["run", "--canary", &spec, "--image", IMAGE]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("canary iteration 2/2"), "{}", r.stdout);
+    let primary = c.get("apps/v1", "Deployment", "podinfo-primary");
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/stefanprodan/podinfo:6.7.1"
+    );
+    assert_eq!(
+        c.get("v1", "Service", "podinfo")["spec"]["selector"],
+        json!({"app": "podinfo-primary"})
+    );
+    assert!(
+        c.find("networking.k8s.io/v1", "Ingress", "podinfo-canary")
+            .is_none(),
+        "no L7 object"
+    );
+    assert_eq!(
+        c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
+        0
+    );
+}

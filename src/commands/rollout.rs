@@ -246,14 +246,28 @@ async fn drive(
     mode: &Mode<'_>,
 ) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);
+    let actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let mut weight = exec.routes().await?.canary;
     loop {
-        let decision = exec.tick(store).await?;
+        if actions {
+            println!("::group::{name}: tick");
+        }
+        let decision = exec.tick(store).await;
+        if actions {
+            println!("::endgroup::");
+        }
+        let decision = decision?;
         let s = &decision.state;
-        let routes = exec.routes().await.unwrap_or(Routes {
-            primary: 100 - s.canary_weight,
-            canary: s.canary_weight,
+        for a in &decision.actions {
+            if let Action::SetRoutes(r) = a {
+                weight = r.canary;
+            }
+        }
+        let routes = Routes {
+            primary: 100 - weight,
+            canary: weight,
             mirrored: false,
-        });
+        };
         println!(
             "{name}: {}, canary weight {}%, failed checks {}/{}",
             s.phase.kebab(),

@@ -1,0 +1,106 @@
+//! Rollout benchmarks against the simulator over HTTP, with its request log as the counter:
+//! Kubernetes requests per steady analysis tick, and how close a 10-step rollout with a 1 s
+//! interval stays to its ideal duration. Run with `cargo bench --bench rollout`.
+
+use canary_gate_sim::{Sim, SimConfig};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn main() {
+    let sim = Sim::start(SimConfig {
+        ready_after: Duration::from_millis(100),
+        rps: 5.0,
+        ..SimConfig::default()
+    })
+    .expect("simulator");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    sim.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}}))
+        .expect("namespace");
+    let app = std::fs::read_to_string(root.join("fixtures/k8s/podinfo.yaml")).expect("fixture");
+    for doc in serde_saphyr::from_multiple::<Value>(&app).expect("yaml") {
+        if !doc.is_null() && doc["kind"] != "HorizontalPodAutoscaler" {
+            sim.create(doc).expect("fixture object");
+        }
+    }
+    let dir =
+        std::env::temp_dir().join(format!("canary-gate-bench-rollout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let spec = dir.join("canary.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: podinfo, namespace: test}\nspec:\n  provider: nginx\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}\n  service: {port: 80, targetPort: 9898}\n  analysis: {interval: 1s, threshold: 2, stepWeight: 10}\n",
+    )
+    .expect("spec");
+    let bin = env!("CARGO_BIN_EXE_canary-gate");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin)
+            .args(args)
+            .arg("--canary")
+            .arg(&spec)
+            .arg("--kubeconfig")
+            .arg(&sim.kubeconfig)
+            .output()
+            .expect("binary");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init"]);
+    run(&[
+        "run",
+        "--image",
+        "podinfo=ghcr.io/stefanprodan/podinfo:6.7.1",
+    ]);
+    sim.clear_requests();
+    run(&[
+        "run",
+        "--image",
+        "podinfo=ghcr.io/stefanprodan/podinfo:6.7.2",
+    ]);
+    let log = sim.requests();
+    let weight_writes: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.method == "PUT" && e.path.ends_with("/ingresses/podinfo-canary"))
+        .map(|(i, _)| i)
+        .collect();
+    // Weight writes: 10, 20, ..., 100 during analysis, then 0 at promotion.
+    let steady: Vec<usize> = weight_writes
+        .windows(2)
+        .take(9)
+        .map(|w| w[1] - w[0])
+        .collect();
+    let per_tick = steady.iter().sum::<usize>() as f64 / steady.len() as f64;
+    let first = &log[weight_writes[0]];
+    let tenth = &log[weight_writes[9]];
+    let ten_steps = Duration::from_millis(tenth.at_ms - first.at_ms) + Duration::from_secs(1);
+    let whole = Duration::from_millis(
+        log.last().map_or(0, |e| e.at_ms) - log.first().map_or(0, |e| e.at_ms),
+    );
+    let breakdown: std::collections::BTreeMap<String, usize> = log
+        [weight_writes[3]..weight_writes[4]]
+        .iter()
+        .fold(Default::default(), |mut m, e| {
+            let kind = e.path.split('/').rev().nth(1).unwrap_or("").to_string();
+            *m.entry(format!("{} {kind}", e.method)).or_default() += 1;
+            m
+        });
+    println!("| measure | value | goal |");
+    println!("|---|---|---|");
+    println!("| Kubernetes requests per steady analysis tick | {per_tick:.1} | ≤ 4 |");
+    println!(
+        "| 10-step rollout (1 s interval), first step to last step + 1 interval ÷ 10 s | {:.3} | ≤ 1.01 |",
+        ten_steps.as_secs_f64() / 10.0
+    );
+    println!(
+        "| whole `run` (scale-up, 10 steps, promotion, finalising), wall time | {:.1} s | |",
+        whole.as_secs_f64()
+    );
+    println!("| requests in the whole `run` | {} | |", log.len());
+    println!("one steady tick: {breakdown:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
