@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// Cluster options.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Apply these manifests first (server-side apply, like `kubectl apply --server-side`);
+    /// Flagger documents in them are skipped (repeatable; files or directories).
+    #[arg(long = "apply", value_name = "FILE")]
+    pub apply: Vec<String>,
     /// Set a container's image on the target first, like `kubectl set image` (repeatable).
     #[arg(long = "image", value_name = "CONTAINER=IMAGE")]
     pub images: Vec<String>,

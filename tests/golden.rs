@@ -78,4 +78,20 @@ fn primary_deployment_and_services_render_as_recorded() {
         &services::render(&inputs, Which::Primary),
     );
     check("service-canary", &services::render(&inputs, Which::Canary));
+    let ingress: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Ingress")
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let canary_ingress = canary_gate::router::nginx::render_canary(
+        &ingress,
+        &service.name,
+        "nginx.ingress.kubernetes.io",
+        owner,
+    )
+    .unwrap();
+    check("ingress-canary", &canary_ingress);
 }

@@ -428,3 +428,62 @@ fn blue_green_with_plain_kubernetes_services() {
         0
     );
 }
+
+#[test]
+fn scenario_24_promotion_copies_changed_configs_and_a_config_change_alone_is_a_revision() {
+    let e = env(STEPS_20_60);
+    e.c.sim.with_state(|s| {
+        let res = canary_gate_sim::resources::by_kind("v1", "ConfigMap").unwrap();
+        let patch = json!({"data": {"PODINFO_UI_COLOR": "#ff0000"}});
+        s.store
+            .patch(
+                res,
+                "test",
+                "podinfo-config",
+                canary_gate_sim::store::PatchKind::Merge,
+                &patch,
+                canary_gate_sim::store::Part::Main,
+            )
+            .unwrap();
+    });
+    let r = e.cmd(&["run"]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("New revision detected"),
+        "a config change alone starts a run: {}",
+        r.stdout
+    );
+    assert_eq!(
+        e.c.get("v1", "ConfigMap", "podinfo-config-primary")["data"]["PODINFO_UI_COLOR"],
+        "#ff0000"
+    );
+    assert_eq!(e.state()["phase"], "Succeeded");
+}
+
+#[test]
+fn run_applies_manifests_first() {
+    let e = env(STEPS_20_60);
+    let text =
+        std::fs::read_to_string(crate::support::root().join("fixtures/k8s/podinfo.yaml")).unwrap();
+    let docs = serde_saphyr::from_multiple::<Value>(&text).unwrap();
+    let mut dep = docs
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("ghcr.io/stefanprodan/podinfo:6.8.0");
+    dep["spec"]["replicas"] = json!(2);
+    let file = e._dir.path().join("deploy.json");
+    std::fs::write(&file, dep.to_string()).unwrap();
+    let r = e.cmd(&["run", "--apply", &file.to_string_lossy()]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("applied Deployment/podinfo"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        e.image("podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.8.0"
+    );
+}

@@ -15,9 +15,11 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     match &settings.command {
         Command::Validate(args) => validate::run(settings, args),
         Command::Init(args) => init::run(settings, args),
-        Command::Run(args) => {
-            rollout::run(settings, &args.cluster, rollout::Mode::Run(&args.images))
-        }
+        Command::Run(args) => rollout::run(
+            settings,
+            &args.cluster,
+            rollout::Mode::Run(&args.images, &args.apply),
+        ),
         Command::Step(args) => rollout::run(
             settings,
             &args.cluster,

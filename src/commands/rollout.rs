@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 /// Which command.
 pub enum Mode<'a> {
-    /// Tick to the end, after setting these images.
-    Run(&'a [String]),
+    /// Tick to the end, after applying these files and setting these images.
+    Run(&'a [String], &'a [String]),
     /// One tick, or until a weight.
     Step(Option<u32>),
     /// Promote now.
@@ -49,7 +49,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
     for c in &loaded.canaries {
         super::init::check_supported(c)?;
     }
-    if let Mode::Run(images) = &mode {
+    if let Mode::Run(images, _) = &mode {
         for i in images.iter() {
             if i.split_once('=')
                 .is_none_or(|(c, img)| c.is_empty() || img.is_empty())
@@ -181,7 +181,14 @@ async fn locked(
                 c.name, c.target.name, exec.plan.names.primary_workload
             );
         }
-        Mode::Run(images) if !images.is_empty() => set_images(exec, images).await?,
+        Mode::Run(images, files) => {
+            if !files.is_empty() {
+                apply_files(settings, exec, files).await?;
+            }
+            if !images.is_empty() {
+                set_images(exec, images).await?;
+            }
+        }
         _ => {}
     }
     let deadline = settings.timeout.map(|t| Instant::now() + t);
@@ -448,5 +455,69 @@ async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error>
         },
     )
     .await?;
+    Ok(())
+}
+
+/// `--apply`: every non-Flagger document of the files, server-side applied.
+async fn apply_files(
+    settings: &Settings,
+    exec: &Executor<'_>,
+    files: &[String],
+) -> Result<(), Error> {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::core::GroupVersionKind;
+    let inputs: Vec<_> = files.iter().map(|f| settings.input_path(f)).collect();
+    let sources = crate::sources::read_all(&inputs, false)?;
+    for src in sources {
+        let docs = serde_saphyr::from_multiple::<serde_json::Value>(&src.text)
+            .map_err(|e| Error::Invalid(format!("{}: invalid YAML: {e}", src.name)))?;
+        for doc in docs.into_iter().filter(|d| d.is_object()) {
+            let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
+            let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+            let name = doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if api_version.starts_with("flagger.app/") {
+                continue;
+            }
+            if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{}: every document needs apiVersion, kind and metadata.name",
+                    src.name
+                )));
+            }
+            let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+            let gvk = GroupVersionKind::gvk(group, version, &kind);
+            let (resource, caps) = kube::discovery::pinned_kind(exec.client, &gvk)
+                .await
+                .map_err(|e| {
+                    Error::Invalid(format!(
+                        "{}: {api_version} {kind} is not served by the cluster: {e}",
+                        src.name
+                    ))
+                })?;
+            let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced
+            {
+                let ns = doc["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or(&exec.namespace)
+                    .to_string();
+                kube::Api::namespaced_with(exec.client.clone(), &ns, &resource)
+            } else {
+                kube::Api::all_with(exec.client.clone(), &resource)
+            };
+            let what = format!("applying {} {kind}/{name}", src.name);
+            let params = PatchParams::apply("canary-gate").force();
+            let patch = Patch::Apply(&doc);
+            crate::k8s::write::with_retries(&what, || api.patch(&name, &params, &patch))
+                .await
+                .map_err(|e| crate::k8s::write::failed(&what, &e))?;
+            println!(
+                "{}/{}: applied {kind}/{name} from {}",
+                exec.namespace, exec.canary.name, src.name
+            );
+        }
+    }
     Ok(())
 }
