@@ -65,7 +65,10 @@ fn main() {
     let weight_writes: Vec<usize> = log
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.method == "PUT" && e.path.ends_with("/ingresses/podinfo-canary"))
+        .filter(|(_, e)| {
+            matches!(e.method.as_str(), "PUT" | "PATCH")
+                && e.path.ends_with("/ingresses/podinfo-canary")
+        })
         .map(|(i, _)| i)
         .collect();
     // Weight writes: 10, 20, ..., 100 during analysis, then 0 at promotion.

@@ -200,7 +200,9 @@ pub async fn read_routes(
         .map_err(|why| Error::Infra(format!("ingress/{canary_ingress}: {why}")))
 }
 
-/// Writes a split (only when the annotations change).
+/// Writes a split. A plain weight is one merge patch (no read); weight 0 and A/B rules need the
+/// current annotations to strip or set the `canary-*` keys, so they read first and write only
+/// when something changes.
 pub async fn set_routes(
     client: &kube::Client,
     namespace: &str,
@@ -210,23 +212,28 @@ pub async fn set_routes(
     prefix: &str,
 ) -> Result<Outcome, Error> {
     let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    ensure(
-        &api,
-        canary_ingress,
-        &format!("ingress/{canary_ingress} weight {canary_weight}"),
-        |current| {
-            let cur = current?;
-            let annotations = route_annotations(
-                &cur.metadata.annotations.clone().unwrap_or_default(),
-                canary_weight,
-                matches,
-                prefix,
-            );
-            let mut next = cur.clone();
-            next.metadata.annotations = Some(annotations);
-            Some(next)
-        },
-    )
+    let what = format!("ingress/{canary_ingress} weight {canary_weight}");
+    if canary_weight > 0 && matches.is_empty() {
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            format!("{prefix}/canary"): "true",
+            format!("{prefix}/canary-weight"): canary_weight.to_string(),
+        }}});
+        crate::k8s::write::merge_patch(&api, canary_ingress, &what, patch).await?;
+        tracing::info!("{what}");
+        return Ok(Outcome::Updated);
+    }
+    ensure(&api, canary_ingress, &what, |current| {
+        let cur = current?;
+        let annotations = route_annotations(
+            &cur.metadata.annotations.clone().unwrap_or_default(),
+            canary_weight,
+            matches,
+            prefix,
+        );
+        let mut next = cur.clone();
+        next.metadata.annotations = Some(annotations);
+        Some(next)
+    })
     .await
 }
 
