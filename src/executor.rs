@@ -6,6 +6,7 @@ use crate::commands::init::Cluster;
 use crate::error::Error;
 use crate::k8s::events::{self, Involved};
 use crate::k8s::state_store::StateStore;
+use crate::metrics::prometheus::{Auth, Endpoint};
 use crate::metrics::{self, builtin, template};
 use crate::rollout::analysis::judge;
 use crate::rollout::{
@@ -37,6 +38,8 @@ pub struct Executor<'a> {
     pub hooks: Caller,
     /// HTTP client for metric queries.
     pub http: reqwest::Client,
+    /// The same, skipping TLS verification (`insecureSkipVerify`).
+    pub insecure_http: reqwest::Client,
     /// MetricTemplates from the spec files.
     pub templates: &'a [MetricTemplate],
     /// Prometheus address when neither the template nor the spec names one.
@@ -180,67 +183,154 @@ impl Executor<'_> {
             .await
     }
 
+    /// Where and what to query for one metric (a built-in and a template may both apply).
+    async fn queries_for(
+        &self,
+        m: &crate::spec::model::Metric,
+    ) -> Result<Vec<(Endpoint, String)>, String> {
+        let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
+        let server = self
+            .canary
+            .metrics_server
+            .clone()
+            .unwrap_or_else(|| self.metrics_server.clone());
+        let plain = |address: String| Endpoint {
+            address,
+            ..Endpoint::default()
+        };
+        let mut out = Vec::new();
+        if let Some(b) = m.builtin {
+            match (self.plan.provider, &self.plan.names.ingress) {
+                (Provider::Nginx, Some(ing)) => out.push((
+                    plain(server.clone()),
+                    builtin::nginx(b, &self.namespace, ing, &interval),
+                )),
+                _ => {
+                    return Err(format!(
+                        "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
+                        m.name,
+                        self.plan.provider.as_str()
+                    ));
+                }
+            }
+        }
+        let model = template::Model {
+            name: &self.canary.name,
+            namespace: &self.namespace,
+            target: &self.canary.target.name,
+            service: &self.plan.names.apex,
+            ingress: self
+                .plan
+                .names
+                .ingress
+                .as_deref()
+                .unwrap_or(&self.canary.target.name),
+            route: &self.canary.target.name,
+            interval: &interval,
+            variables: &m.variables,
+        };
+        if let Some(r) = &m.template {
+            let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
+            let Some(t) = self
+                .templates
+                .iter()
+                .find(|t| t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns))
+            else {
+                return Err(format!(
+                    "metric {}: MetricTemplate {want_ns}/{} is not in the spec files (reading templates from the cluster is not implemented yet)",
+                    m.name, r.name
+                ));
+            };
+            let q = template::render(&t.query, &model)
+                .map_err(|why| format!("metric {}: {why}", m.name))?;
+            let mut endpoint = plain(t.address.clone().unwrap_or_else(|| server.clone()));
+            endpoint.insecure = t.insecure_skip_verify;
+            endpoint.headers = t
+                .headers
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+                .collect();
+            if let Some(secret) = &t.secret {
+                endpoint.auth = Some(
+                    self.credentials(t.namespace.as_deref().unwrap_or(want_ns), secret)
+                        .await?,
+                );
+            }
+            out.push((endpoint, q));
+        } else if let Some(q) = &m.query {
+            out.push((
+                plain(server.clone()),
+                template::render(q, &model).map_err(|why| format!("metric {}: {why}", m.name))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `token`, or `username` + `password`, from a template's Secret.
+    async fn credentials(&self, namespace: &str, secret: &str) -> Result<Auth, String> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(self.client.clone(), namespace);
+        let s = api.get(secret).await.map_err(|e| {
+            format!(
+                "reading secret/{secret} in {namespace}: {}",
+                crate::k8s::write::describe(&e)
+            )
+        })?;
+        let data = s.data.unwrap_or_default();
+        let text = |k: &str| {
+            data.get(k)
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        };
+        match (text("token"), text("username"), text("password")) {
+            (Some(t), _, _) => Ok(Auth::Bearer(t)),
+            (None, Some(u), Some(p)) => Ok(Auth::Basic(u, p)),
+            _ => Err(format!(
+                "secret/{secret} in {namespace} has neither token nor username and password"
+            )),
+        }
+    }
+
+    /// Flagger's provider check at the start: every metrics server must answer `vector(1)`.
+    /// Unreachable servers are reported (and their checks will fail); nothing is blocked.
+    pub async fn check_providers(&self) {
+        let mut seen = Vec::new();
+        for m in &self.plan.metrics {
+            let Ok(queries) = self.queries_for(m).await else {
+                continue;
+            };
+            for (endpoint, _) in queries {
+                if seen.contains(&endpoint.address) {
+                    continue;
+                }
+                seen.push(endpoint.address.clone());
+                let client = if endpoint.insecure {
+                    &self.insecure_http
+                } else {
+                    &self.http
+                };
+                if let Err(why) = metrics::prometheus::is_online(client, &endpoint).await {
+                    println!(
+                        "{}/{}: warning: metrics server {} is not answering: {why}",
+                        self.namespace, self.canary.name, endpoint.address
+                    );
+                }
+            }
+        }
+    }
+
     async fn check_metrics(&self) -> GateOutcome {
         for m in &self.plan.metrics {
-            let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
-            let server = self
-                .canary
-                .metrics_server
-                .clone()
-                .unwrap_or_else(|| self.metrics_server.clone());
-            let mut queries: Vec<(String, String)> = Vec::new();
-            if let Some(b) = m.builtin {
-                match (self.plan.provider, &self.plan.names.ingress) {
-                    (Provider::Nginx, Some(ing)) => queries.push((
-                        server.clone(),
-                        builtin::nginx(b, &self.namespace, ing, &interval),
-                    )),
-                    _ => {
-                        return GateOutcome::Closed(format!(
-                            "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
-                            m.name,
-                            self.plan.provider.as_str()
-                        ));
-                    }
-                }
-            }
-            let model = template::Model {
-                name: &self.canary.name,
-                namespace: &self.namespace,
-                target: &self.canary.target.name,
-                service: &self.plan.names.apex,
-                ingress: self
-                    .plan
-                    .names
-                    .ingress
-                    .as_deref()
-                    .unwrap_or(&self.canary.target.name),
-                route: &self.canary.target.name,
-                interval: &interval,
-                variables: &m.variables,
+            let queries = match self.queries_for(m).await {
+                Ok(q) => q,
+                Err(why) => return GateOutcome::Closed(why),
             };
-            if let Some(r) = &m.template {
-                let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
-                let Some(t) = self.templates.iter().find(|t| {
-                    t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns)
-                }) else {
-                    return GateOutcome::Closed(format!(
-                        "metric {}: MetricTemplate {}/{} is not in the spec files (reading templates from the cluster is not implemented yet)",
-                        m.name, want_ns, r.name
-                    ));
+            for (endpoint, q) in queries {
+                let client = if endpoint.insecure {
+                    &self.insecure_http
+                } else {
+                    &self.http
                 };
-                match template::render(&t.query, &model) {
-                    Ok(q) => queries.push((t.address.clone().unwrap_or_else(|| server.clone()), q)),
-                    Err(why) => return GateOutcome::Closed(format!("metric {}: {why}", m.name)),
-                }
-            } else if let Some(q) = &m.query {
-                match template::render(q, &model) {
-                    Ok(q) => queries.push((server.clone(), q)),
-                    Err(why) => return GateOutcome::Closed(format!("metric {}: {why}", m.name)),
-                }
-            }
-            for (address, q) in queries {
-                let outcome = metrics::prometheus::query(&self.http, &address, &q).await;
+                let outcome = metrics::prometheus::query_at(client, &endpoint, &q).await;
                 if let MetricOutcome::Value(v) = outcome {
                     tracing::info!("{}: {} = {v:.2}", self.plan.name, m.name);
                 }

@@ -15,6 +15,7 @@
 //! each need a patch anyway.
 
 pub mod api;
+pub mod client;
 mod clock;
 pub mod controller;
 pub mod dataplane;
@@ -22,6 +23,7 @@ mod defaults;
 pub mod discovery;
 pub mod faults;
 pub mod patch;
+pub mod prometheus;
 pub mod resources;
 pub mod selector;
 pub mod server;

@@ -1,86 +1,13 @@
 //! A real Prometheus scraping the simulator: Flagger's NGINX built-in queries return the
 //! configured success rate and latency of the canary.
 
-use crate::support::{have, http, poll, required, try_http};
+use crate::support::{http, poll, required};
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Prometheus {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_prometheus(target: &str) -> Prometheus {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: ingress-nginx\n    static_configs: [{{targets: [\"{target}\"]}}]\n"),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus starts");
-    Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    }
-}
-
 fn query(prom: &str, q: &str) -> Option<f64> {
-    let encoded: String = q
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let (code, body) = try_http(
-        "GET",
-        &format!("{prom}/api/v1/query?query={encoded}"),
-        "application/json",
-        None,
-    )?;
-    if code != 200 {
-        return None;
-    }
-    let v: Value = serde_json::from_str(&body).ok()?;
-    let value = v["data"]["result"].as_array()?.first()?["value"][1]
-        .as_str()?
-        .parse::<f64>()
-        .ok()?;
-    value.is_finite().then_some(value)
+    canary_gate_sim::client::instant_query(prom, q)
 }
 
 fn post(api: &str, path: &str, body: Value) {
@@ -100,7 +27,7 @@ fn ingress(name: &str, service: &str, annotations: Value) -> Value {
 
 #[test]
 fn flagger_nginx_queries_see_the_canary() {
-    if !have("prometheus") {
+    if !canary_gate_sim::prometheus::Prometheus::available() {
         assert!(
             !required("prometheus"),
             "prometheus is required here but not installed"
@@ -168,7 +95,7 @@ fn flagger_nginx_queries_see_the_canary() {
         .trim_start_matches("http://")
         .trim_end_matches("/metrics")
         .to_string();
-    let prom = start_prometheus(&target);
+    let prom = canary_gate_sim::prometheus::Prometheus::start(&target).unwrap();
     let sel = r#"namespace="test",ingress="podinfo",canary!="""#;
     let success = format!(
         r#"sum(rate(nginx_ingress_controller_requests{{{sel},status!~"5.*"}}[1m])) / sum(rate(nginx_ingress_controller_requests{{{sel}}}[1m])) * 100"#

@@ -119,6 +119,10 @@ async fn one(
         owner: canary_id(&namespace, &c.name),
         hooks: Caller::new().map_err(|e| Error::Infra(format!("webhook client: {e}")))?,
         http: reqwest::Client::new(),
+        insecure_http: reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| Error::Infra(format!("HTTP client: {e}")))?,
         templates,
         metrics_server: settings
             .metrics_server
@@ -253,6 +257,7 @@ async fn drive(
     mode: &Mode<'_>,
 ) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);
+    exec.check_providers().await;
     let actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let mut weight = exec.routes().await?.canary;
     loop {

@@ -5,16 +5,67 @@
 use crate::rollout::MetricOutcome;
 use std::time::Duration;
 
+/// Credentials from a template's Secret (`token`, or `username` + `password`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer`.
+    Bearer(String),
+    /// Basic auth.
+    Basic(String, String),
+}
+
+/// Where and how to query.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoint {
+    /// Base URL (the path is kept).
+    pub address: String,
+    /// Extra headers (a template's `headers`).
+    pub headers: Vec<(String, String)>,
+    /// Credentials.
+    pub auth: Option<Auth>,
+    /// Skip TLS verification.
+    pub insecure: bool,
+}
+
 /// Runs one instant query.
 pub async fn query(client: &reqwest::Client, address: &str, promql: &str) -> MetricOutcome {
-    let url = format!("{}/api/v1/query", address.trim_end_matches('/'));
-    let resp = match client
+    let endpoint = Endpoint {
+        address: address.to_string(),
+        ..Endpoint::default()
+    };
+    query_at(client, &endpoint, promql).await
+}
+
+/// `vector(1)` must answer 1: whether the server is there (Flagger's `IsOnline`).
+pub async fn is_online(client: &reqwest::Client, endpoint: &Endpoint) -> Result<(), String> {
+    match query_at(client, endpoint, "vector(1)").await {
+        MetricOutcome::Value(v) if (v - 1.0).abs() < f64::EPSILON => Ok(()),
+        MetricOutcome::Value(v) => Err(format!("vector(1) returned {v}")),
+        MetricOutcome::NoData => Err("vector(1) returned no data".into()),
+        MetricOutcome::Failed(why) => Err(why),
+    }
+}
+
+/// Runs one instant query against an endpoint.
+pub async fn query_at(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    promql: &str,
+) -> MetricOutcome {
+    let url = format!("{}/api/v1/query", endpoint.address.trim_end_matches('/'));
+    let mut req = client
         .get(&url)
         .query(&[("query", promql)])
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-    {
+        .timeout(Duration::from_secs(5));
+    for (k, v) in &endpoint.headers {
+        req = req.header(k, v);
+    }
+    req = match &endpoint.auth {
+        Some(Auth::Bearer(t)) => req.bearer_auth(t),
+        Some(Auth::Basic(u, p)) => req.basic_auth(u, Some(p)),
+        None => req,
+    };
+    let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => {
             return MetricOutcome::Failed(format!(
