@@ -13,6 +13,7 @@ mod init;
 mod kubeconfig;
 mod manifests;
 mod plans;
+mod promql;
 mod rollout;
 mod scenarios;
 mod support;
