@@ -17,7 +17,7 @@ use crate::router::nginx;
 use crate::spec::model::{Canary, HookKind, MetricTemplate, Provider, TargetKind};
 use crate::webhooks::{Caller, Payload, phase_name};
 use crate::workload::deployment::DeploymentWorkload;
-use crate::workload::{configs, hash_json, service_target};
+use crate::workload::{hash_json, service_target};
 use std::time::Duration;
 
 /// Everything one canary's ticks need.
@@ -111,17 +111,7 @@ impl Executor<'_> {
         }
         let w = self.workload();
         let target = w.read_target().await?;
-        let workload = format!("deployment/{}", self.canary.target.name);
-        let tracked = configs::track(
-            self.client,
-            &self.namespace,
-            &target.pod_spec(),
-            &self.cluster.workload,
-            &self.owner,
-            &workload,
-            false,
-        )
-        .await?;
+        let tracked = w.track(&target, false).await?;
         let deadline = self.canary.progress_deadline;
         let canary = crate::workload::readiness::deployment_health(
             &target.deployment,

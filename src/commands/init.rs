@@ -127,6 +127,14 @@ pub fn check_supported(c: &Canary) -> Result<(), Error> {
     Ok(())
 }
 
+/// The canary's namespace: its spec, else the `namespace` input, else the kubeconfig context's.
+pub fn namespace_of(settings: &Settings, conn: &Connection, c: &Canary) -> String {
+    c.namespace
+        .clone()
+        .or_else(|| settings.namespace.clone())
+        .unwrap_or_else(|| conn.namespace.clone())
+}
+
 /// The lock holder's name: the workflow run, or host and process.
 pub fn holder(settings: &Settings) -> String {
     settings.github.run_url().unwrap_or_else(|| {
@@ -148,11 +156,7 @@ async fn initialize(
     conn: &Connection,
     c: &Canary,
 ) -> Result<(), Error> {
-    let namespace = c
-        .namespace
-        .clone()
-        .or_else(|| settings.namespace.clone())
-        .unwrap_or_else(|| conn.namespace.clone());
+    let namespace = super::init::namespace_of(settings, conn, c);
     let who = holder(settings);
     let lock = lock::acquire(
         &conn.client,

@@ -105,11 +105,7 @@ async fn one(
     templates: &[MetricTemplate],
     mode: &Mode<'_>,
 ) -> Result<Outcome, Error> {
-    let namespace = c
-        .namespace
-        .clone()
-        .or_else(|| settings.namespace.clone())
-        .unwrap_or_else(|| conn.namespace.clone());
+    let namespace = super::init::namespace_of(settings, conn, c);
     let exec = Executor {
         client: &conn.client,
         namespace: namespace.clone(),

@@ -100,18 +100,7 @@ impl DeploymentWorkload<'_> {
         let name = self.primary_name();
         let what = format!("reading deployment/{name}");
         let exists = read_opt(&api, &name, &what).await?.is_some();
-        let pod = target.pod_spec();
-        let workload = format!("deployment/{}", self.target);
-        let tracked = configs::track(
-            self.client,
-            self.namespace,
-            &pod,
-            self.opts,
-            self.owner,
-            &workload,
-            !exists,
-        )
-        .await?;
+        let tracked = self.track(target, !exists).await?;
         if exists {
             return Ok((false, tracked));
         }
@@ -216,22 +205,26 @@ impl DeploymentWorkload<'_> {
         }
     }
 
+    /// The configs the target references (copied to `-primary` when `copy`).
+    pub async fn track(&self, target: &Target, copy: bool) -> Result<Tracked, Error> {
+        let workload = format!("deployment/{}", self.target);
+        configs::track(
+            self.client,
+            self.namespace,
+            &target.pod_spec(),
+            self.opts,
+            self.owner,
+            &workload,
+            copy,
+        )
+        .await
+    }
+
     /// Promotion (§3.5): configs re-synced, then the primary gets the target's pod spec (configs
     /// re-pointed), labels, annotations, strategy and deadlines, a new rollout id, and the
     /// target's replicas unless an autoscaler owns them.
     pub async fn promote(&self, target: &Target, has_autoscaler: bool) -> Result<(), Error> {
-        let pod = target.pod_spec();
-        let workload = format!("deployment/{}", self.target);
-        let tracked = configs::track(
-            self.client,
-            self.namespace,
-            &pod,
-            self.opts,
-            self.owner,
-            &workload,
-            true,
-        )
-        .await?;
+        let tracked = self.track(target, true).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let desired = primary::render(
             &target.deployment,

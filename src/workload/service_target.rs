@@ -45,6 +45,16 @@ pub fn spec_hash(target: &Service) -> String {
     hash_json(&target.spec)
 }
 
+async fn read_target(api: &Api<Service>, namespace: &str, name: &str) -> Result<Service, Error> {
+    read_opt(api, name, &format!("reading service/{name}"))
+        .await?
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
+            ))
+        })
+}
+
 /// Reads the target, creates or updates `-canary`, creates `-primary` once. Returns the target.
 pub async fn initialize(
     client: &kube::Client,
@@ -53,12 +63,7 @@ pub async fn initialize(
     owner: &str,
 ) -> Result<(Service, bool), Error> {
     let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let what = format!("reading service/{name}");
-    let target = read_opt(&api, name, &what).await?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
-        ))
-    })?;
+    let target = read_target(&api, namespace, name).await?;
     let canary_name = format!("{name}-canary");
     let canary = render_copy(&target, &canary_name, owner);
     ensure(
@@ -100,12 +105,7 @@ pub async fn promote(
     owner: &str,
 ) -> Result<(), Error> {
     let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let what = format!("reading service/{name}");
-    let target = read_opt(&api, name, &what).await?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
-        ))
-    })?;
+    let target = read_target(&api, namespace, name).await?;
     let primary_name = format!("{name}-primary");
     let want = render_copy(&target, &primary_name, owner);
     ensure(
