@@ -48,6 +48,10 @@ pub enum Command {
     Rollback(InitArgs),
     /// Show the phase, weight and checks: exit 0, 4 waiting for a gate, 1 failed.
     Status(StatusArgs),
+    /// The whole product with no cluster: a simulated cluster, a sample app, a healthy release
+    /// promoted and a faulty one rolled back.
+    #[cfg(feature = "demo")]
+    Demo,
 }
 
 /// `canary-gate run`.

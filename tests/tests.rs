@@ -7,6 +7,7 @@ mod analysis;
 mod architecture;
 mod cli;
 mod cluster;
+mod demo;
 mod golden;
 mod hooks;
 mod init;

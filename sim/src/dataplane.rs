@@ -35,6 +35,11 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// (namespace, ingress).
+pub type IngressKey = (String, String);
+/// Requests, non-5xx requests, sum of durations (seconds).
+pub type CanaryTotals = (u64, u64, f64);
+
 /// Labels of one counter series.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Series {
@@ -404,6 +409,31 @@ impl DataPlane {
             }
         }
         out
+    }
+
+    /// Canary-backend totals per (namespace, ingress): requests, non-5xx, duration sum.
+    pub fn canary_totals(&self) -> Vec<(IngressKey, CanaryTotals)> {
+        let mut out: BTreeMap<IngressKey, CanaryTotals> = BTreeMap::new();
+        for (s, n) in &self.requests {
+            if s.canary.is_empty() {
+                continue;
+            }
+            let e = out
+                .entry((s.namespace.clone(), s.ingress.clone()))
+                .or_default();
+            e.0 += n;
+            if !s.status.starts_with('5') {
+                e.1 += n;
+            }
+        }
+        for (s, h) in &self.durations {
+            if !s.canary.is_empty()
+                && let Some(e) = out.get_mut(&(s.namespace.clone(), s.ingress.clone()))
+            {
+                e.2 += h.sum;
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// Total requests counted for an Ingress (all series), for tests and the demo.

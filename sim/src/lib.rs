@@ -24,6 +24,7 @@ pub mod discovery;
 pub mod faults;
 pub mod patch;
 pub mod prometheus;
+pub mod promql;
 pub mod resources;
 pub mod selector;
 pub mod server;

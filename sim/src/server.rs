@@ -87,6 +87,16 @@ pub async fn api_request(
         Ok(b) => b.to_bytes().to_vec(),
         Err(e) => return Err(std::io::Error::other(e)),
     };
+    if path == "/_sim/prometheus/api/v1/query" {
+        let q = api::parse_query(&raw_query);
+        let promql = q
+            .iter()
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (code, body) = lock(&shared).history.query(&promql, Instant::now());
+        return Ok(json_response(code, &body));
+    }
     if let Some(admin) = path.strip_prefix("/_sim/") {
         return Ok(admin_request(&shared, &method, admin, &body));
     }

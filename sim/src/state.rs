@@ -18,6 +18,8 @@ pub struct State {
     pub dataplane: DataPlane,
     /// Fault injection.
     pub injector: Injector,
+    /// Counter snapshots for the `sim` metrics provider.
+    pub history: crate::promql::History,
     /// Every API request, in order.
     pub log: Vec<LogEntry>,
     /// Settings.
@@ -36,6 +38,7 @@ impl State {
             controller: Controller::default(),
             dataplane: DataPlane::default(),
             injector: Injector::default(),
+            history: Default::default(),
             log: Vec::new(),
             config,
             started: now,
@@ -58,6 +61,7 @@ impl State {
             self.config.rps,
             self.config.header_share,
         );
+        self.history.record(now, &self.dataplane);
     }
 
     /// Appends to the request log.

@@ -1,6 +1,8 @@
 //! One file per subcommand; `run` picks it. Commands return an [`Outcome`] or an [`Error`] and
 //! never exit the process themselves.
 
+#[cfg(feature = "demo")]
+mod demo;
 pub mod init;
 mod rollout;
 mod specs;
@@ -27,6 +29,8 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
         ),
         Command::Promote(args) => rollout::run(settings, &args.cluster, rollout::Mode::Promote),
         Command::Rollback(args) => rollout::run(settings, &args.cluster, rollout::Mode::Rollback),
+        #[cfg(feature = "demo")]
+        Command::Demo => demo::run(settings),
         Command::Status(args) => rollout::run(
             settings,
             &args.cluster,
