@@ -221,15 +221,17 @@ impl Executor<'_> {
         };
         if let Some(r) = &m.template {
             let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
-            let Some(t) = self
+            let from_files = self
                 .templates
                 .iter()
                 .find(|t| t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns))
-            else {
-                return Err(format!(
-                    "metric {}: MetricTemplate {want_ns}/{} is not in the spec files (reading templates from the cluster is not implemented yet)",
-                    m.name, r.name
-                ));
+                .cloned();
+            let t = match from_files {
+                Some(t) => t,
+                None => self
+                    .cluster_template(want_ns, &r.name)
+                    .await
+                    .map_err(|why| format!("metric {}: {why}", m.name))?,
             };
             let q = template::render(&t.query, &model)
                 .map_err(|why| format!("metric {}: {why}", m.name))?;
@@ -254,6 +256,45 @@ impl Executor<'_> {
             ));
         }
         Ok(out)
+    }
+
+    /// A MetricTemplate object from the cluster (any namespace), validated like one from a file.
+    async fn cluster_template(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<MetricTemplate, String> {
+        use kube::api::{ApiResource, DynamicObject};
+        use kube::core::GroupVersionKind;
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("flagger.app", "v1beta1", "MetricTemplate"),
+            "metrictemplates",
+        );
+        let api: kube::Api<DynamicObject> =
+            kube::Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let obj = api
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("reading MetricTemplate {namespace}/{name}: {}", crate::k8s::write::describe(&e)))?
+            .ok_or_else(|| format!("MetricTemplate {namespace}/{name} is neither in the spec files nor in the cluster"))?;
+        let text = serde_json::to_string(&obj).map_err(|e| e.to_string())?;
+        let source = format!("metrictemplate/{namespace}/{name} (cluster)");
+        let loaded = crate::spec::load(&[crate::spec::Source {
+            name: source.clone(),
+            text,
+        }]);
+        if let Some(d) = loaded
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == crate::spec::Severity::Error)
+        {
+            return Err(format!("{source}: {}", d.text()));
+        }
+        loaded
+            .templates
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{source}: not a MetricTemplate"))
     }
 
     /// `token`, or `username` + `password`, from a template's Secret.

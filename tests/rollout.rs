@@ -487,3 +487,47 @@ fn run_applies_manifests_first() {
         "ghcr.io/stefanprodan/podinfo:6.8.0"
     );
 }
+
+#[test]
+fn a_metric_template_from_another_namespace_in_the_cluster_is_evaluated() {
+    let e = env(
+        "    interval: 1s\n    threshold: 2\n    stepWeight: 50\n    metrics:\n      - name: canary-success\n        templateRef: {name: success, namespace: monitoring}\n        templateVariables: {window: 10s}\n        thresholdRange: {min: 99}\n",
+    );
+    e.c.create(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}),
+    );
+    e.c.create(json!({
+        "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+        "metadata": {"name": "success", "namespace": "monitoring"},
+        "spec": {"provider": {"type": "prometheus"},
+                 "query": "sum(rate(nginx_ingress_controller_requests{namespace=\"{{ namespace }}\",ingress=\"{{ ingress }}\",canary!=\"\",status!~\"5.*\"}[{{ variables.window }}])) / sum(rate(nginx_ingress_controller_requests{namespace=\"{{ namespace }}\",ingress=\"{{ ingress }}\",canary!=\"\"}[{{ variables.window }}])) * 100"}
+    }));
+    // The simulator's own metrics provider answers this query shape.
+    let server = format!("{}/_sim/prometheus", e.c.sim.api_url);
+    e.c.sim.with_state(|s| {
+        let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
+        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}}}}});
+        s.store.patch(res, "test", "podinfo", canary_gate_sim::store::PatchKind::Merge, &patch, canary_gate_sim::store::Part::Main).unwrap();
+    });
+    let r = e.cmd(&["run", "--metrics-server", &server]);
+    assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("halt advancement: canary-success"),
+        "{}",
+        r.stdout
+    );
+    // A template that does not exist anywhere is a failed check that names it.
+    let missing = env(
+        "    interval: 1s\n    threshold: 1\n    stepWeight: 50\n    metrics:\n      - name: gone\n        templateRef: {name: nowhere}\n        thresholdRange: {min: 1}\n",
+    );
+    missing.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let r = missing.cmd(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "MetricTemplate test/nowhere is neither in the spec files nor in the cluster"
+        ),
+        "{}",
+        r.stdout
+    );
+}
