@@ -44,6 +44,8 @@ pub struct Executor<'a> {
     pub templates: &'a [MetricTemplate],
     /// Prometheus address when neither the template nor the spec names one.
     pub metrics_server: String,
+    /// Metric values measured during the current tick.
+    pub measured: std::sync::Mutex<Vec<crate::rollout::MetricRecord>>,
 }
 
 impl Executor<'_> {
@@ -365,7 +367,21 @@ impl Executor<'_> {
                 if let MetricOutcome::Value(v) = outcome {
                     tracing::info!("{}: {} = {v:.2}", self.plan.name, m.name);
                 }
-                if let Err(why) = judge(m, &outcome) {
+                let verdict = judge(m, &outcome);
+                if let Ok(mut measured) = self.measured.lock() {
+                    measured.push(crate::rollout::MetricRecord {
+                        name: m.name.clone(),
+                        value: match outcome {
+                            MetricOutcome::Value(v) => Some(v),
+                            _ => None,
+                        },
+                        min: m.min,
+                        max: m.max,
+                        passed: verdict.is_ok(),
+                        reason: verdict.clone().err(),
+                    });
+                }
+                if let Err(why) = verdict {
                     return GateOutcome::Closed(why);
                 }
             }
@@ -449,7 +465,10 @@ impl Executor<'_> {
         let state = store.state().cloned().unwrap_or_default();
         let obs = self.observe().await?;
         let mut checks = Checks::new();
-        let decision = loop {
+        if let Ok(mut m) = self.measured.lock() {
+            m.clear();
+        }
+        let mut decision = loop {
             match step(&self.plan, &state, &obs, &checks) {
                 Step::Need(kind) => {
                     let outcome = self.run_check(kind, &state).await;
@@ -460,6 +479,29 @@ impl Executor<'_> {
         };
         for a in &decision.actions {
             self.apply(a).await?;
+        }
+        let metrics = self.measured.lock().map(|m| m.clone()).unwrap_or_default();
+        if !decision.notes.is_empty() || !metrics.is_empty() {
+            let weight = decision
+                .actions
+                .iter()
+                .rev()
+                .find_map(|a| match a {
+                    Action::SetRoutes(r) => Some(r.canary),
+                    _ => None,
+                })
+                .unwrap_or(obs.routes.canary);
+            let history = &mut decision.state.history;
+            history.push(crate::rollout::StepRecord {
+                at: k8s_openapi::jiff::Timestamp::now().to_string(),
+                phase: decision.state.phase,
+                weight,
+                failed_checks: decision.state.failed_checks,
+                metrics,
+                notes: decision.notes.iter().map(|n| n.message.clone()).collect(),
+            });
+            let excess = history.len().saturating_sub(200);
+            history.drain(..excess);
         }
         store.save(&decision.state).await?;
         self.tell(&decision).await;

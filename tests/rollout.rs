@@ -121,6 +121,15 @@ fn run_walks_the_weights_then_promotes() {
     );
     assert_eq!(e.state()["phase"], "Succeeded");
     assert!(r.stdout.contains("Promotion completed!"), "{}", r.stdout);
+    let weights: Vec<u64> = e.state()["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["weight"].as_u64().unwrap())
+        .collect();
+    for w in [20, 40, 60] {
+        assert!(weights.contains(&w), "history weights {weights:?}");
+    }
     // Nothing more to do afterwards.
     let again = e.cmd(&["run"]);
     assert_eq!(again.code, 0);

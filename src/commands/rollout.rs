@@ -120,6 +120,7 @@ async fn one(
             .build()
             .map_err(|e| Error::Infra(format!("HTTP client: {e}")))?,
         templates,
+        measured: Default::default(),
         metrics_server: settings
             .metrics_server
             .as_ref()

@@ -104,7 +104,7 @@ pub struct Note {
 }
 
 /// What a tick decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     /// The state to save.
     pub state: RolloutState,
@@ -115,7 +115,7 @@ pub struct Decision {
 }
 
 /// The answer of [`crate::rollout::step`]: run one more check, or the decision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     /// Run this check, add its outcome to the checks, call `step` again.
     Need(CheckKind),

@@ -16,5 +16,5 @@ pub use decision::{
     Routes, Step,
 };
 pub use plan::{Names, Plan, PlanNote, Strategy};
-pub use state::{Health, Phase, RolloutState};
+pub use state::{Health, MetricRecord, Phase, RolloutState, StepRecord};
 pub use tick::step;

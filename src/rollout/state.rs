@@ -48,7 +48,7 @@ impl Phase {
 }
 
 /// The stored state of one canary.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RolloutState {
     /// Current phase.
@@ -67,10 +67,48 @@ pub struct RolloutState {
     pub tracked_configs: BTreeMap<String, String>,
     /// Why the phase is what it is, when that is not obvious (e.g. `cancelled`).
     pub message: Option<String>,
+    /// The ticks of the current and earlier runs (the newest last, at most 200), for reports.
+    pub history: Vec<StepRecord>,
     /// The workflow run (or host/pid) that wrote this state last.
     pub run: Option<String>,
     /// When it was written (RFC 3339, from the edge's clock).
     pub updated: Option<String>,
+}
+
+/// One tick as reports show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StepRecord {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Phase after the tick.
+    pub phase: Phase,
+    /// Canary weight after the tick.
+    pub weight: u32,
+    /// Failed checks after the tick.
+    pub failed_checks: u32,
+    /// Metric values measured this tick.
+    pub metrics: Vec<MetricRecord>,
+    /// What happened.
+    pub notes: Vec<String>,
+}
+
+/// One metric value against its range.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MetricRecord {
+    /// Metric name.
+    pub name: String,
+    /// The value, when there was one.
+    pub value: Option<f64>,
+    /// Lowest passing value.
+    pub min: Option<f64>,
+    /// Highest passing value.
+    pub max: Option<f64>,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Why it failed.
+    pub reason: Option<String>,
 }
 
 /// How a workload is doing (reference §3.6), three-valued.
