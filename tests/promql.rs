@@ -46,6 +46,8 @@ fn builtin_and_template_queries_compute_the_expected_values() {
     }
     let success = builtin::nginx(Builtin::RequestSuccessRate, "test", "podinfo", "1m");
     let duration = builtin::nginx(Builtin::RequestDuration, "test", "podinfo", "1m");
+    let http_success = builtin::http(Builtin::RequestSuccessRate, "test", "podinfo", "1m");
+    let http_p99 = builtin::http(Builtin::RequestDuration, "test", "podinfo", "1m");
     let templates = rendered_templates();
     let not_found = &templates
         .iter()
@@ -64,6 +66,10 @@ fn builtin_and_template_queries_compute_the_expected_values() {
     let p = r#"namespace="test",ingress="podinfo",service="podinfo",canary="""#;
     let app = r#"namespace="test",job="podinfo-canary""#;
     let h = r#"namespace="test",service="podinfo""#;
+    // The app's own series on canary pods (podinfo-<hash>-<suffix>) and on the primary's pods,
+    // which must not count.
+    let c = r#"kubernetes_namespace="test",kubernetes_pod_name="podinfo-7d4b9c6f5d-x2x4q""#;
+    let pr = r#"kubernetes_namespace="test",kubernetes_pod_name="podinfo-primary-5c8d7b6f4-abcde""#;
     let test = format!(
         r#"rule_files: []
 evaluation_interval: 15s
@@ -90,6 +96,18 @@ tests:
         values: '0+100x20'
       - series: 'http_request_duration_seconds_bucket{{{h},le="+Inf"}}'
         values: '0+100x20'
+      - series: 'http_request_duration_seconds_count{{{c},status="200"}}'
+        values: '0+80x20'
+      - series: 'http_request_duration_seconds_count{{{c},status="500"}}'
+        values: '0+20x20'
+      - series: 'http_request_duration_seconds_count{{{pr},status="500"}}'
+        values: '0+100x20'
+      - series: 'http_request_duration_seconds_bucket{{{c},status="200",le="0.05"}}'
+        values: '0+90x20'
+      - series: 'http_request_duration_seconds_bucket{{{c},status="200",le="0.1"}}'
+        values: '0+100x20'
+      - series: 'http_request_duration_seconds_bucket{{{c},status="200",le="+Inf"}}'
+        values: '0+100x20'
     promql_expr_test:
       - expr: round({success}, 0.001)
         eval_time: 5m
@@ -97,6 +115,12 @@ tests:
       - expr: round({duration}, 0.001)
         eval_time: 5m
         exp_samples: [{{labels: '{{}}', value: 40}}]
+      - expr: round({http_success}, 0.001)
+        eval_time: 5m
+        exp_samples: [{{labels: '{{}}', value: 80}}]
+      - expr: round({http_p99}, 0.001)
+        eval_time: 5m
+        exp_samples: [{{labels: '{{}}', value: 95}}]
       - expr: round({not_found}, 0.001)
         eval_time: 5m
         exp_samples: [{{labels: '{{}}', value: 10}}]

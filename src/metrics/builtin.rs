@@ -16,6 +16,24 @@ pub fn nginx(builtin: Builtin, namespace: &str, ingress: &str, interval: &str) -
     }
 }
 
+/// The PromQL for a built-in check read from the application's own
+/// `http_request_duration_seconds` histograms (Flagger's generic HTTP observer, used by
+/// `provider: kubernetes` and Gateway API): the canary pods are `<target>-<hash>-<suffix>`.
+/// Success rate in percent; duration as the p99 in milliseconds.
+pub fn http(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
+    let sel = format!(
+        r#"kubernetes_namespace="{namespace}",kubernetes_pod_name=~"{target}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)""#
+    );
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(http_request_duration_seconds_count{{{sel},status!~"5.*"}}[{interval}])) / sum(rate(http_request_duration_seconds_count{{{sel}}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{{{sel}}}[{interval}])) by (le)) * 1000"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
