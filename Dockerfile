@@ -9,6 +9,7 @@ COPY src ./src
 COPY tests ./tests
 COPY benches ./benches
 COPY sim ./sim
+COPY fixtures/k8s ./fixtures/k8s
 RUN cargo build --release --locked --bin canary-gate \
     && cp target/release/canary-gate /canary-gate
 
