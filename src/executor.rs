@@ -468,7 +468,7 @@ impl Executor<'_> {
         if let Ok(mut m) = self.measured.lock() {
             m.clear();
         }
-        let mut decision = loop {
+        let decision = loop {
             match step(&self.plan, &state, &obs, &checks) {
                 Step::Need(kind) => {
                     let outcome = self.run_check(kind, &state).await;
@@ -477,10 +477,23 @@ impl Executor<'_> {
                 Step::Decided(d) => break *d,
             }
         };
+        let metrics = self.measured.lock().map(|m| m.clone()).unwrap_or_default();
+        self.commit(store, decision, obs.routes.canary, metrics)
+            .await
+    }
+
+    /// Carries out a decision: the actions in order, a step-history entry when something
+    /// happened, the state, then the notes.
+    pub async fn commit(
+        &self,
+        store: &mut StateStore,
+        mut decision: Decision,
+        observed_weight: u32,
+        metrics: Vec<crate::rollout::MetricRecord>,
+    ) -> Result<Decision, Error> {
         for a in &decision.actions {
             self.apply(a).await?;
         }
-        let metrics = self.measured.lock().map(|m| m.clone()).unwrap_or_default();
         if !decision.notes.is_empty() || !metrics.is_empty() {
             let weight = decision
                 .actions
@@ -490,7 +503,7 @@ impl Executor<'_> {
                     Action::SetRoutes(r) => Some(r.canary),
                     _ => None,
                 })
-                .unwrap_or(obs.routes.canary);
+                .unwrap_or(observed_weight);
             let history = &mut decision.state.history;
             history.push(crate::rollout::StepRecord {
                 at: k8s_openapi::jiff::Timestamp::now().to_string(),
@@ -552,37 +565,13 @@ impl Executor<'_> {
         }
     }
 
-    /// Cancellation (or a timeout): all traffic to the primary, phase Failed with `reason`, and
-    /// the revision left to be analysed again by the next run.
+    /// Cancellation (or a timeout): see [`crate::rollout::manual::cancel`].
     pub async fn abort(&self, store: &mut StateStore, reason: &str) -> Result<(), Error> {
-        let mut state = store.state().cloned().unwrap_or_default();
-        if !matches!(
-            state.phase,
-            Phase::Progressing
-                | Phase::Waiting
-                | Phase::WaitingPromotion
-                | Phase::Promoting
-                | Phase::Finalising
-        ) {
-            return Ok(());
+        let state = store.state().cloned().unwrap_or_default();
+        if let Some(d) = crate::rollout::manual::cancel(&state, reason) {
+            self.commit(store, d, state.canary_weight, Vec::new())
+                .await?;
         }
-        self.apply(&Action::SetRoutes(Routes {
-            primary: 100,
-            canary: 0,
-            mirrored: false,
-        }))
-        .await?;
-        state.phase = Phase::Failed;
-        state.canary_weight = 0;
-        state.failed_checks = 0;
-        state.iterations = 0;
-        state.last_applied_spec = None;
-        state.message = Some(reason.to_string());
-        store.save(&state).await?;
-        println!(
-            "{}/{}: {reason}: all traffic is on the primary",
-            self.namespace, self.canary.name
-        );
         Ok(())
     }
 

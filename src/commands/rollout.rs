@@ -161,26 +161,17 @@ async fn locked(
     match mode {
         Mode::Rollback => return rollback(exec, &mut store).await,
         Mode::Promote => {
-            let phase = store.state().map(|s| s.phase).unwrap_or_default();
-            if !matches!(
-                phase,
-                Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion
-            ) {
+            let state = store.state().cloned().unwrap_or_default();
+            let Some(d) = crate::rollout::manual::promote(&exec.plan, &state) else {
                 println!(
                     "{namespace}/{}: nothing to promote (phase {})",
                     c.name,
-                    phase.kebab()
+                    state.phase.kebab()
                 );
-                return Ok(outcome_of(phase));
-            }
-            exec.apply(&Action::PromotePrimary).await?;
-            let mut state = store.state().cloned().unwrap_or_default();
-            state.phase = Phase::Promoting;
-            store.save(&state).await?;
-            println!(
-                "{namespace}/{}: promoting on request: copying {} to {}",
-                c.name, c.target.name, exec.plan.names.primary_workload
-            );
+                return Ok(outcome_of(state.phase));
+            };
+            exec.commit(&mut store, d, state.canary_weight, Vec::new())
+                .await?;
         }
         Mode::Run(images, files) => {
             if !files.is_empty() {
@@ -321,39 +312,19 @@ async fn drive(
 }
 
 async fn rollback(exec: &Executor<'_>, store: &mut StateStore) -> Result<Outcome, Error> {
-    let name = format!("{}/{}", exec.namespace, exec.canary.name);
-    let mut state = store.state().cloned().unwrap_or_default();
-    if !matches!(
-        state.phase,
-        Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion | Phase::Promoting
-    ) {
-        println!(
-            "{name}: nothing to roll back (phase {})",
-            state.phase.kebab()
-        );
-        return Ok(Outcome::Success);
-    }
+    let state = store.state().cloned().unwrap_or_default();
     let obs = exec.observe().await?;
-    exec.apply(&Action::SetRoutes(Routes {
-        primary: 100,
-        canary: 0,
-        mirrored: false,
-    }))
-    .await?;
-    exec.apply(&Action::ScaleTargetToZero).await?;
-    state.phase = Phase::Failed;
-    state.canary_weight = 0;
-    state.failed_checks = 0;
-    state.iterations = 0;
-    state.last_applied_spec = Some(obs.target_hash);
-    state.tracked_configs = obs.tracked_configs;
-    state.message = Some("rolled back on request".into());
-    store.save(&state).await?;
-    exec.apply(&Action::PostRollout(Phase::Failed)).await?;
-    println!(
-        "{name}: rolled back on request: all traffic is on the primary, {} scaled to 0",
-        exec.canary.target.name
-    );
+    match crate::rollout::manual::rollback(&exec.plan, &state, &obs) {
+        Some(d) => {
+            exec.commit(store, d, obs.routes.canary, Vec::new()).await?;
+        }
+        None => println!(
+            "{}/{}: nothing to roll back (phase {})",
+            exec.namespace,
+            exec.canary.name,
+            state.phase.kebab()
+        ),
+    }
     Ok(Outcome::Success)
 }
 

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod decision;
+pub mod manual;
 pub mod plan;
 pub mod state;
 pub mod tick;
