@@ -12,6 +12,17 @@ const TO_PRIMARY: Routes = Routes {
     mirrored: false,
 };
 
+/// `state` moved to Failed with the canary emptied and the analysis counters reset.
+fn failed(state: &RolloutState, message: &str) -> RolloutState {
+    let mut next = state.clone();
+    next.phase = Phase::Failed;
+    next.canary_weight = 0;
+    next.failed_checks = 0;
+    next.iterations = 0;
+    next.message = Some(message.to_string());
+    next
+}
+
 fn note(message: String) -> Vec<Note> {
     vec![Note {
         kind: NoteKind::Normal,
@@ -28,14 +39,9 @@ pub fn rollback(plan: &Plan, state: &RolloutState, obs: &Observed) -> Option<Dec
     ) {
         return None;
     }
-    let mut next = state.clone();
-    next.phase = Phase::Failed;
-    next.canary_weight = 0;
-    next.failed_checks = 0;
-    next.iterations = 0;
+    let mut next = failed(state, "rolled back on request");
     next.last_applied_spec = Some(obs.target_hash.clone());
     next.tracked_configs = obs.tracked_configs.clone();
-    next.message = Some("rolled back on request".into());
     Some(Decision {
         state: next,
         actions: vec![
@@ -83,13 +89,8 @@ pub fn cancel(state: &RolloutState, reason: &str) -> Option<Decision> {
     ) {
         return None;
     }
-    let mut next = state.clone();
-    next.phase = Phase::Failed;
-    next.canary_weight = 0;
-    next.failed_checks = 0;
-    next.iterations = 0;
+    let mut next = failed(state, reason);
     next.last_applied_spec = None;
-    next.message = Some(reason.to_string());
     Some(Decision {
         state: next,
         actions: vec![Action::SetRoutes(TO_PRIMARY)],
