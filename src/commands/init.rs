@@ -157,16 +157,25 @@ async fn initialize(
     c: &Canary,
 ) -> Result<(), Error> {
     let namespace = super::init::namespace_of(settings, conn, c);
+    under_lock(settings, cluster, conn, &namespace, &c.name, async |who| {
+        initialize_locked(settings, cluster, conn, c, &namespace, who).await
+    })
+    .await
+}
+
+/// Runs `body` holding the run lock of canary `name`, releasing it afterwards whatever `body`
+/// returned; `body` is given the holder identity written into the lease.
+pub async fn under_lock<T>(
+    settings: &Settings,
+    cluster: &Cluster,
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    body: impl AsyncFnOnce(&str) -> Result<T, Error>,
+) -> Result<T, Error> {
     let who = holder(settings);
-    let lock = lock::acquire(
-        &conn.client,
-        &namespace,
-        &c.name,
-        &who,
-        cluster.lock_timeout,
-    )
-    .await?;
-    let result = initialize_locked(settings, cluster, conn, c, &namespace, &who).await;
+    let lock = lock::acquire(&conn.client, namespace, name, &who, cluster.lock_timeout).await?;
+    let result = body(&who).await;
     lock.release().await;
     result
 }

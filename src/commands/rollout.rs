@@ -1,14 +1,14 @@
 //! `run`, `step`, `promote`, `rollback` and `status`: one canary at a time, under its lock (status
 //! reads without it), driving the executor; SIGINT/SIGTERM route all traffic back to the primary.
 
-use super::init::{Cluster, holder, initialize_locked};
+use super::init::{Cluster, initialize_locked, under_lock};
 use super::specs;
 use crate::cli::{ClusterArgs, Format};
 use crate::error::{Error, Outcome};
 use crate::executor::Executor;
 use crate::k8s::state_store::StateStore;
 use crate::k8s::write::ensure;
-use crate::k8s::{Connection, canary_id, connect, lock};
+use crate::k8s::{Connection, canary_id, connect};
 use crate::metrics;
 use crate::rollout::{Action, Phase, Plan, Routes};
 use crate::settings::Settings;
@@ -129,18 +129,10 @@ async fn one(
     if let Mode::Status(format, watch) = mode {
         return status(&exec, *format, *watch).await;
     }
-    let who = holder(settings);
-    let lock = lock::acquire(
-        &conn.client,
-        &namespace,
-        &c.name,
-        &who,
-        cluster.lock_timeout,
-    )
-    .await?;
-    let result = locked(settings, cluster, conn, &exec, &namespace, &who, mode).await;
-    lock.release().await;
-    result
+    under_lock(settings, cluster, conn, &namespace, &c.name, async |who| {
+        locked(settings, cluster, conn, &exec, &namespace, who, mode).await
+    })
+    .await
 }
 
 async fn locked(

@@ -93,6 +93,20 @@ impl DeploymentWorkload<'_> {
         })
     }
 
+    /// The primary rendered from the target with a fresh rollout id.
+    fn render_primary(&self, target: &Target, tracked: &Tracked) -> Deployment {
+        let id = uuid::Uuid::new_v4().to_string();
+        primary::render(
+            &target.deployment,
+            &target.key,
+            &target.value,
+            self.opts,
+            &tracked.set,
+            self.owner,
+            &id,
+        )
+    }
+
     /// Creates the primary (configs first) when it is missing; returns whether it was created and
     /// the tracked configs.
     pub async fn initialize(&self, target: &Target) -> Result<(bool, Tracked), Error> {
@@ -104,16 +118,7 @@ impl DeploymentWorkload<'_> {
         if exists {
             return Ok((false, tracked));
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let desired = primary::render(
-            &target.deployment,
-            &target.key,
-            &target.value,
-            self.opts,
-            &tracked.set,
-            self.owner,
-            &id,
-        );
+        let desired = self.render_primary(target, &tracked);
         let outcome = ensure(
             &api,
             &name,
@@ -225,16 +230,7 @@ impl DeploymentWorkload<'_> {
     /// target's replicas unless an autoscaler owns them.
     pub async fn promote(&self, target: &Target, has_autoscaler: bool) -> Result<(), Error> {
         let tracked = self.track(target, true).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let desired = primary::render(
-            &target.deployment,
-            &target.key,
-            &target.value,
-            self.opts,
-            &tracked.set,
-            self.owner,
-            &id,
-        );
+        let desired = self.render_primary(target, &tracked);
         let name = self.primary_name();
         ensure(
             &self.api(),
