@@ -236,6 +236,10 @@ pub struct Inputs {
         hide_env_values = true
     )]
     pub github_token: Option<String>,
+    /// Write a JSON report of the run here (under GitHub Actions the default is
+    /// `canary-gate-report.json` in the workspace; its path is the `report` output).
+    #[arg(long, global = true, env = "INPUT_REPORT", value_name = "PATH")]
+    pub report: Option<String>,
     /// Longest time a command may run, e.g. 30m or 1h30m.
     #[arg(long, global = true, env = "INPUT_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,

@@ -44,8 +44,17 @@ pub struct Executor<'a> {
     pub templates: &'a [MetricTemplate],
     /// Prometheus address when neither the template nor the spec names one.
     pub metrics_server: String,
-    /// Metric values measured during the current tick.
-    pub measured: std::sync::Mutex<Vec<crate::rollout::MetricRecord>>,
+    /// Metric values and webhook answers of the current tick.
+    pub measured: std::sync::Mutex<Measured>,
+}
+
+/// What the checks of one tick found, for the step history.
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    /// Metric values against their ranges.
+    pub metrics: Vec<crate::rollout::MetricRecord>,
+    /// Webhook calls.
+    pub hooks: Vec<crate::rollout::HookRecord>,
 }
 
 impl Executor<'_> {
@@ -154,7 +163,7 @@ impl Executor<'_> {
             }
             CheckKind::ConfirmPromotion => (HookKind::ConfirmPromotion, Phase::Progressing),
             CheckKind::Analysis => {
-                let gate = self
+                let (gate, records) = self
                     .hooks
                     .gate(
                         hooks,
@@ -162,6 +171,7 @@ impl Executor<'_> {
                         &self.payload(state, Phase::Progressing),
                     )
                     .await;
+                self.record_hooks(records);
                 if let GateOutcome::Closed(why) = gate {
                     return GateOutcome::Closed(format!(
                         "Halt advancement: rollout webhook failed: {why}"
@@ -170,9 +180,18 @@ impl Executor<'_> {
                 return self.check_metrics().await;
             }
         };
-        self.hooks
+        let (gate, records) = self
+            .hooks
             .gate(hooks, hook, &self.payload(state, phase))
-            .await
+            .await;
+        self.record_hooks(records);
+        gate
+    }
+
+    fn record_hooks(&self, records: Vec<crate::rollout::HookRecord>) {
+        if let Ok(mut m) = self.measured.lock() {
+            m.hooks.extend(records);
+        }
     }
 
     /// Where and what to query for one metric (a built-in and a template may both apply).
@@ -369,7 +388,7 @@ impl Executor<'_> {
                 }
                 let verdict = judge(m, &outcome);
                 if let Ok(mut measured) = self.measured.lock() {
-                    measured.push(crate::rollout::MetricRecord {
+                    measured.metrics.push(crate::rollout::MetricRecord {
                         name: m.name.clone(),
                         value: match outcome {
                             MetricOutcome::Value(v) => Some(v),
@@ -443,7 +462,7 @@ impl Executor<'_> {
                     phase: *phase,
                     ..RolloutState::default()
                 };
-                if let GateOutcome::Closed(why) = self
+                if let (GateOutcome::Closed(why), _) = self
                     .hooks
                     .gate(
                         &self.plan.webhooks,
@@ -466,7 +485,7 @@ impl Executor<'_> {
         let obs = self.observe().await?;
         let mut checks = Checks::new();
         if let Ok(mut m) = self.measured.lock() {
-            m.clear();
+            *m = Measured::default();
         }
         let decision = loop {
             match step(&self.plan, &state, &obs, &checks) {
@@ -489,12 +508,13 @@ impl Executor<'_> {
         store: &mut StateStore,
         mut decision: Decision,
         observed_weight: u32,
-        metrics: Vec<crate::rollout::MetricRecord>,
+        measured: Measured,
     ) -> Result<Decision, Error> {
         for a in &decision.actions {
             self.apply(a).await?;
         }
-        if !decision.notes.is_empty() || !metrics.is_empty() {
+        if !decision.notes.is_empty() || !measured.metrics.is_empty() || !measured.hooks.is_empty()
+        {
             let weight = decision
                 .actions
                 .iter()
@@ -510,7 +530,8 @@ impl Executor<'_> {
                 phase: decision.state.phase,
                 weight,
                 failed_checks: decision.state.failed_checks,
-                metrics,
+                metrics: measured.metrics,
+                hooks: measured.hooks,
                 notes: decision.notes.iter().map(|n| n.message.clone()).collect(),
             });
             let excess = history.len().saturating_sub(200);
@@ -569,7 +590,7 @@ impl Executor<'_> {
     pub async fn abort(&self, store: &mut StateStore, reason: &str) -> Result<(), Error> {
         let state = store.state().cloned().unwrap_or_default();
         if let Some(d) = crate::rollout::manual::cancel(&state, reason) {
-            self.commit(store, d, state.canary_weight, Vec::new())
+            self.commit(store, d, state.canary_weight, Measured::default())
                 .await?;
         }
         Ok(())

@@ -125,6 +125,8 @@ pub struct Settings {
     pub github_token: Option<Secret>,
     /// Kubeconfig path or content, as given.
     pub kubeconfig: Option<Secret>,
+    /// Where the JSON report goes, if anywhere.
+    pub report: Option<InputPath>,
     /// Overall time limit.
     pub timeout: Option<Duration>,
     /// Logging.
@@ -180,8 +182,14 @@ impl Settings {
             .map(|k| k.to_string_lossy().into_owned())
             .filter(|k| !k.trim().is_empty())
             .map(Secret);
+        let report = match non_empty(inputs.report) {
+            Some(r) => Some(resolve(&r)),
+            None if github.is_actions() => Some(resolve("canary-gate-report.json")),
+            None => None,
+        };
         Ok(Settings {
             command,
+            report,
             canary,
             namespace: non_empty(inputs.namespace),
             metrics_server,

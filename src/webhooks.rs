@@ -2,7 +2,7 @@
 //! `disableTLS`, and the one rule that decides a gate: 200-202 is open, anything else (or no
 //! answer) is closed with the body in the reason. Counting failures is the core's job.
 
-use crate::rollout::{GateOutcome, Phase};
+use crate::rollout::{GateOutcome, HookRecord, Phase};
 use crate::spec::model::{HookKind, Webhook};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -88,22 +88,43 @@ impl Caller {
                         break;
                     }
                 }
-                Err(e) => last = format!("{}: {}", hook.name, one_line(&e.to_string())),
+                Err(e) => {
+                    // Without the URL: it may hold credentials.
+                    last = format!("{}: {}", hook.name, one_line(&e.without_url().to_string()))
+                }
             }
         }
         GateOutcome::Closed(last)
     }
 
-    /// Every hook of `kind`, in order, stopping at the first closed one.
-    pub async fn gate(&self, hooks: &[Webhook], kind: HookKind, payload: &Payload) -> GateOutcome {
+    /// Every hook of `kind`, in order, stopping at the first closed one; with a record of each
+    /// call for the reports.
+    pub async fn gate(
+        &self,
+        hooks: &[Webhook],
+        kind: HookKind,
+        payload: &Payload,
+    ) -> (GateOutcome, Vec<HookRecord>) {
+        let mut records = Vec::new();
         for hook in hooks.iter().filter(|h| h.kind == kind) {
             let mut p = payload.clone();
             p.metadata = hook.metadata.clone();
-            if let GateOutcome::Closed(why) = self.call(hook, &p).await {
-                return GateOutcome::Closed(why);
+            let outcome = self.call(hook, &p).await;
+            let reason = match &outcome {
+                GateOutcome::Closed(why) => Some(why.clone()),
+                GateOutcome::Open => None,
+            };
+            records.push(HookRecord {
+                name: hook.name.clone(),
+                kind: kind.as_str().to_string(),
+                passed: reason.is_none(),
+                reason,
+            });
+            if let GateOutcome::Closed(_) = outcome {
+                return (outcome, records);
             }
         }
-        GateOutcome::Open
+        (GateOutcome::Open, records)
     }
 
     /// `event` hooks for one note (failures are only logged).

@@ -68,20 +68,8 @@ impl Lab {
 
     /// A new revision that behaves as the annotations say.
     fn release(&self, annotations: Value) {
-        self.c.sim.with_state(|s| {
-            let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
-            let patch = json!({"spec": {"template": {"metadata": {"annotations": annotations}}}});
-            s.store
-                .patch(
-                    res,
-                    "test",
-                    "podinfo",
-                    canary_gate_sim::store::PatchKind::Merge,
-                    &patch,
-                    canary_gate_sim::store::Part::Main,
-                )
-                .unwrap();
-        });
+        let patch = json!({"spec": {"template": {"metadata": {"annotations": annotations}}}});
+        self.c.patch_deployment("podinfo", &patch);
     }
 }
 

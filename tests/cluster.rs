@@ -13,9 +13,15 @@ pub struct Cluster {
 impl Cluster {
     /// A simulator whose Deployments become ready 200 ms after a change.
     pub fn new() -> Cluster {
+        Cluster::with_token(None)
+    }
+
+    /// The same, requiring this bearer token (its kubeconfig carries it).
+    pub fn with_token(token: Option<&str>) -> Cluster {
         let sim = Sim::start(SimConfig {
             ready_after: Duration::from_millis(200),
             rps: 50.0,
+            token: token.map(String::from),
             ..SimConfig::default()
         })
         .expect("simulator starts");
@@ -46,6 +52,23 @@ impl Cluster {
     pub fn podinfo(&self, edit: impl Fn(&mut Value)) {
         let text = std::fs::read_to_string(root().join("fixtures/k8s/podinfo.yaml")).unwrap();
         self.apply_yaml(&text, edit);
+    }
+
+    /// Patches a Deployment in `test` directly in the store, as a release would change it.
+    pub fn patch_deployment(&self, name: &str, patch: &Value) {
+        self.sim.with_state(|s| {
+            let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
+            s.store
+                .patch(
+                    res,
+                    "test",
+                    name,
+                    canary_gate_sim::store::PatchKind::Strategic,
+                    patch,
+                    canary_gate_sim::store::Part::Main,
+                )
+                .unwrap();
+        });
     }
 
     /// An object that must exist.

@@ -60,11 +60,8 @@ impl Env {
     }
 
     fn set_image(&self, image: &str) {
-        self.c.sim.with_state(|s| {
-            let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
-            let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
-            s.store.patch(res, "test", "podinfo", canary_gate_sim::store::PatchKind::Strategic, &patch, canary_gate_sim::store::Part::Main).unwrap();
-        });
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
+        self.c.patch_deployment("podinfo", &patch);
     }
 
     fn image(&self, name: &str) -> String {

@@ -8,6 +8,7 @@ mod architecture;
 mod cli;
 mod cluster;
 mod demo;
+mod github;
 mod golden;
 mod hooks;
 mod init;

@@ -10,6 +10,7 @@ use crate::k8s::state_store::StateStore;
 use crate::k8s::write::ensure;
 use crate::k8s::{Connection, canary_id, connect};
 use crate::metrics;
+use crate::report::{self, Event, Report, Reporter, Verdict};
 use crate::rollout::{Action, Phase, Plan, Routes};
 use crate::settings::Settings;
 use crate::spec::Severity;
@@ -32,6 +33,19 @@ pub enum Mode<'a> {
     Rollback,
     /// Report (format, watch).
     Status(Format, bool),
+}
+
+impl Mode<'_> {
+    /// The command's name.
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Run(..) => "run",
+            Mode::Step(_) => "step",
+            Mode::Promote => "promote",
+            Mode::Rollback => "rollback",
+            Mode::Status(..) => "status",
+        }
+    }
 }
 
 /// Runs the command for every canary in the specs; the exit code is the worst outcome.
@@ -65,14 +79,45 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
         .enable_all()
         .build()
         .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))?;
+    let shortest = loaded
+        .canaries
+        .iter()
+        .map(|c| c.analysis.interval)
+        .min()
+        .unwrap_or(Duration::from_secs(60));
+    let budget = (shortest / 2).clamp(Duration::from_secs(1), Duration::from_secs(10));
     runtime.block_on(async {
-        let conn = connect(settings, cluster.context.as_deref()).await?;
-        let mut worst = Outcome::Success;
+        let mut reporter = if matches!(mode, Mode::Status(..)) {
+            Reporter::new(Vec::new())
+        } else {
+            Reporter::for_command(settings, budget)
+        };
+        let conn = match connect(settings, cluster.context.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                reporter.close();
+                return Err(e);
+            }
+        };
+        let mut worst = Ok(Outcome::Success);
         for c in &loaded.canaries {
-            let outcome = one(settings, &cluster, &conn, c, &loaded.templates, &mode).await?;
-            worst = worse(worst, outcome);
+            let r = one(
+                settings,
+                &cluster,
+                &conn,
+                c,
+                &loaded.templates,
+                &mode,
+                &mut reporter,
+            )
+            .await;
+            worst = match (worst, r) {
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                (Ok(a), Ok(b)) => Ok(worse(a, b)),
+            };
         }
-        Ok(worst)
+        reporter.close();
+        worst
     })
 }
 
@@ -104,6 +149,7 @@ async fn one(
     c: &Canary,
     templates: &[MetricTemplate],
     mode: &Mode<'_>,
+    reporter: &mut Reporter,
 ) -> Result<Outcome, Error> {
     let namespace = super::init::namespace_of(settings, conn, c);
     let exec = Executor {
@@ -129,29 +175,97 @@ async fn one(
     if let Mode::Status(format, watch) = mode {
         return status(&exec, *format, *watch).await;
     }
-    under_lock(settings, cluster, conn, &namespace, &c.name, async |who| {
-        locked(settings, cluster, conn, &exec, &namespace, who, mode).await
+    let mut report = Report::new(format!("{namespace}/{}", c.name), mode.name());
+    report.spec_file = Some(c.origin.file.clone());
+    report.threshold = exec.plan.threshold;
+    report.interval_seconds = exec.interval().as_secs_f64();
+    report.run_url = settings.github.run_url();
+    reporter.send(Event::Started, &mut report).await;
+    let result = under_lock(settings, cluster, conn, &namespace, &c.name, async |who| {
+        let mut live = Live {
+            reporter: &mut *reporter,
+            report: &mut report,
+        };
+        locked(settings, conn, &exec, who, mode, &mut live).await
     })
-    .await
+    .await;
+    let verdict = match (&result, report.verdict.take()) {
+        (_, Some(v)) => v,
+        (Err(e), None) => Verdict::Error(e.to_string()),
+        (Ok(_), None) => verdict_of(&report, mode),
+    };
+    report.findings = report::findings::rollout_findings(c, &report.steps, &verdict);
+    report.verdict = Some(verdict);
+    reporter.send(Event::Finished, &mut report).await;
+    result
+}
+
+/// The report of the canary being driven and where it goes.
+struct Live<'r> {
+    reporter: &'r mut Reporter,
+    report: &'r mut Report,
+}
+
+impl Live<'_> {
+    /// Takes the state after a tick (and its step, when the tick recorded one) and reports it.
+    async fn ticked(
+        &mut self,
+        state: &crate::rollout::RolloutState,
+        before: Option<&crate::rollout::StepRecord>,
+    ) {
+        let r = &mut *self.report;
+        r.phase = Some(state.phase);
+        r.weight = state.canary_weight;
+        r.failed_checks = state.failed_checks;
+        r.message = state.message.clone();
+        if let Some(last) = state.history.last()
+            && before != Some(last)
+        {
+            r.steps.push(last.clone());
+            r.weight = last.weight;
+        }
+        self.reporter.send(Event::Ticked, r).await;
+    }
+}
+
+/// The verdict when the run ended without a special case (cancel, timeout, nothing to do).
+fn verdict_of(r: &Report, mode: &Mode<'_>) -> Verdict {
+    match r.phase {
+        Some(Phase::Succeeded) => Verdict::Promoted,
+        Some(Phase::Failed) => Verdict::RolledBack,
+        Some(Phase::Waiting) => Verdict::Paused(
+            "a confirm-rollout webhook holds the new revision; the next `run` or `step` asks it again".into(),
+        ),
+        Some(Phase::WaitingPromotion) => Verdict::Paused(
+            "a confirm-promotion webhook holds the promotion; open it, or run `canary-gate promote`".into(),
+        ),
+        Some(Phase::Initialized) | None => Verdict::NothingToDo,
+        Some(p) => Verdict::Paused(format!(
+            "{} at {}% canary weight after `{}`; continue with `canary-gate step` or `run`, skip the rest with `promote`, stop with `rollback`",
+            p.kebab(),
+            r.weight,
+            mode.name()
+        )),
+    }
 }
 
 async fn locked(
     settings: &Settings,
-    cluster: &Cluster,
     conn: &Connection,
     exec: &Executor<'_>,
-    namespace: &str,
     who: &str,
     mode: &Mode<'_>,
+    live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
     let c = exec.canary;
+    let (cluster, namespace) = (exec.cluster, exec.namespace.as_str());
     let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
     if store.state().is_none_or(|s| s.phase == Phase::Initializing) {
         initialize_locked(settings, cluster, conn, c, namespace, who).await?;
         store = StateStore::open(&conn.client, namespace, &c.name).await?;
     }
     match mode {
-        Mode::Rollback => return rollback(exec, &mut store).await,
+        Mode::Rollback => return rollback(exec, &mut store, live).await,
         Mode::Promote => {
             let state = store.state().cloned().unwrap_or_default();
             let Some(d) = crate::rollout::manual::promote(&exec.plan, &state) else {
@@ -162,8 +276,11 @@ async fn locked(
                 );
                 return Ok(outcome_of(state.phase));
             };
-            exec.commit(&mut store, d, state.canary_weight, Vec::new())
+            let before = state.history.last().cloned();
+            let d = exec
+                .commit(&mut store, d, state.canary_weight, Default::default())
                 .await?;
+            live.ticked(&d.state, before.as_ref()).await;
         }
         Mode::Run(images, files) => {
             if !files.is_empty() {
@@ -177,7 +294,7 @@ async fn locked(
     }
     let deadline = settings.timeout.map(|t| Instant::now() + t);
     let ended = {
-        let driving = drive(exec, &mut store, mode);
+        let driving = drive(exec, &mut store, mode, live);
         tokio::pin!(driving);
         tokio::select! {
             r = &mut driving => Some(r),
@@ -193,10 +310,12 @@ async fn locked(
         Some(Ok(o)) => Ok(o),
         None => {
             exec.abort(&mut store, "cancelled").await?;
+            after_abort(live, &store, Verdict::Cancelled).await;
             Ok(Outcome::Failed)
         }
         Some(Err(Error::Infra(m))) if m == "timed out" => {
             exec.abort(&mut store, "timed out (--timeout)").await?;
+            after_abort(live, &store, Verdict::TimedOut).await;
             Err(Error::Infra(format!(
                 "{namespace}/{}: timed out after {}",
                 c.name,
@@ -205,6 +324,15 @@ async fn locked(
         }
         Some(Err(e)) => Err(e),
     }
+}
+
+async fn after_abort(live: &mut Live<'_>, store: &StateStore, verdict: Verdict) {
+    if let Some(state) = store.state() {
+        let state = state.clone();
+        live.ticked(&state, live.report.steps.last().cloned().as_ref())
+            .await;
+    }
+    live.report.verdict = Some(verdict);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -235,6 +363,7 @@ async fn drive(
     exec: &Executor<'_>,
     store: &mut StateStore,
     mode: &Mode<'_>,
+    live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);
     exec.check_providers().await;
@@ -244,11 +373,13 @@ async fn drive(
         if actions {
             println!("::group::{name}: tick");
         }
+        let before = store.state().and_then(|s| s.history.last().cloned());
         let decision = exec.tick(store).await;
         if actions {
             println!("::endgroup::");
         }
         let decision = decision?;
+        live.ticked(&decision.state, before.as_ref()).await;
         let s = &decision.state;
         for a in &decision.actions {
             if let Action::SetRoutes(r) = a {
@@ -287,6 +418,7 @@ async fn drive(
             _ => matches!(s.phase, Phase::Succeeded | Phase::Failed) || idle,
         };
         if idle {
+            live.report.verdict = Some(Verdict::NothingToDo);
             println!(
                 "{name}: no new revision of {}; nothing to do",
                 exec.canary.target.name
@@ -303,12 +435,20 @@ async fn drive(
     }
 }
 
-async fn rollback(exec: &Executor<'_>, store: &mut StateStore) -> Result<Outcome, Error> {
+async fn rollback(
+    exec: &Executor<'_>,
+    store: &mut StateStore,
+    live: &mut Live<'_>,
+) -> Result<Outcome, Error> {
     let state = store.state().cloned().unwrap_or_default();
     let obs = exec.observe().await?;
     match crate::rollout::manual::rollback(&exec.plan, &state, &obs) {
         Some(d) => {
-            exec.commit(store, d, obs.routes.canary, Vec::new()).await?;
+            let d = exec
+                .commit(store, d, obs.routes.canary, Default::default())
+                .await?;
+            live.ticked(&d.state, state.history.last()).await;
+            live.report.verdict = Some(Verdict::RolledBack);
         }
         None => println!(
             "{}/{}: nothing to roll back (phase {})",

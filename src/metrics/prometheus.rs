@@ -69,8 +69,9 @@ pub async fn query_at(
         Ok(r) => r,
         Err(e) => {
             return MetricOutcome::Failed(format!(
-                "{url}: {}",
-                e.to_string().lines().next().unwrap_or("")
+                "{}: {}",
+                crate::report::redact_url(url.as_str()),
+                e.without_url().to_string().lines().next().unwrap_or("")
             ));
         }
     };
@@ -78,7 +79,8 @@ pub async fn query_at(
     let body = resp.text().await.unwrap_or_default();
     if status >= 400 {
         return MetricOutcome::Failed(format!(
-            "{url} answered {status}: {}",
+            "{} answered {status}: {}",
+            crate::report::redact_url(&url),
             body.lines().next().unwrap_or("")
         ));
     }

@@ -4,8 +4,47 @@
 //! the per-step cap of 10 annotations per level. Workflow commands go to standard error, which
 //! the runner reads as it reads standard output, so standard output stays clean for JSON.
 
+use super::{Event, Report, Sink, SinkFuture};
 use crate::spec::{Diagnostic, Severity};
 use std::collections::HashMap;
+
+/// The console sink: the verdict and the findings when a report finishes; under GitHub Actions
+/// the findings also become annotations (verdict first, at most 10 per level).
+pub struct Console {
+    /// Inside a GitHub Actions job.
+    pub actions: bool,
+}
+
+impl Sink for Console {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+
+    fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a> {
+        if event == Event::Finished
+            && let Some(v) = &report.verdict
+        {
+            println!(
+                "{}: {}{}",
+                report.subject,
+                v.headline(),
+                report
+                    .check_run_url
+                    .as_deref()
+                    .map(|u| format!(" (check run: {u})"))
+                    .unwrap_or_default()
+            );
+            let mut lines: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+            if self.actions {
+                lines.extend(annotations(&report.findings));
+            }
+            for l in lines {
+                eprintln!("{l}");
+            }
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
 
 /// Annotations the runner shows per level and step.
 pub const ANNOTATIONS_PER_LEVEL: usize = 10;
@@ -34,11 +73,7 @@ pub fn annotation(d: &Diagnostic) -> String {
         Severity::Warning => "warning",
         Severity::Notice => "notice",
     };
-    let title = if d.path.is_root() {
-        "canary-gate".to_string()
-    } else {
-        format!("canary-gate: {}", d.path)
-    };
+    let title = d.title();
     format!(
         "::{level} file={},line={},col={},title={}::{}",
         escape_property(&d.file),

@@ -17,5 +17,5 @@ pub use decision::{
     Routes, Step,
 };
 pub use plan::{Names, Plan, PlanNote, Strategy};
-pub use state::{Health, MetricRecord, Phase, RolloutState, StepRecord};
+pub use state::{Health, HookRecord, MetricRecord, Phase, RolloutState, StepRecord};
 pub use tick::step;

@@ -89,6 +89,8 @@ pub struct StepRecord {
     pub failed_checks: u32,
     /// Metric values measured this tick.
     pub metrics: Vec<MetricRecord>,
+    /// Webhooks called as gates or checks this tick.
+    pub hooks: Vec<HookRecord>,
     /// What happened.
     pub notes: Vec<String>,
 }
@@ -108,6 +110,20 @@ pub struct MetricRecord {
     /// Whether it passed.
     pub passed: bool,
     /// Why it failed.
+    pub reason: Option<String>,
+}
+
+/// One webhook call and its answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HookRecord {
+    /// Webhook name.
+    pub name: String,
+    /// Its type as written (`confirm-promotion`).
+    pub kind: String,
+    /// Whether it let the rollout go on.
+    pub passed: bool,
+    /// Why not.
     pub reason: Option<String>,
 }
 

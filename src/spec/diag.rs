@@ -72,6 +72,15 @@ impl Diagnostic {
         }
     }
 
+    /// The annotation title: `canary-gate: <field path>` (or `canary-gate` for a whole document).
+    pub fn title(&self) -> String {
+        if self.path.is_root() {
+            "canary-gate".to_string()
+        } else {
+            format!("canary-gate: {}", self.path)
+        }
+    }
+
     /// The message with the field path in front, as shown after `error: `.
     pub fn text(&self) -> String {
         if self.path.is_root() {

@@ -1,0 +1,426 @@
+//! Reporting to GitHub, end to end: the real binary drives canaries on the simulator while a
+//! wiremock GitHub records the Checks API calls. Every body is validated against the request
+//! schemas extracted from GitHub's OpenAPI description (fixtures/github/). Also: the job summary
+//! and outputs files, a 403 and an unreachable GitHub, and a grep of every sink for secrets.
+
+use crate::cluster::Cluster;
+use crate::hooks::Hooks;
+use crate::support::{Run, canary_gate, root, run};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "ghs_TopSecretInstallationToken0042";
+const KUBE_TOKEN: &str = "kube-bearer-Secret-7f3a9c";
+const HOOK_PASSWORD: &str = "hunter2-webhook-pass";
+const HEAD_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("fixtures/github").join(name)).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+/// Asserts that a Checks API body is one GitHub accepts.
+pub fn assert_valid(body: &Value, create: bool) {
+    let v = schema(if create {
+        "checks-create.request.json"
+    } else {
+        "checks-update.request.json"
+    });
+    let errors: Vec<String> = v.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\nin {body:#}");
+}
+
+/// A GitHub API on 127.0.0.1 (behind a GHE-style `/api/v3` prefix).
+pub struct Github {
+    pub rt: tokio::runtime::Runtime,
+    pub server: MockServer,
+}
+
+impl Github {
+    pub fn start(create_status: u16) -> Github {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(async {
+            let server = MockServer::start().await;
+            let created = if create_status == 201 {
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": 4242, "html_url": "https://github.com/o/r/runs/4242"}),
+                )
+            } else {
+                ResponseTemplate::new(create_status).set_body_json(json!({
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run"
+                }))
+            };
+            Mock::given(method("POST"))
+                .and(path("/api/v3/repos/o/r/check-runs"))
+                .respond_with(created)
+                .mount(&server)
+                .await;
+            Mock::given(method("PATCH"))
+                .and(path_regex(r"^/api/v3/repos/o/r/check-runs/\d+$"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4242})))
+                .mount(&server)
+                .await;
+            server
+        });
+        Github { rt, server }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v3", self.server.uri())
+    }
+
+    /// (method, path, body) of every request so far.
+    pub fn requests(&self) -> Vec<(String, String, Value)> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.method.to_string(),
+                    r.url.path().to_string(),
+                    serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A workspace with `deploy/canary.yaml`, a pull_request event and the runner's files.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(spec: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("deploy")).unwrap();
+        std::fs::write(dir.path().join("deploy/canary.yaml"), spec).unwrap();
+        std::fs::write(
+            dir.path().join("event.json"),
+            json!({"pull_request": {"number": 7, "head": {"sha": HEAD_SHA}}}).to_string(),
+        )
+        .unwrap();
+        Workspace { dir }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.file(name)).unwrap_or_default()
+    }
+
+    /// `canary-gate` as the action runs it: inputs and GitHub context from the environment.
+    pub fn action(&self, command: &str, api_url: &str, kubeconfig: &Path) -> std::process::Command {
+        let mut cmd = canary_gate();
+        cmd.envs([
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_SHA", "ffffffffffffffffffffffffffffffffffffffff"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_RUN_ID", "99"),
+            ("GITHUB_API_URL", api_url),
+            ("INPUT_COMMAND", command),
+            ("INPUT_CANARY", "deploy/canary.yaml"),
+            ("INPUT_GITHUB-TOKEN", TOKEN),
+        ]);
+        cmd.env("GITHUB_WORKSPACE", self.dir.path())
+            .env("GITHUB_EVENT_PATH", self.file("event.json"))
+            .env("GITHUB_STEP_SUMMARY", self.file("summary.md"))
+            .env("GITHUB_OUTPUT", self.file("output.txt"))
+            .env("INPUT_KUBECONFIG", kubeconfig);
+        cmd
+    }
+}
+
+/// GitHub's `$GITHUB_OUTPUT` format: `name=value` lines and `name<<DELIM` blocks.
+pub fn parse_outputs(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delim)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                value.push(l);
+            }
+            out.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.insert(name.to_string(), value.to_string());
+        }
+    }
+    out
+}
+
+fn spec(metrics_server: &str, hook: &str) -> String {
+    format!(
+        "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  provider: nginx
+  metricsServer: {metrics_server}
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
+  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}
+  service: {{port: 80, targetPort: 9898}}
+  analysis:
+    interval: 1s
+    threshold: 2
+    stepWeight: 25
+    maxWeight: 50
+    metrics:
+      - name: request-success-rate
+        interval: 5s
+        thresholdRange: {{min: 99}}
+    webhooks:
+      - name: smoke
+        type: rollout
+        url: {hook}
+"
+    )
+}
+
+/// Line of `needle` in `text`, 1-based.
+fn line_of(text: &str, needle: &str) -> u64 {
+    text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1
+}
+
+pub struct Lab {
+    pub c: Cluster,
+    pub ws: Workspace,
+    pub _hooks: Hooks,
+}
+
+/// The sample app on a token-protected simulator with traffic, initialized by the action.
+pub fn lab(gh_api: &str) -> Lab {
+    let c = Cluster::with_token(Some(KUBE_TOKEN));
+    c.podinfo(|o| {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["metadata"]["name"] = json!("unrelated");
+        }
+        if o["kind"] == "Ingress" {
+            o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "200"});
+        }
+    });
+    let hooks = Hooks::start();
+    let hook = hooks
+        .url
+        .replace("http://", &format!("http://ci:{HOOK_PASSWORD}@"))
+        + "/smoke";
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let ws = Workspace::new(&spec(&metrics, &hook));
+    let r = run(&mut ws.action("init", gh_api, &c.sim.kubeconfig));
+    assert_eq!(r.code, 0, "init: {}", r.stderr);
+    Lab {
+        c,
+        ws,
+        _hooks: hooks,
+    }
+}
+
+impl Lab {
+    fn release(&self, image: &str, error_rate: &str) {
+        let patch = json!({"spec": {"template": {
+            "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate, "canary-gate.dev/sim-latency-ms": "10"}},
+            "spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
+        self.c.patch_deployment("podinfo", &patch);
+    }
+
+    fn run(&self, gh_api: &str) -> Run {
+        run(&mut self.ws.action("run", gh_api, &self.c.sim.kubeconfig))
+    }
+}
+
+fn ticks(r: &Run) -> usize {
+    r.stdout.matches("next tick in").count() + 1
+}
+
+/// The check-run calls of one rollout: 1 create, at most one update per tick, 1 completion;
+/// every body valid. Returns the completion body.
+fn check_sequence(calls: &[(String, String, Value)], ticks: usize) -> Value {
+    assert!(calls.len() >= 2, "{calls:#?}");
+    let (m, p, create) = &calls[0];
+    assert_eq!(
+        (m.as_str(), p.as_str()),
+        ("POST", "/api/v3/repos/o/r/check-runs")
+    );
+    assert_valid(create, true);
+    assert_eq!(
+        create["head_sha"], HEAD_SHA,
+        "the PR head, not the merge commit"
+    );
+    assert_eq!(create["status"], "in_progress");
+    assert_eq!(create["name"], "canary-gate: test/podinfo");
+    assert_eq!(
+        create["details_url"],
+        "https://github.com/o/r/actions/runs/99"
+    );
+    let rest = &calls[1..];
+    for (m, p, body) in rest {
+        assert_eq!(
+            (m.as_str(), p.as_str()),
+            ("PATCH", "/api/v3/repos/o/r/check-runs/4242")
+        );
+        assert_valid(body, false);
+    }
+    let updates = rest
+        .iter()
+        .filter(|c| c.2["status"] == "in_progress")
+        .count();
+    assert!(updates >= 2, "updated per tick: {updates}");
+    assert!(updates <= ticks, "{updates} updates for {ticks} ticks");
+    let done: Vec<&Value> = rest
+        .iter()
+        .filter(|c| c.2["status"] == "completed")
+        .map(|c| &c.2)
+        .collect();
+    assert_eq!(done.len(), 1, "one completion");
+    assert_eq!(
+        rest.last().map(|c| &c.2),
+        Some(done[0]),
+        "completion comes last"
+    );
+    done[0].clone()
+}
+
+#[test]
+fn a_rollout_reports_to_the_pull_request_head_and_leaks_nothing() {
+    let gh = Github::start(201);
+    let api = gh.api_url();
+    let lab = lab(&api);
+    let init_calls = gh.requests().len();
+    assert_eq!(init_calls, 0, "init without findings needs no check run");
+
+    // A healthy release: promoted, success.
+    lab.release("ghcr.io/stefanprodan/podinfo:6.7.1", "0");
+    let good = lab.run(&api);
+    assert_eq!(good.code, 0, "{}\n{}", good.stdout, good.stderr);
+    let calls = gh.requests();
+    let done = check_sequence(&calls, ticks(&good));
+    assert_eq!(done["conclusion"], "success");
+    assert!(
+        done["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("### ✅ Promoted: `test/podinfo`")
+    );
+    let first = calls.len();
+
+    // A faulty one: rolled back, failure, annotated on the metric's line.
+    lab.release("ghcr.io/stefanprodan/podinfo:6.7.2", "0.5");
+    let bad = lab.run(&api);
+    assert_eq!(bad.code, 1, "{}\n{}", bad.stdout, bad.stderr);
+    let calls = gh.requests();
+    let done = check_sequence(&calls[first..], ticks(&bad));
+    assert_eq!(done["conclusion"], "failure");
+    let spec_text = lab.ws.read("deploy/canary.yaml");
+    let annotations = done["output"]["annotations"].as_array().unwrap();
+    let metric = annotations
+        .iter()
+        .find(|a| {
+            a["message"]
+                .as_str()
+                .unwrap()
+                .contains("request-success-rate")
+        })
+        .expect("an annotation for the failing metric");
+    assert_eq!(metric["path"], "deploy/canary.yaml");
+    assert_eq!(metric["annotation_level"], "failure");
+    assert_eq!(
+        metric["start_line"].as_u64().unwrap(),
+        line_of(&spec_text, "- name: request-success-rate")
+    );
+    assert!(annotations.iter().any(|a| a["start_line"].as_u64().unwrap()
+        == line_of(&spec_text, "name: podinfo")
+        && a["message"].as_str().unwrap().contains("rolled back")));
+
+    // The job summary and the outputs.
+    let summary = lab.ws.read("summary.md");
+    assert!(
+        summary.contains("### ✅ Promoted: `test/podinfo`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("### ❌ Rolled back: `test/podinfo`"),
+        "{summary}"
+    );
+    assert!(summary.contains("| # | time | phase | weight | request-success-rate ≥ 99 | gates |"));
+    assert!(summary.contains("smoke ✅"), "{summary}");
+    assert!(summary.contains("```text\ncanary weight"), "{summary}");
+    assert!(summary.contains("[check run](https://github.com/o/r/runs/4242)"));
+    let outputs: Vec<HashMap<String, String>> = lab
+        .ws
+        .read("output.txt")
+        .split("phase<<")
+        .skip(1)
+        .map(|chunk| parse_outputs(&format!("phase<<{chunk}")))
+        .collect();
+    assert_eq!(outputs.len(), 2, "one set per step");
+    assert_eq!(outputs[0]["phase"], "succeeded");
+    assert_eq!(outputs[1]["phase"], "failed");
+    assert_eq!(outputs[1]["canary-weight"], "0");
+    assert_eq!(outputs[1]["conclusion"], "failure");
+    assert_eq!(
+        outputs[1]["check-run-url"],
+        "https://github.com/o/r/runs/4242"
+    );
+    assert_eq!(outputs[1]["report"], "canary-gate-report.json");
+    assert_eq!(outputs[1]["summary"], "test/podinfo: ❌ Rolled back");
+    let report: Value = serde_json::from_str(&lab.ws.read("canary-gate-report.json")).unwrap();
+    assert_eq!(report["reports"][0]["verdict"]["verdict"], "rolled-back");
+
+    // No secret anywhere: console (bar the mask commands), files, request bodies, the cluster.
+    let mut sinks = vec![
+        ("good stdout", good.stdout.clone()),
+        ("bad stdout", bad.stdout.clone()),
+        ("summary", summary),
+        ("outputs", lab.ws.read("output.txt")),
+        ("report", lab.ws.read("canary-gate-report.json")),
+    ];
+    for (name, r) in [("good stderr", &good), ("bad stderr", &bad)] {
+        let unmasked: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect();
+        sinks.push((name, unmasked.join("\n")));
+        assert!(
+            r.stderr.contains(&format!("::add-mask::{TOKEN}")),
+            "the token is masked"
+        );
+    }
+    for (_, _, body) in &calls {
+        sinks.push(("check-run body", body.to_string()));
+    }
+    let cluster = lab.c.sim.with_state(|s| {
+        ["Event", "ConfigMap"]
+            .iter()
+            .map(|k| {
+                let res = canary_gate_sim::resources::by_kind("v1", k).unwrap();
+                let objects: Vec<Value> = s.store.all_of(res).into_iter().map(|(_, v)| v).collect();
+                serde_json::to_string(&objects).unwrap()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    sinks.push(("events and configmaps", cluster));
+    for (name, text) in &sinks {
+        for secret in [TOKEN, KUBE_TOKEN, HOOK_PASSWORD] {
+            assert!(
+                !text.contains(secret),
+                "{secret} leaked into {name}:\n{text}"
+            );
+        }
+    }
+}
