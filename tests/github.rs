@@ -424,3 +424,126 @@ fn a_rollout_reports_to_the_pull_request_head_and_leaks_nothing() {
         }
     }
 }
+
+#[test]
+fn a_hundred_and_twenty_spec_errors_go_fifty_per_request() {
+    let gh = Github::start(201);
+    let docs: Vec<String> = (0..120)
+        .map(|i| {
+            format!(
+                "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: c{i}}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: x}}\n  service: {{port: 80}}\n  analysis: {{interval: soon, threshold: 1, iterations: 2}}\n"
+            )
+        })
+        .collect();
+    let ws = Workspace::new(&docs.join("---\n"));
+    let r = run(&mut ws.action("validate", &gh.api_url(), Path::new("/nonexistent")));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let calls = gh.requests();
+    assert_eq!(calls.len(), 3, "{calls:#?}");
+    assert_eq!(calls[0].0, "POST");
+    assert_valid(&calls[0].2, true);
+    assert_eq!(calls[0].2["name"], "canary-gate: validate");
+    assert_eq!(calls[0].2["conclusion"], "failure");
+    let mut lines = Vec::new();
+    for (i, (m, _, body)) in calls.iter().enumerate() {
+        if i > 0 {
+            assert_eq!(m, "PATCH");
+            assert_valid(body, false);
+        }
+        let a = body["output"]["annotations"].as_array().unwrap();
+        assert!(a.len() <= 50);
+        lines.extend(a.iter().map(|a| a["start_line"].as_u64().unwrap()));
+    }
+    assert_eq!(lines.len(), 120);
+    lines.dedup();
+    assert_eq!(lines.len(), 120, "each error once");
+    // Under Actions the console keeps to the runner's 10 annotations per level.
+    assert_eq!(r.stderr.matches("::error ").count(), 10);
+    // The same specs through `init`: the same annotations, and nothing touches a cluster.
+    let before = gh.requests().len();
+    let r = run(&mut ws.action("init", &gh.api_url(), Path::new("/nonexistent")));
+    assert_eq!(r.code, 2);
+    let calls = gh.requests();
+    assert_eq!(calls.len() - before, 3);
+    assert_eq!(calls[before].2["name"], "canary-gate: init");
+}
+
+#[test]
+fn a_long_summary_is_cut_below_the_limit_with_a_note() {
+    use canary_gate::report::{Report, Section, Verdict, github, markdown};
+    let mut r = Report::new("test/podinfo", "run");
+    r.verdict = Some(Verdict::Promoted);
+    r.sections.push(Section {
+        title: "a lot".into(),
+        body: "x".repeat(70_000),
+    });
+    assert!(markdown::render(&r).len() > 70_000);
+    let bodies = github::completion_bodies(&r, "2026-11-25T12:00:00Z");
+    let summary = bodies[0]["output"]["summary"].as_str().unwrap();
+    assert!(summary.chars().count() <= 65_535);
+    assert!(summary.contains("_Truncated: "), "says so");
+    assert_valid(&bodies[0], false);
+    let create = github::create_body(&r, HEAD_SHA, None);
+    assert_valid(&create, true);
+}
+
+#[test]
+fn a_forbidden_or_unreachable_github_changes_nothing_but_says_so_once() {
+    let gh = Github::start(201);
+    let lab = lab(&gh.api_url());
+    lab.release("ghcr.io/stefanprodan/podinfo:6.7.1", "0");
+    let start = std::time::Instant::now();
+    let baseline = lab.run(&gh.api_url());
+    let baseline_time = start.elapsed();
+    assert_eq!(baseline.code, 0, "{}", baseline.stderr);
+
+    // A fork's read-only token: 403 on create.
+    let forbidden = Github::start(403);
+    lab.release("ghcr.io/stefanprodan/podinfo:6.7.2", "0");
+    let start = std::time::Instant::now();
+    let r = lab.run(&forbidden.api_url());
+    let forbidden_time = start.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ticks(&r), ticks(&baseline));
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning: check run"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(warnings[0].contains("403"), "{}", warnings[0]);
+    assert_eq!(
+        forbidden.requests().len(),
+        1,
+        "no retry of a 403, no updates after it"
+    );
+
+    // Nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    lab.release("ghcr.io/stefanprodan/podinfo:6.7.3", "0.5");
+    let start = std::time::Instant::now();
+    let r = lab.run(&dead);
+    let dead_time = start.elapsed();
+    assert_eq!(r.code, 1, "still rolled back: {}", r.stderr);
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning: check run"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(warnings[0].contains("unreachable"), "{}", warnings[0]);
+    // The check-run budget for a 1s interval is 1s: at most one tick more than with GitHub up.
+    let tick = std::time::Duration::from_secs(1);
+    let slack = std::time::Duration::from_millis(1500);
+    assert!(
+        forbidden_time <= baseline_time + tick + slack,
+        "{forbidden_time:?} vs {baseline_time:?}"
+    );
+    assert!(
+        dead_time <= baseline_time + tick + slack,
+        "{dead_time:?} vs {baseline_time:?}"
+    );
+    assert!(r.stdout.contains("Canary failed!"), "{}", r.stdout);
+}

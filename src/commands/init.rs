@@ -13,7 +13,6 @@ use crate::k8s::{Connection, canary_id, connect};
 use crate::rollout::{Phase, Plan, RolloutState};
 use crate::router::{nginx, services};
 use crate::settings::Settings;
-use crate::spec::Severity;
 use crate::spec::duration::parse_go_duration;
 use crate::spec::model::{Canary, Provider, TargetKind};
 use crate::spec::validate::ACTED_ON_PROVIDERS;
@@ -23,15 +22,9 @@ use std::time::Duration;
 
 /// Runs `init` for every canary in the given specs, one after the other.
 pub fn run(settings: &Settings, args: &InitArgs) -> Result<Outcome, Error> {
-    let loaded = specs::load(&settings.canary, false, "initialize")?;
-    specs::print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
-    if loaded
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
+    let Some(loaded) = specs::load_valid(settings, "initialize", "init")? else {
         return Ok(Outcome::Invalid);
-    }
+    };
     let cluster = Cluster::from_args(&args.cluster)?;
     for c in &loaded.canaries {
         check_supported(c)?;

@@ -13,7 +13,6 @@ use crate::metrics;
 use crate::report::{self, Event, Report, Reporter, Verdict};
 use crate::rollout::{Action, Phase, Plan, Routes};
 use crate::settings::Settings;
-use crate::spec::Severity;
 use crate::spec::duration::format_duration;
 use crate::spec::model::{Canary, MetricTemplate};
 use crate::webhooks::Caller;
@@ -50,15 +49,9 @@ impl Mode<'_> {
 
 /// Runs the command for every canary in the specs; the exit code is the worst outcome.
 pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Outcome, Error> {
-    let loaded = specs::load(&settings.canary, false, "drive")?;
-    specs::print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
-    if loaded
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
+    let Some(loaded) = specs::load_valid(settings, "drive", mode.name())? else {
         return Ok(Outcome::Invalid);
-    }
+    };
     let cluster = Cluster::from_args(args)?;
     for c in &loaded.canaries {
         super::init::check_supported(c)?;
@@ -90,7 +83,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
         let mut reporter = if matches!(mode, Mode::Status(..)) {
             Reporter::new(Vec::new())
         } else {
-            Reporter::for_command(settings, budget)
+            Reporter::for_command(settings, budget, true)
         };
         let conn = match connect(settings, cluster.context.as_deref()).await {
             Ok(c) => c,

@@ -1,10 +1,61 @@
 //! Reading and checking the specs a command was given, shared by every subcommand.
 
 use crate::error::Error;
-use crate::report::console;
-use crate::settings::InputPath;
-use crate::spec::{self, Diagnostic, Loaded};
+use crate::report::{Event, Report, Reporter, Verdict, console};
+use crate::settings::{InputPath, Settings};
+use crate::spec::{self, Diagnostic, Loaded, Severity};
 use std::io::Write;
+use std::time::Duration;
+
+/// Reads the `canary` input for a command that then acts on a cluster: prints every finding
+/// and, when any is an error, reports them (check-run annotations, job summary) and returns
+/// `None`: nothing may be written.
+pub fn load_valid(settings: &Settings, what: &str, command: &str) -> Result<Option<Loaded>, Error> {
+    let loaded = load(&settings.canary, false, what)?;
+    print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
+    if loaded.errors() == 0 {
+        return Ok(Some(loaded));
+    }
+    report_findings(settings, command, &loaded.diagnostics, Verdict::Invalid);
+    Ok(None)
+}
+
+/// Sends spec findings to the check run and the runner's files (not the console: the command
+/// printed them already). Quietly does nothing when there is nowhere to send them.
+pub fn report_findings(
+    settings: &Settings,
+    command: &str,
+    findings: &[Diagnostic],
+    verdict: Verdict,
+) {
+    let mut reporter = Reporter::for_command(settings, Duration::from_secs(10), false);
+    if reporter.is_empty() {
+        return;
+    }
+    let mut report = Report::new(command, command);
+    report.findings = findings.to_vec();
+    report.findings.sort_by_key(|d| d.severity);
+    report.message = Some(count(findings));
+    report.verdict = Some(verdict);
+    report.run_url = settings.github.run_url();
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        rt.block_on(reporter.send(Event::Finished, &mut report));
+    }
+    reporter.close();
+}
+
+fn count(findings: &[Diagnostic]) -> String {
+    let n = |s| findings.iter().filter(|d| d.severity == s).count();
+    format!(
+        "{} errors, {} warnings, {} notices",
+        n(Severity::Error),
+        n(Severity::Warning),
+        n(Severity::Notice)
+    )
+}
 
 /// Reads and validates the specs at `inputs`. Finding no Flagger object at all is invalid input.
 pub fn load(inputs: &[InputPath], recursive: bool, what: &str) -> Result<Loaded, Error> {

@@ -3,6 +3,7 @@
 use super::specs;
 use crate::cli::{Format, ValidateArgs};
 use crate::error::{Error, Outcome};
+use crate::report::Verdict;
 use crate::rollout::{Plan, Strategy};
 use crate::settings::{InputPath, Settings};
 use crate::spec::{Diagnostic, Loaded, Severity};
@@ -38,6 +39,12 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<Outcome, Error> {
         Format::Text => print_text(&diagnostics, &report, settings.github.is_actions())?,
         Format::Json => print_json(&report)?,
     }
+    let verdict = if errors > 0 {
+        Verdict::Invalid
+    } else {
+        Verdict::Valid
+    };
+    specs::report_findings(settings, "validate", &diagnostics, verdict);
     Ok(if errors > 0 {
         Outcome::Invalid
     } else {

@@ -11,7 +11,7 @@ use super::markdown::{self, CHECK_SUMMARY_LIMIT};
 use super::{Event, Report, Sink, SinkFuture};
 use crate::settings::{GithubContext, Secret};
 use crate::spec::{Diagnostic, Severity};
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -123,7 +123,9 @@ impl Failure {
 
 /// The check-run sink.
 pub struct CheckRuns {
-    api: octocrab::Octocrab,
+    api: Option<octocrab::Octocrab>,
+    base: String,
+    token: Secret,
     repo: String,
     sha: String,
     details_url: Option<String>,
@@ -146,18 +148,14 @@ impl CheckRuns {
             .clone()
             .ok_or("GITHUB_REPOSITORY is not set, so no check run")?;
         let sha = head_sha(gh).ok_or("GITHUB_SHA is not set, so no check run")?;
-        let base = gh.api_url.as_deref().unwrap_or("https://api.github.com");
-        let api = octocrab::Octocrab::builder()
-            .base_uri(base)
-            .map_err(|e| format!("GITHUB_API_URL {base:?}: {e}"))?
-            .personal_token(token.expose().to_string())
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-            .set_connect_timeout(Some(Duration::from_secs(5)))
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| format!("GitHub client: {e}"))?;
+        let base = gh
+            .api_url
+            .clone()
+            .unwrap_or_else(|| "https://api.github.com".into());
         Ok(CheckRuns {
-            api,
+            api: None,
+            base,
+            token: token.clone(),
             repo,
             sha,
             details_url: gh.run_url(),
@@ -168,33 +166,70 @@ impl CheckRuns {
         })
     }
 
-    async fn call(&self, patch: bool, body: &Value) -> Result<Value, Failure> {
+    /// The client, built on first use (it needs the runtime).
+    fn api(&mut self) -> Result<octocrab::Octocrab, Failure> {
+        if let Some(api) = &self.api {
+            return Ok(api.clone());
+        }
+        let api = octocrab::Octocrab::builder()
+            .base_uri(self.base.as_str())
+            .map_err(|e| Failure::Rejected(format!("GITHUB_API_URL {:?}: {e}", self.base)))?
+            .personal_token(self.token.expose().to_string())
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            .set_connect_timeout(Some(Duration::from_secs(5)))
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Failure::Rejected(format!("GitHub client: {e}")))?;
+        self.api = Some(api.clone());
+        Ok(api)
+    }
+
+    /// One request; transient failures retried with backoff until the budget is spent.
+    async fn call(&mut self, patch: bool, body: &Value) -> Result<Value, Failure> {
+        let api = self.api()?;
         let route = match self.id {
             Some(id) if patch => format!("/repos/{}/check-runs/{id}", self.repo),
             _ => format!("/repos/{}/check-runs", self.repo),
         };
-        let once = || async {
-            let sent = if patch {
-                self.api.patch::<Value, _, _>(&route, Some(body)).await
-            } else {
-                self.api.post::<_, Value>(&route, Some(body)).await
+        let deadline = tokio::time::Instant::now() + self.budget;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(5)
+            .build();
+        let mut last = None;
+        loop {
+            let once = async {
+                let sent = if patch {
+                    api.patch::<Value, _, _>(&route, Some(body)).await
+                } else {
+                    api.post::<_, Value>(&route, Some(body)).await
+                };
+                sent.map_err(classify)
             };
-            sent.map_err(classify)
-        };
-        let retried = once
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(5))
-                    .with_max_times(5),
-            )
-            .when(|f| matches!(f, Failure::Transient(_)));
-        match tokio::time::timeout(self.budget, retried).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::Transient(format!(
-                "no answer within {}s",
-                self.budget.as_secs()
-            ))),
+            let failure = match tokio::time::timeout_at(deadline, once).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(f)) => f,
+                Err(_) => {
+                    return Err(last.unwrap_or_else(|| {
+                        Failure::Transient(format!(
+                            "no answer within {:.1}s",
+                            self.budget.as_secs_f64()
+                        ))
+                    }));
+                }
+            };
+            if !matches!(failure, Failure::Transient(_)) {
+                return Err(failure);
+            }
+            match delays.next() {
+                Some(d) if tokio::time::Instant::now() + d < deadline => {
+                    tracing::debug!("GitHub: {}; retrying in {d:?}", failure.text());
+                    last = Some(failure);
+                    tokio::time::sleep(d).await;
+                }
+                _ => return Err(failure),
+            }
         }
     }
 

@@ -211,18 +211,19 @@ impl Reporter {
     }
 
     /// The sinks the settings call for: a check run when there is a token (a warning when there
-    /// should be one and is not), the runner's files when they are set, and the console.
-    /// `budget` bounds each GitHub request with its retries.
+    /// should be one and is not), the runner's files when they are set, and the console when
+    /// asked. `budget` bounds each GitHub request with its retries.
     pub fn for_command(
         settings: &crate::settings::Settings,
         budget: std::time::Duration,
+        with_console: bool,
     ) -> Reporter {
         let gh = &settings.github;
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if settings.github_token.is_some() || gh.is_actions() {
             match github::CheckRuns::new(gh, settings.github_token.as_ref(), budget) {
                 Ok(c) => sinks.push(Box::new(c)),
-                Err(why) => eprintln!("canary-gate: warning: {why}"),
+                Err(why) => eprintln!("canary-gate: warning: {why}; reporting without a check run"),
             }
         }
         let report = settings
@@ -236,10 +237,17 @@ impl Reporter {
                 report,
             )));
         }
-        sinks.push(Box::new(console::Console {
-            actions: gh.is_actions(),
-        }));
+        if with_console {
+            sinks.push(Box::new(console::Console {
+                actions: gh.is_actions(),
+            }));
+        }
         Reporter::new(sinks)
+    }
+
+    /// Whether there is no sink at all.
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
     }
 
     /// Sends an event to every sink; a failing sink warns once per command.
