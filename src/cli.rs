@@ -48,6 +48,9 @@ pub enum Command {
     Rollback(InitArgs),
     /// Show the phase, weight and checks: exit 0, 4 waiting for a gate, 1 failed.
     Status(StatusArgs),
+    /// Show what `run` would do, writing nothing: objects to create or change as diffs, the
+    /// weight schedule with its timings, the rendered metric queries and the webhooks.
+    Plan(PlanArgs),
     /// The whole product with no cluster: a simulated cluster, a sample app, a healthy release
     /// promoted and a faulty one rolled back.
     #[cfg(feature = "demo")]
@@ -60,6 +63,14 @@ pub struct RunArgs {
     /// Cluster options.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// The release to roll out.
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+}
+
+/// What a release changes before the rollout starts (`run` applies it; `plan` shows it).
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
     /// Apply these manifests first (server-side apply, like `kubectl apply --server-side`);
     /// Flagger documents in them are skipped (repeatable; files or directories).
     #[arg(long = "apply", value_name = "FILE")]
@@ -67,6 +78,17 @@ pub struct RunArgs {
     /// Set a container's image on the target first, like `kubectl set image` (repeatable).
     #[arg(long = "image", value_name = "CONTAINER=IMAGE")]
     pub images: Vec<String>,
+}
+
+/// `canary-gate plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Cluster options (the cluster is only read, and only when reachable).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The release to plan for, as `run` would take it.
+    #[command(flatten)]
+    pub release: ReleaseArgs,
 }
 
 /// `canary-gate step`.
@@ -98,7 +120,7 @@ pub struct StatusArgs {
 impl Command {
     /// The names accepted in the `command` input.
     pub const NAMES: &'static [&'static str] = &[
-        "validate", "init", "run", "step", "promote", "rollback", "status",
+        "validate", "init", "run", "step", "promote", "rollback", "status", "plan",
     ];
 }
 

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::k8s::events::{self, Involved};
 use crate::k8s::state_store::StateStore;
 use crate::metrics::prometheus::{Auth, Endpoint};
-use crate::metrics::{self, builtin, template};
+use crate::metrics::{self, queries};
 use crate::rollout::analysis::judge;
 use crate::rollout::{
     Action, CheckKind, Checks, Decision, GateOutcome, Health, MetricOutcome, NoteKind, Observed,
@@ -194,128 +194,49 @@ impl Executor<'_> {
         }
     }
 
-    /// Where and what to query for one metric (a built-in and a template may both apply).
-    async fn queries_for(
+    /// Where and what to query for one metric (a built-in and a template may both apply): the
+    /// template from the spec files or the cluster, its Secret's credentials attached.
+    pub async fn queries_for(
         &self,
         m: &crate::spec::model::Metric,
     ) -> Result<Vec<(Endpoint, String)>, String> {
-        let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
-        let server = self
-            .canary
-            .metrics_server
-            .clone()
-            .unwrap_or_else(|| self.metrics_server.clone());
-        let plain = |address: String| Endpoint {
-            address,
-            ..Endpoint::default()
-        };
-        let mut out = Vec::new();
-        if let Some(b) = m.builtin {
-            match (self.plan.provider, &self.plan.names.ingress) {
-                (Provider::Nginx, Some(ing)) => out.push((
-                    plain(server.clone()),
-                    builtin::nginx(b, &self.namespace, ing, &interval),
-                )),
-                _ => {
-                    return Err(format!(
-                        "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
-                        m.name,
-                        self.plan.provider.as_str()
-                    ));
+        let ctx = self.query_context();
+        let template = match &m.template {
+            None => None,
+            Some(r) => {
+                let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
+                match queries::find_template(self.templates, r, &self.namespace) {
+                    Some(t) => Some(t.clone()),
+                    None => Some(
+                        crate::k8s::read_template(self.client, want_ns, &r.name)
+                            .await
+                            .map_err(|why| format!("metric {}: {why}", m.name))?,
+                    ),
                 }
             }
-        }
-        let model = template::Model {
-            name: &self.canary.name,
-            namespace: &self.namespace,
-            target: &self.canary.target.name,
-            service: &self.plan.names.apex,
-            ingress: self
-                .plan
-                .names
-                .ingress
-                .as_deref()
-                .unwrap_or(&self.canary.target.name),
-            route: &self.canary.target.name,
-            interval: &interval,
-            variables: &m.variables,
         };
-        if let Some(r) = &m.template {
-            let want_ns = r.namespace.as_deref().unwrap_or(&self.namespace);
-            let from_files = self
-                .templates
-                .iter()
-                .find(|t| t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns))
-                .cloned();
-            let t = match from_files {
-                Some(t) => t,
-                None => self
-                    .cluster_template(want_ns, &r.name)
-                    .await
-                    .map_err(|why| format!("metric {}: {why}", m.name))?,
-            };
-            let q = template::render(&t.query, &model)
-                .map_err(|why| format!("metric {}: {why}", m.name))?;
-            let mut endpoint = plain(t.address.clone().unwrap_or_else(|| server.clone()));
-            endpoint.insecure = t.insecure_skip_verify;
-            endpoint.headers = t
-                .headers
-                .iter()
-                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-                .collect();
-            if let Some(secret) = &t.secret {
-                endpoint.auth = Some(
-                    self.credentials(t.namespace.as_deref().unwrap_or(want_ns), secret)
-                        .await?,
-                );
+        let mut out = queries::render(&ctx, m, template.as_ref())?;
+        if let Some(t) = &template
+            && let Some(secret) = &t.secret
+        {
+            let ns = t.namespace.as_deref().unwrap_or(&self.namespace);
+            let auth = self.credentials(ns, secret).await?;
+            // The template's query is the last one (after a built-in of the same name).
+            if let Some((endpoint, _)) = out.last_mut() {
+                endpoint.auth = Some(auth);
             }
-            out.push((endpoint, q));
-        } else if let Some(q) = &m.query {
-            out.push((
-                plain(server.clone()),
-                template::render(q, &model).map_err(|why| format!("metric {}: {why}", m.name))?,
-            ));
         }
         Ok(out)
     }
 
-    /// A MetricTemplate object from the cluster (any namespace), validated like one from a file.
-    async fn cluster_template(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<MetricTemplate, String> {
-        use kube::api::{ApiResource, DynamicObject};
-        use kube::core::GroupVersionKind;
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("flagger.app", "v1beta1", "MetricTemplate"),
-            "metrictemplates",
-        );
-        let api: kube::Api<DynamicObject> =
-            kube::Api::namespaced_with(self.client.clone(), namespace, &resource);
-        let obj = api
-            .get_opt(name)
-            .await
-            .map_err(|e| format!("reading MetricTemplate {namespace}/{name}: {}", crate::k8s::write::describe(&e)))?
-            .ok_or_else(|| format!("MetricTemplate {namespace}/{name} is neither in the spec files nor in the cluster"))?;
-        let text = serde_json::to_string(&obj).map_err(|e| e.to_string())?;
-        let source = format!("metrictemplate/{namespace}/{name} (cluster)");
-        let loaded = crate::spec::load(&[crate::spec::Source {
-            name: source.clone(),
-            text,
-        }]);
-        if let Some(d) = loaded
-            .diagnostics
-            .iter()
-            .find(|d| d.severity == crate::spec::Severity::Error)
-        {
-            return Err(format!("{source}: {}", d.text()));
+    /// What query rendering needs to know about this canary.
+    pub fn query_context(&self) -> queries::Context<'_> {
+        queries::Context {
+            canary: self.canary,
+            plan: &self.plan,
+            namespace: &self.namespace,
+            default_server: &self.metrics_server,
         }
-        loaded
-            .templates
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("{source}: not a MetricTemplate"))
     }
 
     /// `token`, or `username` + `password`, from a template's Secret.

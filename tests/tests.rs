@@ -14,6 +14,7 @@ mod hooks;
 mod init;
 mod kubeconfig;
 mod manifests;
+mod plan;
 mod plans;
 mod promql;
 mod rollout;

@@ -29,11 +29,7 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<Outcome, Error> {
     for c in &loaded.canaries {
         check_supported(c)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let conn = connect(settings, cluster.context.as_deref()).await?;
         for c in &loaded.canaries {
@@ -214,18 +210,8 @@ pub async fn initialize_locked(
                 )));
             };
             let pod = target.pod_spec();
-            let inputs = services::Inputs {
-                namespace,
-                owner: &owner,
-                service,
-                key: &target.key,
-                value: &target.value,
-                discovered: if service.port_discovery {
-                    services::discover_ports(&pod, service)
-                } else {
-                    Vec::new()
-                },
-            };
+            let inputs =
+                services::Inputs::new(namespace, &owner, service, &target.key, &target.value, &pod);
             services::apply(client, &inputs, services::Which::Canary).await?;
             services::apply(client, &inputs, services::Which::Primary).await?;
             let (created, tracked) = workload.initialize(&target).await?;

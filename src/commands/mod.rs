@@ -4,6 +4,7 @@
 #[cfg(feature = "demo")]
 mod demo;
 pub mod init;
+mod plan;
 mod rollout;
 mod specs;
 mod validate;
@@ -20,7 +21,7 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
         Command::Run(args) => rollout::run(
             settings,
             &args.cluster,
-            rollout::Mode::Run(&args.images, &args.apply),
+            rollout::Mode::Run(&args.release.images, &args.release.apply),
         ),
         Command::Step(args) => rollout::run(
             settings,
@@ -31,10 +32,20 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
         Command::Rollback(args) => rollout::run(settings, &args.cluster, rollout::Mode::Rollback),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(settings),
+        Command::Plan(args) => plan::run(settings, args),
         Command::Status(args) => rollout::run(
             settings,
             &args.cluster,
             rollout::Mode::Status(args.output, args.watch),
         ),
     }
+}
+
+/// The runtime of a command that talks to a cluster (two workers: CI runners are small).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))
 }

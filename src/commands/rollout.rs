@@ -67,11 +67,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
             }
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))?;
+    let runtime = super::runtime()?;
     let shortest = loaded
         .canaries
         .iter()
@@ -511,44 +507,18 @@ async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outc
 async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
     let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
     let target = &exec.canary.target.name;
-    let pairs: Vec<(&str, &str)> = images.iter().filter_map(|i| i.split_once('=')).collect();
     let current =
         crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
-    let containers: Vec<String> = current
-        .as_ref()
-        .and_then(|d| d.spec.template.spec.as_ref())
-        .map(|p| {
-            p.containers
-                .iter()
-                .chain(p.init_containers.iter().flatten())
-                .map(|c| c.name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    for (c, _) in &pairs {
-        if !containers.iter().any(|n| n == c) {
-            return Err(Error::Invalid(format!(
-                "--image: deployment/{target} has no container {c:?} (it has: {})",
-                containers.join(", ")
-            )));
-        }
-    }
+    let mut check = current.unwrap_or_default();
+    check.metadata.name = Some(target.clone());
+    crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
     ensure(
         &api,
         target,
         &format!("setting images on deployment/{target}"),
         |cur| {
             let mut next = cur?.clone();
-            let pod = next.spec.template.spec.as_mut()?;
-            for c in pod
-                .containers
-                .iter_mut()
-                .chain(pod.init_containers.iter_mut().flatten())
-            {
-                if let Some((_, img)) = pairs.iter().find(|(n, _)| *n == c.name) {
-                    c.image = Some((*img).to_string());
-                }
-            }
+            crate::workload::deployment::set_images(&mut next, images).ok()?;
             Some(next)
         },
     )
@@ -566,56 +536,42 @@ async fn apply_files(
     use kube::core::GroupVersionKind;
     let inputs: Vec<_> = files.iter().map(|f| settings.input_path(f)).collect();
     let sources = crate::sources::read_all(&inputs, false)?;
-    for src in sources {
-        let docs = serde_saphyr::from_multiple::<serde_json::Value>(&src.text)
-            .map_err(|e| Error::Invalid(format!("{}: invalid YAML: {e}", src.name)))?;
-        for doc in docs.into_iter().filter(|d| d.is_object()) {
-            let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
-            let kind = doc["kind"].as_str().unwrap_or_default().to_string();
-            let name = doc["metadata"]["name"]
+    for m in specs::manifests(&sources)? {
+        let specs::Manifest {
+            file,
+            api_version,
+            kind,
+            name,
+            doc,
+        } = m;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let gvk = GroupVersionKind::gvk(group, version, &kind);
+        let (resource, caps) = kube::discovery::pinned_kind(exec.client, &gvk)
+            .await
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "{file}: {api_version} {kind} is not served by the cluster: {e}"
+                ))
+            })?;
+        let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+            let ns = doc["metadata"]["namespace"]
                 .as_str()
-                .unwrap_or_default()
+                .unwrap_or(&exec.namespace)
                 .to_string();
-            if api_version.starts_with("flagger.app/") {
-                continue;
-            }
-            if api_version.is_empty() || kind.is_empty() || name.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "{}: every document needs apiVersion, kind and metadata.name",
-                    src.name
-                )));
-            }
-            let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-            let gvk = GroupVersionKind::gvk(group, version, &kind);
-            let (resource, caps) = kube::discovery::pinned_kind(exec.client, &gvk)
-                .await
-                .map_err(|e| {
-                    Error::Invalid(format!(
-                        "{}: {api_version} {kind} is not served by the cluster: {e}",
-                        src.name
-                    ))
-                })?;
-            let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced
-            {
-                let ns = doc["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or(&exec.namespace)
-                    .to_string();
-                kube::Api::namespaced_with(exec.client.clone(), &ns, &resource)
-            } else {
-                kube::Api::all_with(exec.client.clone(), &resource)
-            };
-            let what = format!("applying {} {kind}/{name}", src.name);
-            let params = PatchParams::apply("canary-gate").force();
-            let patch = Patch::Apply(&doc);
-            crate::k8s::write::with_retries(&what, || api.patch(&name, &params, &patch))
-                .await
-                .map_err(|e| crate::k8s::write::failed(&what, &e))?;
-            println!(
-                "{}/{}: applied {kind}/{name} from {}",
-                exec.namespace, exec.canary.name, src.name
-            );
-        }
+            kube::Api::namespaced_with(exec.client.clone(), &ns, &resource)
+        } else {
+            kube::Api::all_with(exec.client.clone(), &resource)
+        };
+        let what = format!("applying {file} {kind}/{name}");
+        let params = PatchParams::apply("canary-gate").force();
+        let patch = Patch::Apply(&doc);
+        crate::k8s::write::with_retries(&what, || api.patch(&name, &params, &patch))
+            .await
+            .map_err(|e| crate::k8s::write::failed(&what, &e))?;
+        println!(
+            "{}/{}: applied {kind}/{name} from {file}",
+            exec.namespace, exec.canary.name
+        );
     }
     Ok(())
 }

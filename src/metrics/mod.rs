@@ -1,9 +1,11 @@
-//! Metrics: the built-in queries (`builtin.rs`), template rendering (`template.rs`) and the
+//! Metrics: the built-in queries (`builtin.rs`), template rendering (`template.rs`), which
+//! queries a metric runs where (`queries.rs`) and the
 //! Prometheus client (`prometheus.rs`). Queries are kept apart from where they run; "no data" is
 //! kept apart from "failed". Judging values against thresholds is the core's job.
 
 pub mod builtin;
 pub mod prometheus;
+pub mod queries;
 pub mod template;
 
 /// Flagger's default metrics server.

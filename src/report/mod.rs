@@ -6,6 +6,7 @@
 //! one warning and the command carries on exactly as it would have without it.
 
 pub mod console;
+pub mod diff;
 pub mod findings;
 pub mod github;
 pub mod markdown;

@@ -38,6 +38,31 @@ pub struct Inputs<'a> {
     pub discovered: Vec<ServicePort>,
 }
 
+impl<'a> Inputs<'a> {
+    /// The inputs for a target whose pods run `pod` (ports discovered when the spec asks).
+    pub fn new(
+        namespace: &'a str,
+        owner: &'a str,
+        service: &'a ServiceSpec,
+        key: &'a str,
+        value: &'a str,
+        pod: &PodSpec,
+    ) -> Inputs<'a> {
+        Inputs {
+            namespace,
+            owner,
+            service,
+            key,
+            value,
+            discovered: if service.port_discovery {
+                discover_ports(pod, service)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
 /// Port discovery (§3.9): every container port except the service's own target port, from all
 /// containers but `istio-proxy` and `envoy`.
 pub fn discover_ports(pod: &PodSpec, service: &ServiceSpec) -> Vec<ServicePort> {
@@ -208,6 +233,15 @@ pub fn reconcile(
     (next != *existing).then_some(next)
 }
 
+/// The `unmanagedMetadata` keys of `spec.service` (values unused).
+pub fn unmanaged(service: &ServiceSpec) -> Metadata {
+    let keys = |list: &[String]| list.iter().map(|k| (k.clone(), String::new())).collect();
+    Metadata {
+        labels: keys(&service.unmanaged_labels),
+        annotations: keys(&service.unmanaged_annotations),
+    }
+}
+
 /// Creates or updates one of the three Services.
 pub async fn apply(
     client: &kube::Client,
@@ -217,20 +251,7 @@ pub async fn apply(
     let desired = render(inputs, which);
     let name = desired.metadata.name.clone().unwrap_or_default();
     let api: Api<Service> = Api::namespaced(client.clone(), inputs.namespace);
-    let unmanaged = Metadata {
-        labels: inputs
-            .service
-            .unmanaged_labels
-            .iter()
-            .map(|k| (k.clone(), String::new()))
-            .collect(),
-        annotations: inputs
-            .service
-            .unmanaged_annotations
-            .iter()
-            .map(|k| (k.clone(), String::new()))
-            .collect(),
-    };
+    let unmanaged = unmanaged(inputs.service);
     ensure(
         &api,
         &name,

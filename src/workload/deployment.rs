@@ -40,6 +40,30 @@ pub struct Target {
 }
 
 impl Target {
+    /// A target from its Deployment: the selector label is the first of `keys` it has.
+    pub fn new(deployment: Deployment, keys: &[String]) -> Result<Target, String> {
+        let match_labels = deployment
+            .spec
+            .selector
+            .match_labels
+            .clone()
+            .unwrap_or_default();
+        let name = deployment.metadata.name.clone().unwrap_or_default();
+        let (key, value) = selector_label(&match_labels, keys).ok_or_else(|| {
+            format!(
+                "deployment/{name}: spec.selector.matchLabels must contain one of [{}] (--selector-labels)",
+                keys.join(", ")
+            )
+        })?;
+        let template_hash = hash_json(&deployment.spec.template);
+        Ok(Target {
+            deployment,
+            key,
+            value,
+            template_hash,
+        })
+    }
+
     /// The target's pod spec.
     pub fn pod_spec(&self) -> k8s_openapi::api::core::v1::PodSpec {
         self.deployment
@@ -71,26 +95,7 @@ impl DeploymentWorkload<'_> {
                 self.target, self.namespace
             ))
         })?;
-        let match_labels = deployment
-            .spec
-            .selector
-            .match_labels
-            .clone()
-            .unwrap_or_default();
-        let (key, value) = selector_label(&match_labels, &self.opts.selector_labels).ok_or_else(|| {
-            Error::Invalid(format!(
-                "deployment/{}: spec.selector.matchLabels must contain one of [{}] (--selector-labels)",
-                self.target,
-                self.opts.selector_labels.join(", ")
-            ))
-        })?;
-        let template_hash = hash_json(&deployment.spec.template);
-        Ok(Target {
-            deployment,
-            key,
-            value,
-            template_hash,
-        })
+        Target::new(deployment, &self.opts.selector_labels).map_err(Error::Invalid)
     }
 
     /// The primary rendered from the target with a fresh rollout id.
@@ -336,6 +341,37 @@ pub fn replicas_from_zero(target: Option<i32>, primary: Option<i32>, hpa_min: Op
         Some(m) if m > 1 => m,
         Some(_) => 1,
     }
+}
+
+/// `kubectl set image`: each `CONTAINER=IMAGE` on the container (or init container) of that name.
+pub fn set_images(d: &mut Deployment, images: &[String]) -> Result<(), String> {
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let pod = d.spec.template.spec.get_or_insert_with(Default::default);
+    for i in images {
+        let Some((container, image)) = i.split_once('=') else {
+            return Err(format!("--image {i:?}: expected CONTAINER=IMAGE"));
+        };
+        let mut all = pod
+            .containers
+            .iter_mut()
+            .chain(pod.init_containers.iter_mut().flatten());
+        match all.find(|c| c.name == container) {
+            Some(c) => c.image = Some(image.to_string()),
+            None => {
+                let names: Vec<&str> = pod
+                    .containers
+                    .iter()
+                    .chain(pod.init_containers.iter().flatten())
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return Err(format!(
+                    "--image: deployment/{name} has no container {container:?} (it has: {})",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

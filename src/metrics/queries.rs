@@ -1,0 +1,96 @@
+//! Which PromQL a metric runs, and against which server: the built-in query for the provider,
+//! the MetricTemplate's rendered query, or the inline query.
+//!
+//! Pure: the caller finds the template (spec files, then the cluster) and attaches a template
+//! Secret's credentials; `run` and `plan` render through here alike.
+
+use super::builtin;
+use super::prometheus::Endpoint;
+use super::template;
+use crate::rollout::Plan;
+use crate::spec::model::{Canary, Metric, MetricTemplate, Provider, TemplateRef};
+
+/// What rendering needs to know about the canary.
+pub struct Context<'a> {
+    /// The validated spec.
+    pub canary: &'a Canary,
+    /// Its plan (provider, object names).
+    pub plan: &'a Plan,
+    /// The canary's namespace.
+    pub namespace: &'a str,
+    /// The metrics server when neither the template nor the spec names one.
+    pub default_server: &'a str,
+}
+
+/// The template `r` names, from the spec files (`canary_ns` when the reference has none).
+pub fn find_template<'t>(
+    templates: &'t [MetricTemplate],
+    r: &TemplateRef,
+    canary_ns: &str,
+) -> Option<&'t MetricTemplate> {
+    let want_ns = r.namespace.as_deref().unwrap_or(canary_ns);
+    templates
+        .iter()
+        .find(|t| t.name == r.name && t.namespace.as_deref().is_none_or(|n| n == want_ns))
+}
+
+/// The queries of one metric (a built-in and a template may both apply), without credentials.
+pub fn render(
+    ctx: &Context<'_>,
+    m: &Metric,
+    template: Option<&MetricTemplate>,
+) -> Result<Vec<(Endpoint, String)>, String> {
+    let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
+    let server = ctx
+        .canary
+        .metrics_server
+        .clone()
+        .unwrap_or_else(|| ctx.default_server.to_string());
+    let plain = |address: String| Endpoint {
+        address,
+        ..Endpoint::default()
+    };
+    let names = &ctx.plan.names;
+    let mut out = Vec::new();
+    if let Some(b) = m.builtin {
+        match (ctx.plan.provider, &names.ingress) {
+            (Provider::Nginx, Some(ing)) => out.push((
+                plain(server.clone()),
+                builtin::nginx(b, ctx.namespace, ing, &interval),
+            )),
+            _ => {
+                return Err(format!(
+                    "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
+                    m.name,
+                    ctx.plan.provider.as_str()
+                ));
+            }
+        }
+    }
+    let target = &ctx.canary.target.name;
+    let model = template::Model {
+        name: &ctx.canary.name,
+        namespace: ctx.namespace,
+        target,
+        service: &names.apex,
+        ingress: names.ingress.as_deref().unwrap_or(target),
+        route: target,
+        interval: &interval,
+        variables: &m.variables,
+    };
+    let rendered =
+        |q: &str| template::render(q, &model).map_err(|why| format!("metric {}: {why}", m.name));
+    if let Some(t) = template {
+        let mut endpoint = plain(t.address.clone().unwrap_or_else(|| server.clone()));
+        endpoint.insecure = t.insecure_skip_verify;
+        endpoint.headers = t
+            .headers
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+            .collect();
+        out.push((endpoint, rendered(&t.query)?));
+    } else if let Some(q) = &m.query {
+        out.push((plain(server), rendered(q)?));
+    }
+    Ok(out)
+}

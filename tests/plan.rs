@@ -1,0 +1,126 @@
+//! `canary-gate plan` against the simulator: the diffs `run` would make, zero writes (the
+//! simulator's request log), the same plan in the job summary and as a check run; and a plan from
+//! the files alone when there is no cluster.
+
+use crate::cluster::Cluster;
+use crate::github::{Github, Workspace, assert_valid};
+use crate::support::{Run, cg, root, run};
+use serde_json::json;
+
+/// Asserts the command succeeded and printed every one of `texts`.
+fn shows(r: &Run, texts: &[&str]) {
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for t in texts {
+        assert!(r.stdout.contains(t), "{t:?} missing from:\n{}", r.stdout);
+    }
+}
+
+/// Runs a plan and asserts it wrote nothing to the simulator.
+fn plan_without_writes(c: &Cluster, mut cmd: std::process::Command) -> Run {
+    let writes = c.writes();
+    let r = run(&mut cmd);
+    let after = c.writes();
+    assert_eq!(after, writes, "plan wrote: {:?}", &after[writes.len()..]);
+    r
+}
+
+#[test]
+fn plan_shows_the_diffs_and_writes_nothing() {
+    let c = Cluster::new();
+    c.podinfo(|o| {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["metadata"]["name"] = json!("unrelated");
+        }
+    });
+    let spec = std::fs::read_to_string(root().join("fixtures/k8s/canary.yaml")).unwrap();
+    let ws = Workspace::new(&spec.replace(
+        "name: podinfo\n    primaryScalerReplicas",
+        "name: unrelated\n    primaryScalerReplicas",
+    ));
+    let gh = Github::start(201);
+
+    // Before init: everything would be created; the apex Service's selector moves to the primary.
+    let r = plan_without_writes(&c, ws.action("plan", &gh.api_url(), &c.sim.kubeconfig));
+    shows(
+        &r,
+        &[
+            "- **create** `deployment/podinfo-primary` (init)",
+            "- **change** `service/podinfo` (init)",
+            "-    app: podinfo\n+    app: podinfo-primary\n",
+            "+++ ingress/podinfo-canary",
+            "| 3 | 30s | 60% |",
+            "ingress=\"podinfo\",canary!=\"\"",
+        ],
+    );
+
+    // After init, with a new image: the target and, on promotion, the primary change; the rest not.
+    let init = run(&mut ws.action("init", &gh.api_url(), &c.sim.kubeconfig));
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let mut cmd = ws.action("plan", &gh.api_url(), &c.sim.kubeconfig);
+    cmd.args([
+        "plan",
+        "--image",
+        "podinfo=ghcr.io/stefanprodan/podinfo:6.7.1",
+    ]);
+    let r = plan_without_writes(&c, cmd);
+    shows(
+        &r,
+        &[
+            "- **change** `deployment/podinfo-primary` (promotion, if the analysis passes)",
+            "- **unchanged** `service/podinfo-canary`",
+            "- **unchanged** `service/podinfo-primary`",
+            "- **unchanged** `service/podinfo`",
+            "- **unchanged** `ingress/podinfo-canary`",
+        ],
+    );
+    let image_change = "-        image: ghcr.io/stefanprodan/podinfo:6.7.0\n+        image: ghcr.io/stefanprodan/podinfo:6.7.1\n";
+    assert_eq!(
+        r.stdout.matches(image_change).count(),
+        2,
+        "target and primary"
+    );
+
+    // The same plan as a check run and in the job summary.
+    let calls = gh.requests();
+    let last = &calls.last().unwrap().2;
+    assert_valid(last, true);
+    assert_eq!(last["name"], "canary-gate: test/podinfo (plan)");
+    assert_eq!(last["conclusion"], "success");
+    assert!(
+        last["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains(image_change)
+    );
+    let summary = ws.read("summary.md");
+    assert_eq!(summary.matches("#### What run would change").count(), 2);
+    assert!(summary.contains(image_change));
+}
+
+#[test]
+fn without_a_cluster_plan_uses_the_files_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", nobody.local_addr().unwrap());
+    drop(nobody);
+    std::fs::write(&kubeconfig, canary_gate_sim::kubeconfig_yaml(&server, "t")).unwrap();
+    let r = cg(&[
+        "plan",
+        "--canary",
+        "fixtures/k8s/canary.yaml",
+        "--apply",
+        "fixtures/k8s/podinfo.yaml",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
+    shows(
+        &r,
+        &[
+            "no cluster (",
+            "planned from the files alone",
+            "- **create** `deployment/podinfo-primary` (init)",
+            "+    app: podinfo-primary",
+        ],
+    );
+}
