@@ -71,20 +71,35 @@ fn release(sim: &SimHandle, image: &str, annotations: Value) -> Result<(), Error
     .map_err(infra("changing the target"))
 }
 
-fn own(args: &[&str], spec: &Path, kubeconfig: &Path, metrics: &str) -> Result<i32, Error> {
+/// Runs this binary on the demo's cluster (the user's inputs left out, but for the GitHub token,
+/// passed in the environment so the runs report check runs like the real thing).
+fn own(
+    settings: &Settings,
+    args: &[&str],
+    spec: &Path,
+    kubeconfig: &Path,
+    metrics: &str,
+) -> Result<i32, Error> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Infra(format!("demo: finding this binary: {e}")))?;
     let mut cmd = Command::new(exe);
-    cmd.args(args)
-        .arg("--canary")
-        .arg(spec)
-        .arg("--kubeconfig")
-        .arg(kubeconfig);
+    // From the spec's directory, so reports name it as a workflow would: `canary.yaml:15`.
+    if let (Some(dir), Some(file)) = (spec.parent(), spec.file_name()) {
+        cmd.current_dir(dir).args(args).arg("--canary").arg(file);
+    } else {
+        cmd.args(args).arg("--canary").arg(spec);
+    }
+    cmd.arg("--kubeconfig").arg(kubeconfig);
     cmd.args(["--metrics-server", metrics, "--log-level", "warn"]);
     for (k, _) in std::env::vars() {
         if k.starts_with("INPUT_") {
             cmd.env_remove(k);
         }
+    }
+    // The spec is not in the workspace: it resolves against the working directory.
+    cmd.env_remove("GITHUB_WORKSPACE");
+    if let Some(token) = &settings.github_token {
+        cmd.env("INPUT_GITHUB-TOKEN", token.expose());
     }
     let status = cmd
         .status()
@@ -93,7 +108,7 @@ fn own(args: &[&str], spec: &Path, kubeconfig: &Path, metrics: &str) -> Result<i
 }
 
 /// Runs the demo.
-pub fn run(_settings: &Settings) -> Result<Outcome, Error> {
+pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     println!("canary-gate demo: a simulated cluster, a sample app, two releases.\n");
     let sim = Sim::start(SimConfig {
         ready_after: Duration::from_millis(300),
@@ -156,7 +171,7 @@ pub fn run(_settings: &Settings) -> Result<Outcome, Error> {
     );
 
     println!("── initializing: podinfo-primary takes the traffic ──");
-    if own(&["init"], &spec, &sim.kubeconfig, &metrics)? != 0 {
+    if own(settings, &["init"], &spec, &sim.kubeconfig, &metrics)? != 0 {
         return Err(Error::Infra("demo: init failed".into()));
     }
     println!("\n── release 6.7.1: healthy (20 ms, no errors) ──");
@@ -165,14 +180,14 @@ pub fn run(_settings: &Settings) -> Result<Outcome, Error> {
         "ghcr.io/stefanprodan/podinfo:6.7.1",
         json!({"canary-gate.dev/sim-latency-ms": "20", "canary-gate.dev/sim-error-rate": "0"}),
     )?;
-    let good = own(&["run"], &spec, &sim.kubeconfig, &metrics)?;
+    let good = own(settings, &["run"], &spec, &sim.kubeconfig, &metrics)?;
     println!("\n── release 6.7.2: faulty (30% of requests fail) ──");
     release(
         &sim,
         "ghcr.io/stefanprodan/podinfo:6.7.2",
         json!({"canary-gate.dev/sim-latency-ms": "20", "canary-gate.dev/sim-error-rate": "0.3"}),
     )?;
-    let bad = own(&["run"], &spec, &sim.kubeconfig, &metrics)?;
+    let bad = own(settings, &["run"], &spec, &sim.kubeconfig, &metrics)?;
     let primary = sim
         .get("apps/v1", "Deployment", "test", "podinfo-primary")
         .and_then(|d| {

@@ -114,7 +114,7 @@ fn facts(r: &Report) -> String {
             .unwrap_or(0)
             .max(r.failed_checks);
         parts.push(format!(
-            "**{failed}** failed checks at most (rollback at {})",
+            "**{failed}**/{} failed checks (most in a row)",
             r.threshold
         ));
     }
