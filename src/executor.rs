@@ -254,9 +254,13 @@ impl Executor<'_> {
             data.get(k)
                 .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         };
+        let secret_value = |v: String| {
+            crate::report::console::mask(&v);
+            v
+        };
         match (text("token"), text("username"), text("password")) {
-            (Some(t), _, _) => Ok(Auth::Bearer(t)),
-            (None, Some(u), Some(p)) => Ok(Auth::Basic(u, p)),
+            (Some(t), _, _) => Ok(Auth::Bearer(secret_value(t))),
+            (None, Some(u), Some(p)) => Ok(Auth::Basic(u, secret_value(p))),
             _ => Err(format!(
                 "secret/{secret} in {namespace} has neither token nor username and password"
             )),

@@ -399,6 +399,10 @@ fn a_rollout_reports_to_the_pull_request_head_and_leaks_nothing() {
             r.stderr.contains(&format!("::add-mask::{TOKEN}")),
             "the token is masked"
         );
+        assert!(
+            r.stderr.contains(&format!("::add-mask::{HOOK_PASSWORD}")),
+            "the webhook password is masked"
+        );
     }
     for (_, _, body) in &calls {
         sinks.push(("check-run body", body.to_string()));

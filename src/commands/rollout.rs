@@ -55,6 +55,12 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
     let cluster = Cluster::from_args(args)?;
     for c in &loaded.canaries {
         super::init::check_supported(c)?;
+        for h in &c.analysis.webhooks {
+            report::console::mask_url(&h.url);
+        }
+        if let Some(server) = &c.metrics_server {
+            report::console::mask_url(server);
+        }
     }
     if let Mode::Run(images, _) = &mode {
         for i in images.iter() {

@@ -66,6 +66,28 @@ pub fn add_mask(value: &str) -> String {
     format!("::add-mask::{}", escape_data(value))
 }
 
+/// Under GitHub Actions, tells the runner to hide `value` from the log from now on (standard
+/// error, before the value can appear anywhere). Outside Actions it does nothing.
+pub fn mask(value: &str) {
+    if !value.is_empty() && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        eprintln!("{}", add_mask(value));
+    }
+}
+
+/// Masks the credentials a URL carries (password, query values), as [`mask`] does.
+pub fn mask_url(text: &str) {
+    if let Ok(u) = url::Url::parse(text) {
+        if let Some(p) = u.password() {
+            mask(p);
+        }
+        for (_, v) in u.query_pairs() {
+            if v.len() >= 8 {
+                mask(&v);
+            }
+        }
+    }
+}
+
 /// The annotation command for a diagnostic: `::error file=…,line=…,col=…,title=…::message`.
 pub fn annotation(d: &Diagnostic) -> String {
     let level = match d.severity {

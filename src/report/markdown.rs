@@ -113,10 +113,7 @@ fn facts(r: &Report) -> String {
             .max()
             .unwrap_or(0)
             .max(r.failed_checks);
-        parts.push(format!(
-            "**{failed}**/{} failed checks (most in a row)",
-            r.threshold
-        ));
+        parts.push(format!("**{failed}**/{} failed checks", r.threshold));
     }
     if let Some(d) = elapsed(r) {
         parts.push(d);
