@@ -5,6 +5,7 @@
 mod demo;
 pub mod init;
 mod plan;
+mod release;
 mod rollout;
 mod specs;
 mod validate;

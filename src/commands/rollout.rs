@@ -7,7 +7,6 @@ use crate::cli::{ClusterArgs, Format};
 use crate::error::{Error, Outcome};
 use crate::executor::Executor;
 use crate::k8s::state_store::StateStore;
-use crate::k8s::write::ensure;
 use crate::k8s::{Connection, canary_id, connect};
 use crate::metrics;
 use crate::report::{self, Event, Report, Reporter, Verdict};
@@ -16,8 +15,6 @@ use crate::settings::Settings;
 use crate::spec::duration::format_duration;
 use crate::spec::model::{Canary, MetricTemplate};
 use crate::webhooks::Caller;
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
 use std::time::{Duration, Instant};
 
 /// Which command.
@@ -279,10 +276,10 @@ async fn locked(
         }
         Mode::Run(images, files) => {
             if !files.is_empty() {
-                apply_files(settings, exec, files).await?;
+                super::release::apply_files(settings, exec, files).await?;
             }
             if !images.is_empty() {
-                set_images(exec, images).await?;
+                super::release::set_images(exec, images).await?;
             }
         }
         _ => {}
@@ -507,77 +504,4 @@ async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outc
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-}
-
-/// `kubectl set image` on the target Deployment.
-async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
-    let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
-    let target = &exec.canary.target.name;
-    let current =
-        crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
-    let mut check = current.unwrap_or_default();
-    check.metadata.name = Some(target.clone());
-    crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
-    ensure(
-        &api,
-        target,
-        &format!("setting images on deployment/{target}"),
-        |cur| {
-            let mut next = cur?.clone();
-            crate::workload::deployment::set_images(&mut next, images).ok()?;
-            Some(next)
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// `--apply`: every non-Flagger document of the files, server-side applied.
-async fn apply_files(
-    settings: &Settings,
-    exec: &Executor<'_>,
-    files: &[String],
-) -> Result<(), Error> {
-    use kube::api::{DynamicObject, Patch, PatchParams};
-    use kube::core::GroupVersionKind;
-    let inputs: Vec<_> = files.iter().map(|f| settings.input_path(f)).collect();
-    let sources = crate::sources::read_all(&inputs, false)?;
-    for m in specs::manifests(&sources)? {
-        let specs::Manifest {
-            file,
-            api_version,
-            kind,
-            name,
-            doc,
-        } = m;
-        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
-        let gvk = GroupVersionKind::gvk(group, version, &kind);
-        let (resource, caps) = kube::discovery::pinned_kind(exec.client, &gvk)
-            .await
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "{file}: {api_version} {kind} is not served by the cluster: {e}"
-                ))
-            })?;
-        let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
-            let ns = doc["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or(&exec.namespace)
-                .to_string();
-            kube::Api::namespaced_with(exec.client.clone(), &ns, &resource)
-        } else {
-            kube::Api::all_with(exec.client.clone(), &resource)
-        };
-        let what = format!("applying {file} {kind}/{name}");
-        let params = PatchParams::apply("canary-gate").force();
-        let patch = Patch::Apply(&doc);
-        crate::k8s::write::with_retries(&what, || api.patch(&name, &params, &patch))
-            .await
-            .map_err(|e| crate::k8s::write::failed(&what, &e))?;
-        println!(
-            "{}/{}: applied {kind}/{name} from {file}",
-            exec.namespace, exec.canary.name
-        );
-    }
-    Ok(())
 }

@@ -1,0 +1,83 @@
+//! A release before the rollout: `--apply` (server-side apply of the manifests, Flagger documents
+//! skipped) and `--image` (`kubectl set image` on the target). Writes only the user's own objects.
+
+use super::specs;
+use crate::error::Error;
+use crate::executor::Executor;
+use crate::k8s::write::ensure;
+use crate::settings::Settings;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+
+/// `kubectl set image` on the target Deployment.
+pub async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
+    let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
+    let target = &exec.canary.target.name;
+    let current =
+        crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
+    let mut check = current.unwrap_or_default();
+    check.metadata.name = Some(target.clone());
+    crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
+    ensure(
+        &api,
+        target,
+        &format!("setting images on deployment/{target}"),
+        |cur| {
+            let mut next = cur?.clone();
+            crate::workload::deployment::set_images(&mut next, images).ok()?;
+            Some(next)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `--apply`: every non-Flagger document of the files, server-side applied.
+pub async fn apply_files(
+    settings: &Settings,
+    exec: &Executor<'_>,
+    files: &[String],
+) -> Result<(), Error> {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::core::GroupVersionKind;
+    let inputs: Vec<_> = files.iter().map(|f| settings.input_path(f)).collect();
+    let sources = crate::sources::read_all(&inputs, false)?;
+    for m in specs::manifests(&sources)? {
+        let specs::Manifest {
+            file,
+            api_version,
+            kind,
+            name,
+            doc,
+        } = m;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let gvk = GroupVersionKind::gvk(group, version, &kind);
+        let (resource, caps) = kube::discovery::pinned_kind(exec.client, &gvk)
+            .await
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "{file}: {api_version} {kind} is not served by the cluster: {e}"
+                ))
+            })?;
+        let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+            let ns = doc["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(&exec.namespace)
+                .to_string();
+            kube::Api::namespaced_with(exec.client.clone(), &ns, &resource)
+        } else {
+            kube::Api::all_with(exec.client.clone(), &resource)
+        };
+        let what = format!("applying {file} {kind}/{name}");
+        let params = PatchParams::apply("canary-gate").force();
+        let patch = Patch::Apply(&doc);
+        crate::k8s::write::with_retries(&what, || api.patch(&name, &params, &patch))
+            .await
+            .map_err(|e| crate::k8s::write::failed(&what, &e))?;
+        println!(
+            "{}/{}: applied {kind}/{name} from {file}",
+            exec.namespace, exec.canary.name
+        );
+    }
+    Ok(())
+}
