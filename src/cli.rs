@@ -63,21 +63,6 @@ pub struct RunArgs {
     /// Cluster options.
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// The release to roll out.
-    #[command(flatten)]
-    pub release: ReleaseArgs,
-}
-
-/// What a release changes before the rollout starts (`run` applies it; `plan` shows it).
-#[derive(Debug, Args)]
-pub struct ReleaseArgs {
-    /// Apply these manifests first (server-side apply, like `kubectl apply --server-side`);
-    /// Flagger documents in them are skipped (repeatable; files or directories).
-    #[arg(long = "apply", value_name = "FILE")]
-    pub apply: Vec<String>,
-    /// Set a container's image on the target first, like `kubectl set image` (repeatable).
-    #[arg(long = "image", value_name = "CONTAINER=IMAGE")]
-    pub images: Vec<String>,
 }
 
 /// `canary-gate plan`.
@@ -86,9 +71,6 @@ pub struct PlanArgs {
     /// Cluster options (the cluster is only read, and only when reachable).
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// The release to plan for, as `run` would take it.
-    #[command(flatten)]
-    pub release: ReleaseArgs,
 }
 
 /// `canary-gate step`.
@@ -97,10 +79,6 @@ pub struct StepArgs {
     /// Cluster options.
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Keep ticking (every interval) until the canary weight reaches this, a gate holds, or the
-    /// rollout ends.
-    #[arg(long = "until-weight", value_name = "PERCENT")]
-    pub until_weight: Option<u32>,
 }
 
 /// `canary-gate status`.
@@ -258,6 +236,36 @@ pub struct Inputs {
         hide_env_values = true
     )]
     pub github_token: Option<String>,
+    /// `run`, `step`, `plan`: apply these manifests first (server-side apply, like `kubectl apply
+    /// --server-side`; Flagger documents are skipped): files or directories, one per line or
+    /// repeated.
+    #[arg(
+        long,
+        global = true,
+        env = "INPUT_APPLY",
+        value_name = "FILES",
+        value_delimiter = '\n'
+    )]
+    pub apply: Vec<String>,
+    /// `run`, `step`, `plan`: set a container's image on the target first, like `kubectl set image`:
+    /// CONTAINER=IMAGE, one per line or repeated.
+    #[arg(
+        long,
+        global = true,
+        env = "INPUT_IMAGE",
+        value_name = "CONTAINER=IMAGE",
+        value_delimiter = '\n'
+    )]
+    pub image: Vec<String>,
+    /// `step`: keep ticking (every interval) until the canary weight reaches this, a gate holds
+    /// or the rollout ends.
+    #[arg(
+        long = "until-weight",
+        global = true,
+        env = "INPUT_UNTIL-WEIGHT",
+        value_name = "PERCENT"
+    )]
+    pub until_weight: Option<String>,
     /// Write a JSON report of the run here (under GitHub Actions the default is
     /// `canary-gate-report.json` in the workspace; its path is the `report` output).
     #[arg(long, global = true, env = "INPUT_REPORT", value_name = "PATH")]

@@ -125,6 +125,12 @@ pub struct Settings {
     pub github_token: Option<Secret>,
     /// Kubeconfig path or content, as given.
     pub kubeconfig: Option<Secret>,
+    /// Manifests to apply before the rollout (`apply` input).
+    pub apply: Vec<String>,
+    /// `CONTAINER=IMAGE` pairs to set on the target first (`image` input).
+    pub images: Vec<String>,
+    /// Where `step` stops (`until-weight` input).
+    pub until_weight: Option<u32>,
     /// Where the JSON report goes, if anywhere.
     pub report: Option<InputPath>,
     /// Overall time limit.
@@ -182,6 +188,33 @@ impl Settings {
             .map(|k| k.to_string_lossy().into_owned())
             .filter(|k| !k.trim().is_empty())
             .map(Secret);
+        let list = |v: Vec<String>| -> Vec<String> {
+            v.iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let images = list(inputs.image);
+        for i in &images {
+            if i.split_once('=')
+                .is_none_or(|(c, img)| c.is_empty() || img.is_empty())
+            {
+                return Err(Error::Invalid(format!(
+                    "input image: {i:?} is not CONTAINER=IMAGE"
+                )));
+            }
+        }
+        let until_weight = match non_empty(inputs.until_weight) {
+            None => None,
+            Some(w) => match w.trim_end_matches('%').parse::<u32>() {
+                Ok(n) if n <= 100 => Some(n),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "input until-weight: {w:?} is not a weight from 0 to 100"
+                    )));
+                }
+            },
+        };
         let report = match non_empty(inputs.report) {
             Some(r) => Some(resolve(&r)),
             None if github.is_actions() => Some(resolve("canary-gate-report.json")),
@@ -189,6 +222,9 @@ impl Settings {
         };
         Ok(Settings {
             command,
+            apply: list(inputs.apply),
+            images,
+            until_weight,
             report,
             canary,
             namespace: non_empty(inputs.namespace),

@@ -57,6 +57,31 @@ fn bad_inputs_are_one_line_errors_with_exit_2() {
         .args(["validate", "fixtures/canary/valid/skip-analysis.yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("chatty"), "{}", r.stderr);
+    for (var, value, says) in [
+        (
+            "INPUT_IMAGE",
+            "podinfo",
+            "input image: \"podinfo\" is not CONTAINER=IMAGE",
+        ),
+        (
+            "INPUT_UNTIL-WEIGHT",
+            "half",
+            "input until-weight: \"half\" is not a weight from 0 to 100",
+        ),
+        (
+            "INPUT_UNTIL-WEIGHT",
+            "150",
+            "input until-weight: \"150\" is not a weight from 0 to 100",
+        ),
+    ] {
+        let r = run(canary_gate().env(var, value).args([
+            "step",
+            "--canary",
+            "fixtures/k8s/canary.yaml",
+        ]));
+        assert_eq!(r.code, 2, "{var}={value}: {}", r.stderr);
+        assert_eq!(r.stderr.trim(), format!("canary-gate: error: {says}"));
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod analysis;
 mod architecture;
 mod cli;
 mod cluster;
+mod container;
 mod demo;
 mod github;
 mod golden;

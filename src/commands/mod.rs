@@ -19,15 +19,11 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     match &settings.command {
         Command::Validate(args) => validate::run(settings, args),
         Command::Init(args) => init::run(settings, args),
-        Command::Run(args) => rollout::run(
-            settings,
-            &args.cluster,
-            rollout::Mode::Run(&args.release.images, &args.release.apply),
-        ),
+        Command::Run(args) => rollout::run(settings, &args.cluster, rollout::Mode::Run),
         Command::Step(args) => rollout::run(
             settings,
             &args.cluster,
-            rollout::Mode::Step(args.until_weight),
+            rollout::Mode::Step(settings.until_weight),
         ),
         Command::Promote(args) => rollout::run(settings, &args.cluster, rollout::Mode::Promote),
         Command::Rollback(args) => rollout::run(settings, &args.cluster, rollout::Mode::Rollback),

@@ -17,10 +17,10 @@ use crate::spec::model::{Canary, MetricTemplate};
 use crate::webhooks::Caller;
 use std::time::{Duration, Instant};
 
-/// Which command.
-pub enum Mode<'a> {
-    /// Tick to the end, after applying these files and setting these images.
-    Run(&'a [String], &'a [String]),
+/// Which command (`run` and `step` first apply the release: the `apply` and `image` inputs).
+pub enum Mode {
+    /// Tick to the end.
+    Run,
     /// One tick, or until a weight.
     Step(Option<u32>),
     /// Promote now.
@@ -31,11 +31,11 @@ pub enum Mode<'a> {
     Status(Format, bool),
 }
 
-impl Mode<'_> {
+impl Mode {
     /// The command's name.
     fn name(&self) -> &'static str {
         match self {
-            Mode::Run(..) => "run",
+            Mode::Run => "run",
             Mode::Step(_) => "step",
             Mode::Promote => "promote",
             Mode::Rollback => "rollback",
@@ -45,7 +45,7 @@ impl Mode<'_> {
 }
 
 /// Runs the command for every canary in the specs; the exit code is the worst outcome.
-pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Outcome, Error> {
+pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcome, Error> {
     let Some(loaded) = specs::load_valid(settings, "drive", mode.name())? else {
         return Ok(Outcome::Invalid);
     };
@@ -57,17 +57,6 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode<'_>) -> Result<Ou
         }
         if let Some(server) = &c.metrics_server {
             report::console::mask_url(server);
-        }
-    }
-    if let Mode::Run(images, _) = &mode {
-        for i in images.iter() {
-            if i.split_once('=')
-                .is_none_or(|(c, img)| c.is_empty() || img.is_empty())
-            {
-                return Err(Error::Invalid(format!(
-                    "--image {i:?}: expected CONTAINER=IMAGE"
-                )));
-            }
         }
     }
     let runtime = super::runtime()?;
@@ -140,7 +129,7 @@ async fn one(
     conn: &Connection,
     c: &Canary,
     templates: &[MetricTemplate],
-    mode: &Mode<'_>,
+    mode: &Mode,
     reporter: &mut Reporter,
 ) -> Result<Outcome, Error> {
     let namespace = super::init::namespace_of(settings, conn, c);
@@ -221,7 +210,7 @@ impl Live<'_> {
 }
 
 /// The verdict when the run ended without a special case (cancel, timeout, nothing to do).
-fn verdict_of(r: &Report, mode: &Mode<'_>) -> Verdict {
+fn verdict_of(r: &Report, mode: &Mode) -> Verdict {
     match r.phase {
         Some(Phase::Succeeded) => Verdict::Promoted,
         Some(Phase::Failed) => Verdict::RolledBack,
@@ -246,7 +235,7 @@ async fn locked(
     conn: &Connection,
     exec: &Executor<'_>,
     who: &str,
-    mode: &Mode<'_>,
+    mode: &Mode,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
     let c = exec.canary;
@@ -274,12 +263,12 @@ async fn locked(
                 .await?;
             live.ticked(&d.state, before.as_ref()).await;
         }
-        Mode::Run(images, files) => {
-            if !files.is_empty() {
-                super::release::apply_files(settings, exec, files).await?;
+        Mode::Run | Mode::Step(_) => {
+            if !settings.apply.is_empty() {
+                super::release::apply_files(settings, exec, &settings.apply).await?;
             }
-            if !images.is_empty() {
-                super::release::set_images(exec, images).await?;
+            if !settings.images.is_empty() {
+                super::release::set_images(exec, &settings.images).await?;
             }
         }
         _ => {}
@@ -354,7 +343,7 @@ async fn shutdown_signal() {
 async fn drive(
     exec: &Executor<'_>,
     store: &mut StateStore,
-    mode: &Mode<'_>,
+    mode: &Mode,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);

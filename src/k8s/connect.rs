@@ -48,6 +48,10 @@ const SECRET_KEYS: &[&str] = &[
     "client-secret",
 ];
 
+/// The ways a kubeconfig reaches canary-gate inside its container action (only the workspace,
+/// `/github/home`, `/github/workflow` and `/github/file_commands` are mounted; no cloud CLIs).
+pub const CONTAINER_WAYS: &str = "inside the canary-gate container only the workspace is mounted and no cloud CLI is installed; use one of: (1) the `kubeconfig` input with a kubeconfig from a secret (YAML or base64) whose user has a token or client certificate, (2) a kubeconfig file inside the workspace (google-github-actions/get-gke-credentials writes one there) named by the `kubeconfig` input or KUBECONFIG, (3) a self-hosted runner inside the cluster (in-cluster service account)";
+
 /// Decides where the kubeconfig comes from, without reading the network.
 pub fn source(settings: &Settings) -> Result<Source, Error> {
     if let Some(value) = &settings.kubeconfig {
@@ -83,9 +87,9 @@ pub fn source(settings: &Settings) -> Result<Source, Error> {
             "KUBECONFIG points at {}, which does not exist{}",
             resolved.path.display(),
             if settings.github.is_actions() {
-                " (inside a container action only the workspace is mounted: pass the kubeconfig input, or write the kubeconfig into the workspace)"
+                format!(" here: {CONTAINER_WAYS}")
             } else {
-                ""
+                String::new()
             }
         )));
     }
@@ -235,8 +239,13 @@ async fn from_text(
     let parsed: Value = serde_saphyr::from_str(text)
         .map_err(|_| Error::Invalid(format!("{origin}: not a valid kubeconfig (YAML)")))?;
     if let Some((user, command)) = missing_exec_plugin(&parsed, context) {
+        let how = if settings.github.is_actions() {
+            CONTAINER_WAYS.to_string()
+        } else {
+            "install it, or pass a kubeconfig with a token (e.g. from a service account)".into()
+        };
         return Err(Error::Invalid(format!(
-            "{origin}: user {user:?} authenticates with the exec plugin {command:?}, which is not on PATH; install it in the job, or pass a kubeconfig with a token (e.g. from a service account)"
+            "{origin}: user {user:?} authenticates with the exec plugin {command:?}, which is not on PATH; {how}"
         )));
     }
     let kc = Kubeconfig::from_yaml(text).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;

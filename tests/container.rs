@@ -1,0 +1,159 @@
+//! The binary run the way the runner runs a container action: nothing in the environment but
+//! `INPUT_*`, `GITHUB_*` and `RUNNER_*`, the working directory a workspace holding the spec,
+//! `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` inside it, the kubeconfig as a base64 input. And the
+//! two ways that cannot work in a container (a `KUBECONFIG` path on the host, an exec plugin the
+//! image lacks), which must fail with exit 2 and say which ways do work.
+
+use crate::cluster::Cluster;
+use crate::github::parse_outputs;
+use crate::support::{Run, run};
+use base64::Engine;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+const SPEC: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: nginx
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 1s
+    threshold: 2
+    stepWeight: 50
+    maxWeight: 50
+    metrics:
+      - name: request-success-rate
+        interval: 5s
+        thresholdRange: {min: 99}
+";
+
+/// `canary-gate` with the environment a container action gets, and `inputs` on top.
+fn as_container_action(ws: &Path, inputs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary-gate"));
+    cmd.env_clear().current_dir(ws);
+    cmd.envs([
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_SHA", "4f1c2d9e4f1c2d9e4f1c2d9e4f1c2d9e4f1c2d9e"),
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_RUN_ID", "7"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("RUNNER_OS", "Linux"),
+        ("RUNNER_TEMP", "/home/runner/work/_temp"),
+        ("INPUT_COMMAND", "run"),
+        ("INPUT_CANARY", "deploy/canary.yaml"),
+        ("INPUT_GITHUB-TOKEN", ""),
+        ("INPUT_LOG-LEVEL", "info"),
+    ]);
+    cmd.env("GITHUB_WORKSPACE", ws)
+        .env("GITHUB_OUTPUT", ws.join("_output"))
+        .env("GITHUB_STEP_SUMMARY", ws.join("_summary"));
+    cmd.envs(inputs.iter().copied());
+    cmd
+}
+
+fn workspace(metrics: &str) -> tempfile::TempDir {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join("deploy")).unwrap();
+    std::fs::write(
+        ws.path().join("deploy/canary.yaml"),
+        SPEC.replace("METRICS", metrics),
+    )
+    .unwrap();
+    ws
+}
+
+fn guidance(r: &Run) {
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("error:"))
+        .unwrap_or_default();
+    for way in [
+        "`kubeconfig` input",
+        "inside the workspace",
+        "self-hosted runner inside the cluster",
+    ] {
+        assert!(line.contains(way), "{way:?} missing from: {line}");
+    }
+}
+
+#[test]
+fn a_rollout_as_a_container_action() {
+    let c = Cluster::new();
+    c.podinfo(|o| {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["metadata"]["name"] = json!("unrelated");
+        }
+        if o["kind"] == "Ingress" {
+            o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "200"});
+        }
+    });
+    let ws = workspace(&format!("{}/_sim/prometheus", c.sim.api_url));
+    let kubeconfig = std::fs::read_to_string(&c.sim.kubeconfig).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
+    let inputs = [("INPUT_KUBECONFIG", b64.as_str())];
+
+    // First run: takes over the target; nothing to roll out yet.
+    let first = run(&mut as_container_action(ws.path(), &inputs));
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert!(first.stdout.contains("nothing to do"), "{}", first.stdout);
+
+    // A release, then the run that rolls it out.
+    let patch = json!({"spec": {"template": {
+        "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0", "canary-gate.dev/sim-latency-ms": "10"}},
+        "spec": {"containers": [{"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.7.1"}]}}}});
+    c.patch_deployment("podinfo", &patch);
+    let _ = std::fs::remove_file(ws.path().join("_output"));
+    let r = run(&mut as_container_action(ws.path(), &inputs));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let outputs = parse_outputs(&std::fs::read_to_string(ws.path().join("_output")).unwrap());
+    assert_eq!(outputs["phase"], "succeeded");
+    assert_eq!(outputs["conclusion"], "success");
+    assert_eq!(outputs["report"], "canary-gate-report.json");
+    assert!(ws.path().join("canary-gate-report.json").is_file());
+    let summary = std::fs::read_to_string(ws.path().join("_summary")).unwrap();
+    assert!(
+        summary.contains("### ✅ Promoted: `test/podinfo`"),
+        "{summary}"
+    );
+    assert!(
+        r.stderr.contains("warning: no github-token input"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_host_kubeconfig_path_or_a_missing_exec_plugin_says_what_works() {
+    let ws = workspace("http://prometheus:9090");
+    let host_path = run(&mut as_container_action(
+        ws.path(),
+        &[("KUBECONFIG", "/home/runner/work/_temp/kubeconfig_123")],
+    ));
+    guidance(&host_path);
+    assert!(
+        host_path
+            .stderr
+            .contains("/home/runner/work/_temp/kubeconfig_123")
+    );
+
+    let eks = "apiVersion: v1\nkind: Config\nclusters:\n- name: eks\n  cluster: {server: 'https://eks.example.com'}\ncontexts:\n- name: eks\n  context: {cluster: eks, user: eks}\ncurrent-context: eks\nusers:\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n      args: [eks, get-token, --cluster-name, shop]\n";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(eks);
+    let exec = run(&mut as_container_action(
+        ws.path(),
+        &[("INPUT_KUBECONFIG", b64.as_str())],
+    ));
+    guidance(&exec);
+    assert!(
+        exec.stderr.contains("exec plugin \"aws\""),
+        "{}",
+        exec.stderr
+    );
+}
