@@ -25,14 +25,7 @@ fn lab() -> Option<Lab> {
         return None;
     }
     let c = Cluster::new();
-    c.podinfo(|o| {
-        if o["kind"] == "HorizontalPodAutoscaler" {
-            o["metadata"]["name"] = json!("unrelated");
-        }
-        if o["kind"] == "Ingress" {
-            o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "200"});
-        }
-    });
+    c.podinfo_with_traffic();
     let target = c
         .sim
         .metrics_url

@@ -3,7 +3,7 @@
 
 use crate::support::{Run, canary_gate, root, run};
 use canary_gate_sim::{Sim, SimConfig, SimHandle};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 pub struct Cluster {
@@ -68,6 +68,19 @@ impl Cluster {
                     canary_gate_sim::store::Part::Main,
                 )
                 .unwrap();
+        });
+    }
+
+    /// The fixture app without its HPA (renamed out of the way) and with 200 requests/s through
+    /// its Ingress, for tests that measure the canary.
+    pub fn podinfo_with_traffic(&self) {
+        self.podinfo(|o| {
+            if o["kind"] == "HorizontalPodAutoscaler" {
+                o["metadata"]["name"] = json!("unrelated");
+            }
+            if o["kind"] == "Ingress" {
+                o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "200"});
+            }
         });
     }
 

@@ -87,14 +87,7 @@ fn guidance(r: &Run) {
 #[test]
 fn a_rollout_as_a_container_action() {
     let c = Cluster::new();
-    c.podinfo(|o| {
-        if o["kind"] == "HorizontalPodAutoscaler" {
-            o["metadata"]["name"] = json!("unrelated");
-        }
-        if o["kind"] == "Ingress" {
-            o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "200"});
-        }
-    });
+    c.podinfo_with_traffic();
     let ws = workspace(&format!("{}/_sim/prometheus", c.sim.api_url));
     let kubeconfig = std::fs::read_to_string(&c.sim.kubeconfig).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);

@@ -205,14 +205,7 @@ pub struct Lab {
 /// The sample app on a token-protected simulator with traffic, initialized by the action.
 pub fn lab(gh_api: &str) -> Lab {
     let c = Cluster::with_token(Some(KUBE_TOKEN));
-    c.podinfo(|o| {
-        if o["kind"] == "HorizontalPodAutoscaler" {
-            o["metadata"]["name"] = json!("unrelated");
-        }
-        if o["kind"] == "Ingress" {
-            o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "200"});
-        }
-    });
+    c.podinfo_with_traffic();
     let hooks = Hooks::start();
     let hook = hooks
         .url
