@@ -266,6 +266,15 @@ pub struct Inputs {
         value_name = "PERCENT"
     )]
     pub until_weight: Option<String>,
+    /// `run`, `step`, `promote`, `rollback`, `status`: how many canaries to drive at once when
+    /// the specs hold several (each has its own lock, state and check run).
+    #[arg(
+        long = "max-parallel",
+        global = true,
+        env = "INPUT_MAX-PARALLEL",
+        value_name = "N"
+    )]
+    pub max_parallel: Option<String>,
     /// Write a JSON report of the run here (under GitHub Actions the default is
     /// `canary-gate-report.json` in the workspace; its path is the `report` output).
     #[arg(long, global = true, env = "INPUT_REPORT", value_name = "PATH")]

@@ -129,6 +129,8 @@ pub struct Settings {
     pub apply: Vec<String>,
     /// `CONTAINER=IMAGE` pairs to set on the target first (`image` input).
     pub images: Vec<String>,
+    /// Canaries driven at once (`max-parallel` input, default 10).
+    pub max_parallel: usize,
     /// Where `step` stops (`until-weight` input).
     pub until_weight: Option<u32>,
     /// Where the JSON report goes, if anywhere.
@@ -215,6 +217,17 @@ impl Settings {
                 }
             },
         };
+        let max_parallel = match non_empty(inputs.max_parallel) {
+            None => 10,
+            Some(n) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "input max-parallel: {n:?} is not a positive number"
+                    )));
+                }
+            },
+        };
         let report = match non_empty(inputs.report) {
             Some(r) => Some(resolve(&r)),
             None if github.is_actions() => Some(resolve("canary-gate-report.json")),
@@ -225,6 +238,7 @@ impl Settings {
             apply: list(inputs.apply),
             images,
             until_weight,
+            max_parallel,
             report,
             canary,
             namespace: non_empty(inputs.namespace),

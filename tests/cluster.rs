@@ -135,3 +135,29 @@ pub fn canary_with(from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in the fixture canary");
     text.replace(from, to)
 }
+
+/// A Canary for `name` (target, Service and Ingress all named so) with one built-in check on
+/// `metrics`, one 50% step and a 1 s interval: the quickest full rollout.
+pub fn fast_canary(name: &str, metrics: &str) -> String {
+    format!(
+        "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: {name}, namespace: test}}
+spec:
+  provider: nginx
+  metricsServer: {metrics}
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
+  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: {name}}}
+  service: {{port: 80, targetPort: 9898}}
+  analysis:
+    interval: 1s
+    threshold: 2
+    stepWeight: 50
+    maxWeight: 50
+    metrics:
+      - name: request-success-rate
+        interval: 5s
+        thresholdRange: {{min: 99}}
+"
+    )
+}

@@ -4,33 +4,13 @@
 //! two ways that cannot work in a container (a `KUBECONFIG` path on the host, an exec plugin the
 //! image lacks), which must fail with exit 2 and say which ways do work.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, fast_canary};
 use crate::github::parse_outputs;
 use crate::support::{Run, run};
 use base64::Engine;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
-
-const SPEC: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: nginx
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
-  service: {port: 80, targetPort: 9898}
-  analysis:
-    interval: 1s
-    threshold: 2
-    stepWeight: 50
-    maxWeight: 50
-    metrics:
-      - name: request-success-rate
-        interval: 5s
-        thresholdRange: {min: 99}
-";
 
 /// `canary-gate` with the environment a container action gets, and `inputs` on top.
 fn as_container_action(ws: &Path, inputs: &[(&str, &str)]) -> Command {
@@ -62,7 +42,7 @@ fn workspace(metrics: &str) -> tempfile::TempDir {
     std::fs::create_dir_all(ws.path().join("deploy")).unwrap();
     std::fs::write(
         ws.path().join("deploy/canary.yaml"),
-        SPEC.replace("METRICS", metrics),
+        fast_canary("podinfo", metrics),
     )
     .unwrap();
     ws

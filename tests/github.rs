@@ -45,26 +45,32 @@ impl Github {
         let server = rt.block_on(async {
             let server = MockServer::start().await;
             let created = if create_status == 201 {
-                ResponseTemplate::new(201).set_body_json(
-                    json!({"id": 4242, "html_url": "https://github.com/o/r/runs/4242"}),
-                )
+                // One id per canary: 1000 + the number its name ends with (4242 for none).
+                let respond = |req: &wiremock::Request| {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                    let name = body["name"].as_str().unwrap_or_default();
+                    let digits: String = name
+                        .trim_end_matches(" (plan)")
+                        .chars()
+                        .rev()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    let id = digits.parse::<u64>().map_or(4242, |n| 1000 + n);
+                    ResponseTemplate::new(201).set_body_json(
+                        json!({"id": id, "html_url": format!("https://github.com/o/r/runs/{id}")}),
+                    )
+                };
+                return finish(server, respond).await;
             } else {
                 ResponseTemplate::new(create_status).set_body_json(json!({
                     "message": "Resource not accessible by integration",
                     "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run"
                 }))
             };
-            Mock::given(method("POST"))
-                .and(path("/api/v3/repos/o/r/check-runs"))
-                .respond_with(created)
-                .mount(&server)
-                .await;
-            Mock::given(method("PATCH"))
-                .and(path_regex(r"^/api/v3/repos/o/r/check-runs/\d+$"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4242})))
-                .mount(&server)
-                .await;
-            server
+            finish(server, created).await
         });
         Github { rt, server }
     }
@@ -88,6 +94,21 @@ impl Github {
             })
             .collect()
     }
+}
+
+/// Mounts the check-run routes: creation answered by `created`, updates with 200.
+async fn finish(server: MockServer, created: impl wiremock::Respond + 'static) -> MockServer {
+    Mock::given(method("POST"))
+        .and(path("/api/v3/repos/o/r/check-runs"))
+        .respond_with(created)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path_regex(r"^/api/v3/repos/o/r/check-runs/\d+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4242})))
+        .mount(&server)
+        .await;
+    server
 }
 
 /// A workspace with `deploy/canary.yaml`, a pull_request event and the runner's files.

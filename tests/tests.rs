@@ -15,6 +15,7 @@ mod hooks;
 mod init;
 mod kubeconfig;
 mod manifests;
+mod many;
 mod plan;
 mod plans;
 mod promql;

@@ -67,39 +67,53 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
         .min()
         .unwrap_or(Duration::from_secs(60));
     let budget = (shortest / 2).clamp(Duration::from_secs(1), Duration::from_secs(10));
-    runtime.block_on(async {
-        let mut reporter = if matches!(mode, Mode::Status(..)) {
-            Reporter::new(Vec::new())
-        } else {
-            Reporter::for_command(settings, budget, true)
+    let status = matches!(mode, Mode::Status(..));
+    let files = if status {
+        None
+    } else {
+        Reporter::files_for(settings).map(report::summary::SharedFiles::new)
+    };
+    let result = runtime.block_on(async {
+        let conn = connect(settings, cluster.context.as_deref()).await?;
+        // Several canaries run side by side, each under its own lock with its own reporter; the
+        // log groups of one tick would interleave, so only a single canary gets them.
+        let many = loaded.canaries.len() > 1;
+        let slots = tokio::sync::Semaphore::new(settings.max_parallel);
+        let job = Job {
+            settings,
+            cluster: &cluster,
+            conn: &conn,
+            templates: &loaded.templates,
+            mode: &mode,
+            groups: !many,
         };
-        let conn = match connect(settings, cluster.context.as_deref()).await {
-            Ok(c) => c,
-            Err(e) => {
-                reporter.close();
-                return Err(e);
+        let each = loaded.canaries.iter().map(|c| {
+            let (files, slots, job) = (files.clone(), &slots, &job);
+            async move {
+                let _slot = slots.acquire().await.ok();
+                let mut reporter = if status {
+                    Reporter::new(Vec::new())
+                } else {
+                    Reporter::for_canary(settings, budget, true, files)
+                };
+                one(job, c, &mut reporter).await
             }
-        };
+        });
         let mut worst = Ok(Outcome::Success);
-        for c in &loaded.canaries {
-            let r = one(
-                settings,
-                &cluster,
-                &conn,
-                c,
-                &loaded.templates,
-                &mode,
-                &mut reporter,
-            )
-            .await;
+        for r in futures::future::join_all(each).await {
             worst = match (worst, r) {
                 (Err(e), _) | (Ok(_), Err(e)) => Err(e),
                 (Ok(a), Ok(b)) => Ok(worse(a, b)),
             };
         }
-        reporter.close();
         worst
-    })
+    });
+    if let Some(files) = &files
+        && let Err(why) = files.finish()
+    {
+        eprintln!("canary-gate: warning: job summary: {why}");
+    }
+    result
 }
 
 fn rank(o: Outcome) -> u8 {
@@ -123,15 +137,26 @@ fn outcome_of(phase: Phase) -> Outcome {
     }
 }
 
-async fn one(
-    settings: &Settings,
-    cluster: &Cluster,
-    conn: &Connection,
-    c: &Canary,
-    templates: &[MetricTemplate],
-    mode: &Mode,
-    reporter: &mut Reporter,
-) -> Result<Outcome, Error> {
+/// What every canary of one command shares.
+struct Job<'a> {
+    settings: &'a Settings,
+    cluster: &'a Cluster,
+    conn: &'a Connection,
+    templates: &'a [MetricTemplate],
+    mode: &'a Mode,
+    /// One canary only: each tick's lines go in a `::group::`.
+    groups: bool,
+}
+
+async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outcome, Error> {
+    let Job {
+        settings,
+        cluster,
+        conn,
+        templates,
+        mode,
+        groups,
+    } = *job;
     let namespace = super::init::namespace_of(settings, conn, c);
     let exec = Executor {
         client: &conn.client,
@@ -166,6 +191,7 @@ async fn one(
         let mut live = Live {
             reporter: &mut *reporter,
             report: &mut report,
+            groups,
         };
         locked(settings, conn, &exec, who, mode, &mut live).await
     })
@@ -185,6 +211,8 @@ async fn one(
 struct Live<'r> {
     reporter: &'r mut Reporter,
     report: &'r mut Report,
+    /// Whether each tick's lines go in a `::group::` (one canary at a time only).
+    groups: bool,
 }
 
 impl Live<'_> {
@@ -348,7 +376,7 @@ async fn drive(
 ) -> Result<Outcome, Error> {
     let name = format!("{}/{}", exec.namespace, exec.canary.name);
     exec.check_providers().await;
-    let actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let actions = live.groups && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let mut weight = exec.routes().await?.canary;
     loop {
         if actions {

@@ -219,24 +219,47 @@ impl Reporter {
         budget: std::time::Duration,
         with_console: bool,
     ) -> Reporter {
+        let mut r = Reporter::for_canary(settings, budget, with_console, None);
+        if let Some(files) = Reporter::files_for(settings) {
+            r.sinks.insert(r.sinks.len().min(1), Box::new(files));
+        }
+        r
+    }
+
+    /// The runner's files (job summary, outputs, JSON report) the settings name, if any.
+    pub fn files_for(settings: &crate::settings::Settings) -> Option<summary::Files> {
+        let gh = &settings.github;
+        let report = settings
+            .report
+            .as_ref()
+            .map(|p| (p.path.clone(), p.shown.clone()));
+        (gh.step_summary.is_some() || gh.output.is_some() || report.is_some())
+            .then(|| summary::Files::new(gh.step_summary.clone(), gh.output.clone(), report))
+    }
+
+    /// The sinks of one canary among several: its own check run, the shared runner files and the
+    /// console. The command finishes the shared files itself.
+    pub fn for_canary(
+        settings: &crate::settings::Settings,
+        budget: std::time::Duration,
+        with_console: bool,
+        files: Option<summary::SharedFiles>,
+    ) -> Reporter {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let gh = &settings.github;
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if settings.github_token.is_some() || gh.is_actions() {
             match github::CheckRuns::new(gh, settings.github_token.as_ref(), budget) {
                 Ok(c) => sinks.push(Box::new(c)),
-                Err(why) => eprintln!("canary-gate: warning: {why}; reporting without a check run"),
+                Err(why) => {
+                    if !WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        eprintln!("canary-gate: warning: {why}; reporting without a check run");
+                    }
+                }
             }
         }
-        let report = settings
-            .report
-            .as_ref()
-            .map(|p| (p.path.clone(), p.shown.clone()));
-        if gh.step_summary.is_some() || gh.output.is_some() || report.is_some() {
-            sinks.push(Box::new(summary::Files::new(
-                gh.step_summary.clone(),
-                gh.output.clone(),
-                report,
-            )));
+        if let Some(f) = files {
+            sinks.push(Box::new(f));
         }
         if with_console {
             sinks.push(Box::new(console::Console {

@@ -8,6 +8,7 @@
 use super::{Event, Report, Sink, SinkFuture, markdown};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The runner's limit on one step's summary.
 pub const STEP_SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -55,22 +56,18 @@ impl Files {
     }
 }
 
-impl Sink for Files {
-    fn name(&self) -> &'static str {
-        "job summary"
+impl Files {
+    /// Handles one event (the work is synchronous: file appends).
+    fn handle(&mut self, event: Event, report: &Report) -> Result<(), String> {
+        if event != Event::Finished {
+            return Ok(());
+        }
+        self.finished.push(report.clone());
+        self.append_summary(&markdown::render(report))
     }
 
-    fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a> {
-        let result = if event == Event::Finished {
-            self.finished.push(report.clone());
-            self.append_summary(&markdown::render(report))
-        } else {
-            Ok(())
-        };
-        Box::pin(async move { result })
-    }
-
-    fn close(&mut self) -> Result<(), String> {
+    /// Writes the JSON report and the step outputs (once, when the command ends).
+    pub fn finish(&mut self) -> Result<(), String> {
         if let Some((path, _)) = &self.report {
             let doc = serde_json::json!({ "version": 1, "reports": self.finished });
             let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
@@ -88,6 +85,52 @@ impl Sink for Files {
             path,
             &render_outputs(&outputs, &uuid::Uuid::new_v4().simple().to_string()),
         )
+    }
+}
+
+impl Sink for Files {
+    fn name(&self) -> &'static str {
+        "job summary"
+    }
+
+    fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a> {
+        let result = self.handle(event, report);
+        Box::pin(async move { result })
+    }
+
+    fn close(&mut self) -> Result<(), String> {
+        self.finish()
+    }
+}
+
+/// One [`Files`] shared by the reporters of canaries driven at once: each appends its section
+/// when it finishes; the command writes the outputs and the report once, with [`SharedFiles::finish`].
+#[derive(Clone)]
+pub struct SharedFiles(Arc<Mutex<Files>>);
+
+impl SharedFiles {
+    /// Shares `files`.
+    pub fn new(files: Files) -> SharedFiles {
+        SharedFiles(Arc::new(Mutex::new(files)))
+    }
+
+    /// Writes the JSON report and the step outputs.
+    pub fn finish(&self) -> Result<(), String> {
+        self.0.lock().map_err(|e| e.to_string())?.finish()
+    }
+}
+
+impl Sink for SharedFiles {
+    fn name(&self) -> &'static str {
+        "job summary"
+    }
+
+    fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a> {
+        let result = match self.0.lock() {
+            Ok(mut files) => files.handle(event, report),
+            Err(e) => Err(e.to_string()),
+        };
+        Box::pin(async move { result })
     }
 }
 
