@@ -124,3 +124,39 @@ fn without_a_cluster_plan_uses_the_files_and_says_so() {
         ],
     );
 }
+
+#[test]
+fn each_canary_gets_its_own_plan_check_run() {
+    let spec = std::fs::read_to_string(root().join("fixtures/k8s/canary.yaml")).unwrap();
+    let two = format!(
+        "{spec}---\n{}",
+        spec.replace("name: podinfo\n  namespace", "name: frontend\n  namespace")
+    );
+    let ws = Workspace::new(&two);
+    let gh = Github::start(201);
+    let r = run(&mut ws.action("plan", &gh.api_url(), std::path::Path::new("/nonexistent")));
+    shows(
+        &r,
+        &[
+            "no cluster (",
+            "`test/podinfo (plan)`",
+            "`test/frontend (plan)`",
+        ],
+    );
+    let calls = gh.requests();
+    let names: Vec<&str> = calls
+        .iter()
+        .map(|c| c.2["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "canary-gate: test/podinfo (plan)",
+            "canary-gate: test/frontend (plan)"
+        ],
+        "one completed check run each, no update of another's"
+    );
+    assert!(calls.iter().all(|c| c.0 == "POST"));
+    let summary = ws.read("summary.md");
+    assert_eq!(summary.matches("### 📋 Plan: ").count(), 2);
+}

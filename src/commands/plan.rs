@@ -12,6 +12,7 @@ use crate::error::{Error, Outcome};
 use crate::k8s::{canary_id, connect};
 use crate::metrics::{self, queries};
 use crate::report::diff::{Change, ObjectChange};
+use crate::report::summary::SharedFiles;
 use crate::report::{Event, Report, Reporter, Section, Verdict, redact_url};
 use crate::rollout::{Plan, Strategy};
 use crate::router::{nginx, services};
@@ -47,7 +48,8 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
                 None
             }
         };
-        let mut reporter = Reporter::for_command(settings, Duration::from_secs(10), false);
+        // One check run per canary; one job summary and set of outputs for the command.
+        let runner_files = Reporter::files_for(settings).map(SharedFiles::new);
         for c in &loaded.canaries {
             let namespace = match &conn {
                 Some(conn) => namespace_of(settings, conn, c),
@@ -90,9 +92,18 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
                 },
             ];
             println!("{}", crate::report::markdown::render(&report));
-            reporter.send(Event::Finished, &mut report).await;
+            Reporter::for_canary(
+                settings,
+                Duration::from_secs(10),
+                false,
+                runner_files.clone(),
+            )
+            .send(Event::Finished, &mut report)
+            .await;
         }
-        reporter.close();
+        if let Some(f) = &runner_files {
+            f.finish();
+        }
         Ok(Outcome::Success)
     })
 }
