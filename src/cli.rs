@@ -275,6 +275,18 @@ pub struct Inputs {
         value_name = "N"
     )]
     pub max_parallel: Option<String>,
+    /// With several canaries: when one fails, roll the running ones back to their primaries and
+    /// skip those not started (default: the others carry on).
+    #[arg(
+        long = "fail-fast",
+        global = true,
+        env = "INPUT_FAIL-FAST",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub fail_fast: Option<String>,
     /// Write a JSON report of the run here (under GitHub Actions the default is
     /// `canary-gate-report.json` in the workspace; its path is the `report` output).
     #[arg(long, global = true, env = "INPUT_REPORT", value_name = "PATH")]

@@ -131,6 +131,8 @@ pub struct Settings {
     pub images: Vec<String>,
     /// Canaries driven at once (`max-parallel` input, default 10).
     pub max_parallel: usize,
+    /// Stop the other canaries when one fails (`fail-fast` input).
+    pub fail_fast: bool,
     /// Where `step` stops (`until-weight` input).
     pub until_weight: Option<u32>,
     /// Where the JSON report goes, if anywhere.
@@ -228,6 +230,16 @@ impl Settings {
                 }
             },
         };
+        let fail_fast = match non_empty(inputs.fail_fast).map(|v| v.to_lowercase()) {
+            None => false,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(v) => {
+                return Err(Error::Invalid(format!(
+                    "input fail-fast: {v:?} is not true or false"
+                )));
+            }
+        };
         let report = match non_empty(inputs.report) {
             Some(r) => Some(resolve(&r)),
             None if github.is_actions() => Some(resolve("canary-gate-report.json")),
@@ -239,6 +251,7 @@ impl Settings {
             images,
             until_weight,
             max_parallel,
+            fail_fast,
             report,
             canary,
             namespace: non_empty(inputs.namespace),

@@ -113,3 +113,65 @@ fn twenty_canaries_in_one_run_each_with_its_own_outcome() {
     );
     assert!(!r.stdout.contains("::group::"), "no interleaved log groups");
 }
+
+#[test]
+fn fail_fast_rolls_back_the_running_and_skips_the_rest() {
+    let c = Cluster::new();
+    for i in 0..3 {
+        app(&c, i);
+    }
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    // app00 fails at its first check; the others walk five slow steps.
+    let specs: Vec<String> = (0..3)
+        .map(|i| {
+            let spec = fast_canary(&name(i), &metrics);
+            if i == 0 {
+                spec.replace("threshold: 2", "threshold: 1")
+            } else {
+                spec.replace("stepWeight: 50", "stepWeight: 10")
+            }
+        })
+        .collect();
+    let ws = Workspace::new(&specs.join("---\n"));
+    let gh = Github::start(201);
+    let first = run(&mut ws.action("run", &gh.api_url(), &c.sim.kubeconfig));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    for i in 0..3 {
+        let error_rate = if i == 0 { "0.5" } else { "0" };
+        let patch = json!({"spec": {"template": {
+            "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate}},
+            "spec": {"containers": [{"name": "app", "image": "ghcr.io/stefanprodan/podinfo:6.7.1"}]}}}});
+        c.patch_deployment(&name(i), &patch);
+    }
+    let mut cmd = ws.action("run", &gh.api_url(), &c.sim.kubeconfig);
+    cmd.env("INPUT_FAIL-FAST", "true")
+        .env("INPUT_MAX-PARALLEL", "2");
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let state = |n: &str| -> Value {
+        serde_json::from_str(
+            c.get("v1", "ConfigMap", &format!("canary-gate.{n}"))["data"]["state.json"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(state("app00")["phase"], "Failed");
+    let stopped = state("app01");
+    assert_eq!(stopped["phase"], "Failed", "{stopped}");
+    assert!(
+        stopped["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--fail-fast"),
+        "{stopped}"
+    );
+    let image = &c.get("apps/v1", "Deployment", "app01-primary")["spec"]["template"]["spec"]["containers"]
+        [0]["image"];
+    assert_eq!(
+        image, "ghcr.io/stefanprodan/podinfo:6.7.0",
+        "never promoted"
+    );
+    assert_eq!(state("app02")["phase"], "Initialized", "never started");
+    assert!(r.stdout.contains("test/app02: skipped"), "{}", r.stdout);
+}

@@ -79,6 +79,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
         // log groups of one tick would interleave, so only a single canary gets them.
         let many = loaded.canaries.len() > 1;
         let slots = tokio::sync::Semaphore::new(settings.max_parallel);
+        let stop = tokio::sync::watch::Sender::new(false);
         let job = Job {
             settings,
             cluster: &cluster,
@@ -86,17 +87,30 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
             templates: &loaded.templates,
             mode: &mode,
             groups: !many,
+            stop: &stop,
         };
         let each = loaded.canaries.iter().map(|c| {
             let (files, slots, job) = (files.clone(), &slots, &job);
             async move {
                 let _slot = slots.acquire().await.ok();
+                if *job.stop.borrow() {
+                    let ns = super::init::namespace_of(settings, job.conn, c);
+                    println!(
+                        "{ns}/{}: skipped: another canary failed (--fail-fast)",
+                        c.name
+                    );
+                    return Ok(Outcome::Failed);
+                }
                 let mut reporter = if status {
                     Reporter::new(Vec::new())
                 } else {
                     Reporter::for_canary(settings, budget, true, files)
                 };
-                one(job, c, &mut reporter).await
+                let r = one(job, c, &mut reporter).await;
+                if settings.fail_fast && !matches!(r, Ok(Outcome::Success | Outcome::Waiting)) {
+                    job.stop.send_replace(true);
+                }
+                r
             }
         });
         let mut worst = Ok(Outcome::Success);
@@ -144,6 +158,8 @@ struct Job<'a> {
     mode: &'a Mode,
     /// One canary only: each tick's lines go in a `::group::`.
     groups: bool,
+    /// Set when a canary fails under `--fail-fast`: the others stop.
+    stop: &'a tokio::sync::watch::Sender<bool>,
 }
 
 async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outcome, Error> {
@@ -154,6 +170,7 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
         templates,
         mode,
         groups,
+        stop,
     } = *job;
     let namespace = super::init::namespace_of(settings, conn, c);
     let exec = Executor {
@@ -190,6 +207,7 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
             reporter: &mut *reporter,
             report: &mut report,
             groups,
+            stop: stop.subscribe(),
         };
         locked(settings, conn, &exec, who, mode, &mut live).await
     })
@@ -211,6 +229,8 @@ struct Live<'r> {
     report: &'r mut Report,
     /// Whether each tick's lines go in a `::group::` (one canary at a time only).
     groups: bool,
+    /// Becomes true when another canary failed and `--fail-fast` is set.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Live<'_> {
@@ -300,27 +320,29 @@ async fn locked(
         _ => {}
     }
     let deadline = settings.timeout.map(|t| Instant::now() + t);
+    let mut stop = live.stop.clone();
     let ended = {
         let driving = drive(exec, &mut store, mode, live);
         tokio::pin!(driving);
         tokio::select! {
-            r = &mut driving => Some(r),
-            _ = shutdown_signal() => None,
-            _ = sleep_until(deadline) => Some(Err(Error::Infra("timed out".into()))),
+            r = &mut driving => End::Done(r),
+            _ = shutdown_signal() => End::Cancelled("cancelled"),
+            _ = stop.wait_for(|s| *s) => End::Cancelled("stopped: another canary failed (--fail-fast)"),
+            _ = sleep_until(deadline) => End::TimedOut,
         }
     };
-    if !matches!(ended, Some(Ok(_)) | Some(Err(Error::Invalid(_)))) {
+    if !matches!(ended, End::Done(Ok(_) | Err(Error::Invalid(_)))) {
         // A write may have been cut short: start from what is stored.
         store = StateStore::open(&conn.client, namespace, &c.name).await?;
     }
     match ended {
-        Some(Ok(o)) => Ok(o),
-        None => {
-            exec.abort(&mut store, "cancelled").await?;
+        End::Done(r) => r,
+        End::Cancelled(why) => {
+            exec.abort(&mut store, why).await?;
             after_abort(live, &store, Verdict::Cancelled).await;
             Ok(Outcome::Failed)
         }
-        Some(Err(Error::Infra(m))) if m == "timed out" => {
+        End::TimedOut => {
             exec.abort(&mut store, "timed out (--timeout)").await?;
             after_abort(live, &store, Verdict::TimedOut).await;
             Err(Error::Infra(format!(
@@ -329,8 +351,17 @@ async fn locked(
                 format_duration(settings.timeout.unwrap_or_default())
             )))
         }
-        Some(Err(e)) => Err(e),
     }
+}
+
+/// How driving a canary ended.
+enum End {
+    /// On its own.
+    Done(Result<Outcome, Error>),
+    /// Cut short (a signal, or `--fail-fast`): why.
+    Cancelled(&'static str),
+    /// `--timeout` ran out.
+    TimedOut,
 }
 
 async fn after_abort(live: &mut Live<'_>, store: &StateStore, verdict: Verdict) {
