@@ -10,7 +10,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
-trap 'kill "${mock_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'if [ -n "${mock_pid:-}" ]; then kill "$mock_pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
 cargo build --quiet --manifest-path "$root/Cargo.toml" --bins
 bin="$root/target/debug/canary-gate"

@@ -219,7 +219,9 @@ impl Executor<'_> {
         if let Some(t) = &template
             && let Some(secret) = &t.secret
         {
-            let ns = t.namespace.as_deref().unwrap_or(&self.namespace);
+            // The template's namespace: its own, else the one the reference named.
+            let named = m.template.as_ref().and_then(|r| r.namespace.as_deref());
+            let ns = t.namespace.as_deref().or(named).unwrap_or(&self.namespace);
             let auth = self.credentials(ns, secret).await?;
             // The template's query is the last one (after a built-in of the same name).
             if let Some((endpoint, _)) = out.last_mut() {
@@ -288,7 +290,9 @@ impl Executor<'_> {
                 if let Err(why) = metrics::prometheus::is_online(client, &endpoint).await {
                     println!(
                         "{}/{}: warning: metrics server {} is not answering: {why}",
-                        self.namespace, self.canary.name, endpoint.address
+                        self.namespace,
+                        self.canary.name,
+                        crate::report::redact_url(&endpoint.address)
                     );
                 }
             }

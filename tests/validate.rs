@@ -206,10 +206,14 @@ fn json_report() {
 
 #[test]
 fn under_github_actions_errors_are_annotations_on_the_file() {
-    let r = run(canary_gate().env("GITHUB_ACTIONS", "true").args([
-        "validate",
-        "fixtures/canary/invalid/interval-not-a-duration.yaml",
-    ]));
+    let scratch = tempfile::tempdir().unwrap();
+    let r = run(canary_gate()
+        .env("GITHUB_ACTIONS", "true")
+        .env("INPUT_REPORT", scratch.path().join("report.json"))
+        .args([
+            "validate",
+            "fixtures/canary/invalid/interval-not-a-duration.yaml",
+        ]));
     assert_eq!(r.code, 2);
     let expected = "::error file=fixtures/canary/invalid/interval-not-a-duration.yaml,line=19,col=15,title=canary-gate%3A spec.analysis.interval::\"30 seconds\" is not a duration (e.g. 30s, 1m)";
     assert!(r.stderr.lines().any(|l| l == expected), "{}", r.stderr);
@@ -229,6 +233,7 @@ fn the_action_runs_validate_from_inputs_relative_to_the_workspace() {
     let r = run(canary_gate()
         .current_dir(elsewhere.path())
         .env("GITHUB_ACTIONS", "true")
+        .env("INPUT_REPORT", elsewhere.path().join("report.json"))
         .env("GITHUB_WORKSPACE", root())
         .env("INPUT_COMMAND", "validate")
         .env("INPUT_CANARY", "fixtures/canary/valid/nginx-ab-header.yaml\nfixtures/canary/invalid/provider-typo.yaml\n")

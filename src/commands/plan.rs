@@ -38,7 +38,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
     let cluster = Cluster::from_args(&args.cluster)?;
     let mut inputs = settings.canary.clone();
     inputs.extend(settings.apply.iter().map(|f| settings.input_path(f)));
-    let files = specs::manifests(&crate::sources::read_all(&inputs, false)?)?;
+    let files = specs::manifests(&crate::sources::read_all(&inputs, false)?, false)?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let conn = match connect(settings, cluster.context.as_deref()).await {
@@ -66,7 +66,13 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
                 notes: Vec::new(),
             };
             let (plan, _) = Plan::new(c);
-            let objects = objects(c, &plan, &cluster, &mut look, &settings.images).await?;
+            let objects = match objects(c, &plan, &cluster, &mut look, &settings.images).await {
+                Ok(o) => o,
+                Err(e) => {
+                    look.notes.push(e.to_string());
+                    Vec::new()
+                }
+            };
             let queries = metric_queries(c, &plan, &loaded.templates, &look, settings).await;
             let mut report = Report::new(format!("{namespace}/{} (plan)", c.name), "plan");
             report.spec_file = Some(c.origin.file.clone());

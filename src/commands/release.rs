@@ -9,22 +9,37 @@ use crate::settings::Settings;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 
-/// `kubectl set image` on the target Deployment.
-pub async fn set_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
+/// `kubectl set image` on the target Deployment. `strict`: every container must exist (one
+/// canary); otherwise only the pairs whose container the target has are set (several canaries).
+pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) -> Result<(), Error> {
     let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
     let target = &exec.canary.target.name;
     let current =
         crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
     let mut check = current.unwrap_or_default();
     check.metadata.name = Some(target.clone());
-    crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
+    let images: Vec<String> = if strict {
+        crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
+        images.to_vec()
+    } else {
+        images
+            .iter()
+            .filter(|i| {
+                crate::workload::deployment::set_images(&mut check.clone(), &[(*i).clone()]).is_ok()
+            })
+            .cloned()
+            .collect()
+    };
+    if images.is_empty() {
+        return Ok(());
+    }
     ensure(
         &api,
         target,
         &format!("setting images on deployment/{target}"),
         |cur| {
             let mut next = cur?.clone();
-            crate::workload::deployment::set_images(&mut next, images).ok()?;
+            crate::workload::deployment::set_images(&mut next, &images).ok()?;
             Some(next)
         },
     )
@@ -42,7 +57,7 @@ pub async fn apply_files(
     use kube::core::GroupVersionKind;
     let inputs: Vec<_> = files.iter().map(|f| settings.input_path(f)).collect();
     let sources = crate::sources::read_all(&inputs, false)?;
-    for m in specs::manifests(&sources)? {
+    for m in specs::manifests(&sources, true)? {
         let specs::Manifest {
             file,
             api_version,

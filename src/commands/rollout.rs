@@ -59,6 +59,14 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
             report::console::mask_url(server);
         }
     }
+    for t in &loaded.templates {
+        if let Some(address) = &t.address {
+            report::console::mask_url(address);
+        }
+    }
+    if let Some(server) = &settings.metrics_server {
+        report::console::mask_url(server.as_str());
+    }
     let runtime = super::runtime()?;
     let shortest = loaded
         .canaries
@@ -73,6 +81,8 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
     } else {
         Reporter::files_for(settings).map(report::summary::SharedFiles::new)
     };
+    // One limit for the whole command, however long a canary waits for its turn.
+    let deadline = settings.timeout.map(|t| Instant::now() + t);
     let result = runtime.block_on(async {
         let conn = connect(settings, cluster.context.as_deref()).await?;
         // Several canaries run side by side, each under its own lock with its own reporter; the
@@ -88,29 +98,45 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
             mode: &mode,
             groups: !many,
             stop: &stop,
+            deadline,
         };
         let each = loaded.canaries.iter().map(|c| {
             let (files, slots, job) = (files.clone(), &slots, &job);
             async move {
-                let _slot = slots.acquire().await.ok();
-                if *job.stop.borrow() {
-                    let ns = super::init::namespace_of(settings, job.conn, c);
-                    println!(
-                        "{ns}/{}: skipped: another canary failed (--fail-fast)",
-                        c.name
-                    );
-                    return Ok(Outcome::Failed);
-                }
                 let mut reporter = if status {
                     Reporter::new(Vec::new())
                 } else {
                     Reporter::for_canary(settings, budget, true, files)
                 };
-                let r = one(job, c, &mut reporter).await;
-                if settings.fail_fast && !matches!(r, Ok(Outcome::Success | Outcome::Waiting)) {
-                    job.stop.send_replace(true);
+                // Waiting for a turn ends early on a signal, the deadline or --fail-fast.
+                let skipped = tokio::select! {
+                    _slot = slots.acquire() => {
+                        if *job.stop.borrow() {
+                            Some("skipped: another canary failed (--fail-fast)")
+                        } else {
+                            let r = one(job, c, &mut reporter).await;
+                            if settings.fail_fast
+                                && !matches!(r, Ok(Outcome::Success | Outcome::Waiting))
+                            {
+                                job.stop.send_replace(true);
+                            }
+                            return r;
+                        }
+                    }
+                    _ = shutdown_signal() => Some("skipped: cancelled"),
+                    _ = sleep_until(job.deadline) => Some("skipped: timed out (--timeout)"),
+                };
+                let why = skipped.unwrap_or_default();
+                let ns = super::init::namespace_of(settings, job.conn, c);
+                println!("{ns}/{}: {why}", c.name);
+                if !status {
+                    let mut report = Report::new(format!("{ns}/{}", c.name), job.mode.name());
+                    report.spec_file = Some(c.origin.file.clone());
+                    report.message = Some(why.to_string());
+                    report.verdict = Some(Verdict::Cancelled);
+                    reporter.send(Event::Finished, &mut report).await;
                 }
-                r
+                Ok(Outcome::Failed)
             }
         });
         let mut worst = Ok(Outcome::Success);
@@ -160,6 +186,8 @@ struct Job<'a> {
     groups: bool,
     /// Set when a canary fails under `--fail-fast`: the others stop.
     stop: &'a tokio::sync::watch::Sender<bool>,
+    /// The end of `--timeout`, for the whole command.
+    deadline: Option<Instant>,
 }
 
 async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outcome, Error> {
@@ -171,6 +199,7 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
         mode,
         groups,
         stop,
+        deadline,
     } = *job;
     let namespace = super::init::namespace_of(settings, conn, c);
     let exec = Executor {
@@ -208,6 +237,8 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
             report: &mut report,
             groups,
             stop: stop.subscribe(),
+            deadline,
+            start_last: None,
         };
         locked(settings, conn, &exec, who, mode, &mut live).await
     })
@@ -231,6 +262,10 @@ struct Live<'r> {
     groups: bool,
     /// Becomes true when another canary failed and `--fail-fast` is set.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// The end of `--timeout`.
+    deadline: Option<Instant>,
+    /// The newest step stored before this run, so an earlier run's step is never reported.
+    start_last: Option<crate::rollout::StepRecord>,
 }
 
 impl Live<'_> {
@@ -291,6 +326,7 @@ async fn locked(
         initialize_locked(settings, cluster, conn, c, namespace, who).await?;
         store = StateStore::open(&conn.client, namespace, &c.name).await?;
     }
+    live.start_last = store.state().and_then(|s| s.history.last().cloned());
     match mode {
         Mode::Rollback => return rollback(exec, &mut store, live).await,
         Mode::Promote => {
@@ -314,12 +350,14 @@ async fn locked(
                 super::release::apply_files(settings, exec, &settings.apply).await?;
             }
             if !settings.images.is_empty() {
-                super::release::set_images(exec, &settings.images).await?;
+                // With several canaries an image goes to the targets that have its container.
+                let strict = live.groups;
+                super::release::set_images(exec, &settings.images, strict).await?;
             }
         }
         _ => {}
     }
-    let deadline = settings.timeout.map(|t| Instant::now() + t);
+    let deadline = live.deadline;
     let mut stop = live.stop.clone();
     let ended = {
         let driving = drive(exec, &mut store, mode, live);
@@ -367,8 +405,13 @@ enum End {
 async fn after_abort(live: &mut Live<'_>, store: &StateStore, verdict: Verdict) {
     if let Some(state) = store.state() {
         let state = state.clone();
-        live.ticked(&state, live.report.steps.last().cloned().as_ref())
-            .await;
+        let before = live
+            .report
+            .steps
+            .last()
+            .cloned()
+            .or_else(|| live.start_last.clone());
+        live.ticked(&state, before.as_ref()).await;
     }
     live.report.verdict = Some(verdict);
 }

@@ -115,9 +115,10 @@ pub struct Manifest {
     pub doc: serde_json::Value,
 }
 
-/// Every document of `sources` that is not a Flagger object; each needs apiVersion, kind and
-/// metadata.name.
-pub fn manifests(sources: &[spec::Source]) -> Result<Vec<Manifest>, Error> {
+/// Every document of `sources` that is not a Flagger object. `strict`: each needs apiVersion,
+/// kind and metadata.name (what will be applied); otherwise documents without them are skipped
+/// (what is only looked at, such as a Kustomization beside the specs).
+pub fn manifests(sources: &[spec::Source], strict: bool) -> Result<Vec<Manifest>, Error> {
     let mut out = Vec::new();
     for src in sources {
         let docs = serde_saphyr::from_multiple::<serde_json::Value>(&src.text)
@@ -127,6 +128,9 @@ pub fn manifests(sources: &[spec::Source]) -> Result<Vec<Manifest>, Error> {
             let (api_version, kind) = (text(&doc["apiVersion"]), text(&doc["kind"]));
             let name = text(&doc["metadata"]["name"]);
             if api_version.starts_with("flagger.app/") {
+                continue;
+            }
+            if (api_version.is_empty() || kind.is_empty() || name.is_empty()) && !strict {
                 continue;
             }
             if api_version.is_empty() || kind.is_empty() || name.is_empty() {

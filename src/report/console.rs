@@ -77,11 +77,13 @@ pub fn mask(value: &str) {
 /// Masks the credentials a URL carries (password, query values), as [`mask`] does.
 pub fn mask_url(text: &str) {
     if let Ok(u) = url::Url::parse(text) {
+        mask(u.username());
         if let Some(p) = u.password() {
             mask(p);
         }
         for (_, v) in u.query_pairs() {
-            if v.len() >= 8 {
+            // Short values (`a=1`) would mask common words all over the log.
+            if v.len() >= 4 {
                 mask(&v);
             }
         }
