@@ -1,7 +1,9 @@
 //! Objects as YAML and the unified diffs `plan` shows: what `run` would create or change.
 //!
 //! Pure: values in, text out. Server-set metadata (resourceVersion, uid, managedFields, status,
-//! ...) is dropped first so a diff shows only what canary-gate would write.
+//! ...) is dropped first so a diff shows only what canary-gate would write. Literal container
+//! environment values are shown as a short hash: a plan is posted to the job summary and a check
+//! run, which others can read, and a value may be a credential; a changed value still shows.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -88,7 +90,38 @@ pub fn clean(v: &Value) -> Value {
         }
     }
     drop_nulls(&mut v);
+    hide_env_values(&mut v);
     v
+}
+
+/// Every `env[].value` string (a container's literal environment) → `sha256:<8 hex>`.
+fn hide_env_values(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "env"
+                    && let Value::Array(items) = x
+                {
+                    for item in items.iter_mut() {
+                        if let Some(Value::String(s)) = item.get_mut("value") {
+                            *s = fingerprint(s);
+                        }
+                    }
+                } else {
+                    hide_env_values(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(hide_env_values),
+        _ => {}
+    }
+}
+
+fn fingerprint(s: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(s.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("(hidden, sha256:{hex})")
 }
 
 fn drop_nulls(v: &mut Value) {
@@ -142,5 +175,35 @@ mod tests {
         assert!(!updated.diff.contains("resourceVersion"));
         let same = ObjectChange::between("service/s", "init", Some(&b), &b);
         assert_eq!((same.change, same.diff.as_str()), (Change::Unchanged, ""));
+    }
+
+    #[test]
+    fn literal_env_values_are_hidden_but_changes_show() {
+        let pod = |v: &str| {
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a",
+            "env": [{"name": "DB_PASSWORD", "value": v}, {"name": "FROM", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}}}})
+        };
+        let c = ObjectChange::between(
+            "deployment/a",
+            "promotion",
+            Some(&pod("hunter2")),
+            &pod("swordfish"),
+        );
+        assert_eq!(c.change, Change::Update);
+        assert!(
+            !c.diff.contains("hunter2") && !c.diff.contains("swordfish"),
+            "{}",
+            c.diff
+        );
+        assert!(
+            c.diff.contains("-          value: (hidden, sha256:"),
+            "{}",
+            c.diff
+        );
+        assert!(
+            c.diff.contains("secretKeyRef"),
+            "references are not values: {}",
+            c.diff
+        );
     }
 }
