@@ -22,11 +22,16 @@ pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) ->
         crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
         images.to_vec()
     } else {
+        let pod = check.spec.template.spec.unwrap_or_default();
+        let has = |name: &str| {
+            pod.containers
+                .iter()
+                .chain(pod.init_containers.iter().flatten())
+                .any(|c| c.name == name)
+        };
         images
             .iter()
-            .filter(|i| {
-                crate::workload::deployment::set_images(&mut check.clone(), &[(*i).clone()]).is_ok()
-            })
+            .filter(|i| i.split_once('=').is_some_and(|(c, _)| has(c)))
             .cloned()
             .collect()
     };

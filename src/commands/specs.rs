@@ -1,6 +1,7 @@
 //! Reading and checking the specs a command was given, shared by every subcommand.
 
 use crate::error::Error;
+use crate::report::summary::SharedFiles;
 use crate::report::{Event, Report, Reporter, Verdict, console};
 use crate::settings::{InputPath, Settings};
 use crate::spec::{self, Diagnostic, Loaded, Severity};
@@ -28,7 +29,9 @@ pub fn report_findings(
     findings: &[Diagnostic],
     verdict: Verdict,
 ) {
-    let mut reporter = Reporter::for_command(settings, Duration::from_secs(10), false);
+    let files = Reporter::files_for(settings).map(SharedFiles::new);
+    let mut reporter =
+        Reporter::for_canary(settings, Duration::from_secs(10), false, files.clone());
     if reporter.is_empty() {
         return;
     }
@@ -44,7 +47,9 @@ pub fn report_findings(
     {
         rt.block_on(reporter.send(Event::Finished, &mut report));
     }
-    reporter.close();
+    if let Some(f) = &files {
+        f.finish();
+    }
 }
 
 fn count(findings: &[Diagnostic]) -> String {

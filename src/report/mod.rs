@@ -190,10 +190,6 @@ pub trait Sink: Send {
     fn name(&self) -> &'static str;
     /// Handles one event. The sink may fill in `check_run_url`.
     fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a>;
-    /// The command is over: write what is written once (outputs, the report file).
-    fn close(&mut self) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 /// The sinks of one command, in order (the check run first, so the others can link to it).
@@ -209,21 +205,6 @@ impl Reporter {
             sinks,
             warned: Vec::new(),
         }
-    }
-
-    /// The sinks the settings call for: a check run when there is a token (a warning when there
-    /// should be one and is not), the runner's files when they are set, and the console when
-    /// asked. `budget` bounds each GitHub request with its retries.
-    pub fn for_command(
-        settings: &crate::settings::Settings,
-        budget: std::time::Duration,
-        with_console: bool,
-    ) -> Reporter {
-        let mut r = Reporter::for_canary(settings, budget, with_console, None);
-        if let Some(files) = Reporter::files_for(settings) {
-            r.sinks.insert(r.sinks.len().min(1), Box::new(files));
-        }
-        r
     }
 
     /// The runner's files (job summary, outputs, JSON report) the settings name, if any.
@@ -278,15 +259,6 @@ impl Reporter {
     pub async fn send(&mut self, event: Event, report: &mut Report) {
         for sink in &mut self.sinks {
             if let Err(why) = sink.send(event, report).await {
-                warn_once(&mut self.warned, sink.name(), &why);
-            }
-        }
-    }
-
-    /// Ends the command for every sink.
-    pub fn close(&mut self) {
-        for sink in &mut self.sinks {
-            if let Err(why) = sink.close() {
                 warn_once(&mut self.warned, sink.name(), &why);
             }
         }

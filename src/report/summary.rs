@@ -88,21 +88,6 @@ impl Files {
     }
 }
 
-impl Sink for Files {
-    fn name(&self) -> &'static str {
-        "job summary"
-    }
-
-    fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a> {
-        let result = self.handle(event, report);
-        Box::pin(async move { result })
-    }
-
-    fn close(&mut self) -> Result<(), String> {
-        self.finish()
-    }
-}
-
 /// One [`Files`] shared by the reporters of canaries driven at once: each appends its section
 /// when it finishes; the command writes the outputs and the report once, with [`SharedFiles::finish`].
 #[derive(Clone)]
