@@ -1,7 +1,9 @@
 //! Many canaries in one invocation: 1, 10 and 100 services on the simulator, each released and
 //! rolled out by one `run` with `--max-parallel` equal to their number. Prints the wall time of
 //! that `run`, its ratio to the single canary's, the process's peak RSS (VmHWM, read from /proc
-//! while it runs) and the Kubernetes requests it made. Run with `cargo bench --bench many`.
+//! while it runs), the Kubernetes requests it made, and the GitHub requests it sent to a local
+//! Checks API (one check run per canary, updates paced to the token's hourly budget). Run with
+//! `cargo bench --bench many`.
 
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::json;
@@ -23,6 +25,65 @@ struct Measure {
     wall: Duration,
     peak_kb: u64,
     requests: usize,
+    github: Github,
+}
+
+/// What the local Checks API saw during the rollout.
+#[derive(Default)]
+struct Github {
+    creations: usize,
+    updates: usize,
+    completions: usize,
+    /// The most in-progress updates one check run got.
+    most_updates: usize,
+}
+
+/// A Checks API on 127.0.0.1 answering creations with a fresh id and updates with 200.
+fn checks_api(rt: &tokio::runtime::Runtime) -> wiremock::MockServer {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, ResponseTemplate};
+    rt.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        let ids = std::sync::atomic::AtomicU64::new(1);
+        Mock::given(method("POST"))
+            .respond_with(move |_: &wiremock::Request| {
+                let id = ids.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": id, "html_url": format!("https://github.com/o/r/runs/{id}")}),
+                )
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .mount(&server)
+            .await;
+        server
+    })
+}
+
+fn github_counts(
+    rt: &tokio::runtime::Runtime,
+    server: &wiremock::MockServer,
+    earlier: usize,
+) -> Github {
+    let mut out = Github::default();
+    let mut per_run: std::collections::HashMap<String, usize> = Default::default();
+    let all = rt.block_on(server.received_requests()).unwrap_or_default();
+    for r in all.into_iter().skip(earlier) {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        match r.method.as_str() {
+            "POST" => out.creations += 1,
+            "PATCH" if body.get("conclusion").is_some() => out.completions += 1,
+            "PATCH" => {
+                out.updates += 1;
+                *per_run.entry(r.url.path().to_string()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    out.most_updates = per_run.values().copied().max().unwrap_or(0);
+    out
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
@@ -32,6 +93,8 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 }
 
 fn one_size(n: usize) -> Measure {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let gh = checks_api(&rt);
     let sim = Sim::start(SimConfig {
         ready_after: Duration::from_millis(100),
         rps: 5.0,
@@ -82,6 +145,10 @@ fn one_size(n: usize) -> Measure {
                 cmd.env_remove(k);
             }
         }
+        cmd.env("GITHUB_REPOSITORY", "o/r")
+            .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .env("GITHUB_API_URL", gh.uri())
+            .args(["--github-token", "bench-token"]);
         cmd
     };
     // Take every service over, then release all of them and measure the rollout.
@@ -89,6 +156,7 @@ fn one_size(n: usize) -> Measure {
     assert!(status.success(), "initializing {n} canaries failed");
     let images: Vec<String> = vec!["app=ghcr.io/stefanprodan/podinfo:6.7.1".into()];
     sim.clear_requests();
+    let earlier = rt.block_on(gh.received_requests()).map_or(0, |r| r.len());
     let start = Instant::now();
     let mut child = command(&["--image", &images[0]]).spawn().expect("run");
     let mut peak_kb = 0;
@@ -104,12 +172,14 @@ fn one_size(n: usize) -> Measure {
     }
     let wall = start.elapsed();
     let requests = sim.requests().len();
+    let github = github_counts(&rt, &gh, earlier);
     let _ = std::fs::remove_dir_all(&dir);
     sim.stop();
     Measure {
         wall,
         peak_kb,
         requests,
+        github,
     }
 }
 
@@ -126,6 +196,27 @@ fn main() {
             m.wall.as_secs_f64() / base,
             m.peak_kb as f64 / 1024.0,
             m.requests
+        );
+    }
+    println!();
+    println!(
+        "| canaries | GitHub requests: create + update + complete | most updates of one check run | first-hour bound (budget {}) |",
+        canary_gate::report::github::HOURLY_BUDGET
+    );
+    println!("|---:|---:|---:|---:|");
+    for (n, m) in &results {
+        let g = &m.github;
+        let share = (canary_gate::report::github::UPDATE_BURST / *n as f64)
+            .floor()
+            .max(1.0);
+        let bound = *n as f64 * (share + 2.0) + canary_gate::report::github::UPDATES_PER_HOUR;
+        println!(
+            "| {n} | {} + {} + {} = {} | {} | {bound:.0} |",
+            g.creations,
+            g.updates,
+            g.completions,
+            g.creations + g.updates + g.completions,
+            g.most_updates
         );
     }
 }

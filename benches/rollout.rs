@@ -104,6 +104,98 @@ fn main() {
         whole.as_secs_f64()
     );
     println!("| requests in the whole `run` | {} | |", log.len());
+    let configs: usize = breakdown
+        .iter()
+        .filter(|(k, _)| *k == "GET configmaps" || *k == "GET secrets")
+        .map(|(_, v)| v)
+        .sum();
+    println!(
+        "| … of which tracked-config reads (the fixture app mounts {configs}) | {configs}.0 | one per config |"
+    );
+    println!(
+        "| Flagger's steady tick for the same app (reference §2.5, counted) | {} | |",
+        FLAGGER_TICK + configs
+    );
+    let (to_zero, threshold) = failing_to_zero(&sim, &dir, bin);
+    println!(
+        "| first failing check to weight 0 (threshold {threshold}, 1 s interval) | {:.2} s | ≤ {}.00 s |",
+        to_zero.as_secs_f64(),
+        threshold + 1
+    );
     println!("one steady tick: {breakdown:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Kubernetes requests of a steady Progressing tick in Flagger for an NGINX canary, step by step
+/// from reference §2.5: GET the Canary (1); GET the -canary and -primary Services (2); GET the
+/// primary Deployment in `Initialize` (1); GET the apex Service (1); GET the Ingress and the
+/// canary Ingress in `Reconcile` (2); `IsPrimaryReady` (1); `GetRoutes` (1); the target in
+/// `hasCanaryRevisionChanged` (1, plus one per tracked config, added by the caller);
+/// `IsCanaryReady` (1); `SetRoutes` GET + UPDATE (2); `SyncStatus` GET + UPDATE (2); one Event (1).
+const FLAGGER_TICK: usize = 17;
+
+/// A bad release (half the canary's requests fail) analysed by `request-success-rate`: the time
+/// from the tick whose check first failed to the tick that set weight 0, both as the step
+/// history records them (each right after that tick's check or write).
+fn failing_to_zero(sim: &canary_gate_sim::SimHandle, dir: &Path, bin: &str) -> (Duration, u32) {
+    let threshold = 2;
+    let spec = dir.join("bad.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: podinfo, namespace: test}}\nspec:\n  provider: nginx\n  metricsServer: {}/_sim/prometheus\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}\n  service: {{port: 80, targetPort: 9898}}\n  analysis:\n    interval: 1s\n    threshold: {threshold}\n    stepWeight: 10\n    metrics:\n      - {{name: request-success-rate, interval: 5s, thresholdRange: {{min: 99}}}}\n",
+            sim.api_url
+        ),
+    )
+    .expect("spec");
+    sim.with_state(|s| {
+        let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").expect("kind");
+        let patch = json!({"spec": {"template": {
+            "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}},
+            "spec": {"containers": [{"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.7.3"}]}}}});
+        s.store
+            .patch(
+                res,
+                "test",
+                "podinfo",
+                canary_gate_sim::store::PatchKind::Strategic,
+                &patch,
+                canary_gate_sim::store::Part::Main,
+            )
+            .expect("patch");
+    });
+    let out = Command::new(bin)
+        .args(["run", "--canary"])
+        .arg(&spec)
+        .arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        .output()
+        .expect("binary");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad release rolls back: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cm = sim
+        .get("v1", "ConfigMap", "test", "canary-gate.podinfo")
+        .expect("state");
+    let state: Value =
+        serde_json::from_str(cm["data"]["state.json"].as_str().expect("state.json")).expect("json");
+    let history = state["history"].as_array().expect("history");
+    let at = |r: &Value| -> k8s_openapi::jiff::Timestamp {
+        r["at"].as_str().expect("at").parse().expect("timestamp")
+    };
+    let first_fail = history
+        .iter()
+        .rposition(|r| r["failedChecks"] == 0)
+        .map(|i| &history[i + 1])
+        .expect("a failing check");
+    let zero = history
+        .iter()
+        .rev()
+        .find(|r| r["phase"] == "Failed" && r["weight"] == 0)
+        .expect("rolled back to weight 0");
+    let span = at(zero).duration_since(at(first_fail));
+    (Duration::try_from(span).expect("positive"), threshold)
 }

@@ -46,6 +46,9 @@ pub struct Executor<'a> {
     pub metrics_server: String,
     /// Metric values and webhook answers of the current tick.
     pub measured: std::sync::Mutex<Measured>,
+    /// The split as this process last read or wrote it: the route is read from the cluster on
+    /// the first tick only, then known from our own writes (one GET less per tick).
+    pub routes_seen: std::sync::Mutex<Option<Routes>>,
 }
 
 /// What the checks of one tick found, for the step history.
@@ -80,8 +83,20 @@ impl Executor<'_> {
         }
     }
 
-    /// Reads the live routes.
+    /// The live routes: read from the cluster the first time, then as this process wrote them.
     pub async fn routes(&self) -> Result<Routes, Error> {
+        if let Some(r) = self.routes_seen.lock().ok().and_then(|r| *r) {
+            return Ok(r);
+        }
+        let read = self.read_routes().await?;
+        if let Ok(mut seen) = self.routes_seen.lock() {
+            *seen = Some(read);
+        }
+        Ok(read)
+    }
+
+    /// Reads the live routes from the cluster.
+    pub async fn read_routes(&self) -> Result<Routes, Error> {
         match self.canary_ingress() {
             Some(ing) => {
                 nginx::read_routes(
@@ -347,7 +362,7 @@ impl Executor<'_> {
                     } else {
                         &[]
                     };
-                    nginx::set_routes(
+                    let written = nginx::set_routes(
                         self.client,
                         &self.namespace,
                         ing,
@@ -355,7 +370,12 @@ impl Executor<'_> {
                         matches,
                         &self.cluster.ingress_prefix,
                     )
-                    .await?;
+                    .await;
+                    if let Ok(mut seen) = self.routes_seen.lock() {
+                        // After a failed write the split is unknown: read it on the next tick.
+                        *seen = written.as_ref().ok().map(|_| *r);
+                    }
+                    written?;
                 }
                 Ok(())
             }
@@ -466,13 +486,18 @@ impl Executor<'_> {
             let excess = history.len().saturating_sub(200);
             history.drain(..excess);
         }
+        let before = store.state().map(|s| s.phase);
         store.save(&decision.state).await?;
-        self.tell(&decision).await;
+        self.tell(&decision, before != Some(decision.state.phase))
+            .await;
         Ok(decision)
     }
 
-    /// Notes to the log, the target's Events and the event webhooks.
-    pub async fn tell(&self, decision: &Decision) {
+    /// Notes to the log and the event webhooks; warnings and the notes of a phase change
+    /// (`transition`) also become Events on the target. A routine step ("advance canary weight")
+    /// is in the state's step history, the log and the check run, not in an Event: that keeps a
+    /// steady tick to the requests that move traffic.
+    pub async fn tell(&self, decision: &Decision, transition: bool) {
         let involved = Involved {
             api_version: if self.canary.target.kind == TargetKind::Service {
                 "v1"
@@ -495,14 +520,16 @@ impl Executor<'_> {
         for n in &decision.notes {
             let warning = n.kind == NoteKind::Warning;
             println!("{}/{}: {}", self.namespace, self.canary.name, n.message);
-            events::record(
-                self.client,
-                &involved,
-                if warning { "Warning" } else { "Normal" },
-                "Synced",
-                &n.message,
-            )
-            .await;
+            if warning || transition {
+                events::record(
+                    self.client,
+                    &involved,
+                    if warning { "Warning" } else { "Normal" },
+                    "Synced",
+                    &n.message,
+                )
+                .await;
+            }
             self.hooks
                 .event(
                     &self.plan.webhooks,

@@ -100,6 +100,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
             println!("{}", crate::report::markdown::render(&report));
             Reporter::for_canary(
                 settings,
+                1,
                 Duration::from_secs(10),
                 false,
                 runner_files.clone(),

@@ -100,13 +100,14 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
             stop: &stop,
             deadline,
         };
+        let count = loaded.canaries.len();
         let each = loaded.canaries.iter().map(|c| {
             let (files, slots, job) = (files.clone(), &slots, &job);
             async move {
                 let mut reporter = if status {
                     Reporter::new(Vec::new())
                 } else {
-                    Reporter::for_canary(settings, budget, true, files)
+                    Reporter::for_canary(settings, count, budget, true, files)
                 };
                 // Waiting for a turn ends early on a signal, the deadline or --fail-fast.
                 let skipped = tokio::select! {
@@ -217,6 +218,7 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
             .map_err(|e| Error::Infra(format!("HTTP client: {e}")))?,
         templates,
         measured: Default::default(),
+        routes_seen: Default::default(),
         metrics_server: settings
             .metrics_server
             .as_ref()
@@ -547,7 +549,7 @@ async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outc
         let store = StateStore::open(exec.client, &exec.namespace, &exec.canary.name).await?;
         let state = store.state().cloned().unwrap_or_default();
         let routes = if store.state().is_some() {
-            exec.routes().await.ok()
+            exec.read_routes().await.ok()
         } else {
             None
         };

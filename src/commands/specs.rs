@@ -31,7 +31,7 @@ pub fn report_findings(
 ) {
     let files = Reporter::files_for(settings).map(SharedFiles::new);
     let mut reporter =
-        Reporter::for_canary(settings, Duration::from_secs(10), false, files.clone());
+        Reporter::for_canary(settings, 1, Duration::from_secs(10), false, files.clone());
     if reporter.is_empty() {
         return;
     }

@@ -1,6 +1,7 @@
 //! Check runs (octocrab): one per report, named `canary-gate: <subject>`, on the pull request's
 //! head SHA (from the event payload) or `GITHUB_SHA`; created `in_progress`, updated at most once
-//! per tick (skipped when nothing changed), completed with the verdict's conclusion and the
+//! per tick (skipped when nothing changed, and paced by [`Pace`] so a job with many canaries stays
+//! inside a `GITHUB_TOKEN`'s hourly budget), completed with the verdict's conclusion and the
 //! findings as annotations, at most 50 per request.
 //!
 //! Owns the Checks API bodies (pure functions, contract-tested against GitHub's schema) and the
@@ -17,6 +18,55 @@ use std::time::Duration;
 
 /// Annotations per Checks API request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
+
+/// Requests per hour a `GITHUB_TOKEN` may make in one repository.
+pub const HOURLY_BUDGET: u32 = 1000;
+/// The part of [`HOURLY_BUDGET`] all of a job's check-run updates may use; the rest covers each
+/// canary's creation and completion (one request each, two past 50 annotations) and leaves room.
+pub const UPDATES_PER_HOUR: f64 = 600.0;
+/// Updates a job's canaries may send together before the hourly rate applies.
+pub const UPDATE_BURST: f64 = 100.0;
+
+/// Paces one check run's updates: a token bucket holding its share of [`UPDATE_BURST`] (at least
+/// one), refilled at its share of [`UPDATES_PER_HOUR`]. With `n` canaries a job sends at most
+/// `n × share + 600` updates in its first hour and 600 in any later one. An update that finds
+/// the bucket empty is skipped; the next tick's (or the completion) carries the change.
+#[derive(Clone, Debug)]
+pub struct Pace {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    at: Option<std::time::Instant>,
+}
+
+impl Pace {
+    /// The share of one canary among `canaries`.
+    pub fn share(canaries: usize) -> Pace {
+        let n = canaries.max(1) as f64;
+        let capacity = (UPDATE_BURST / n).floor().max(1.0);
+        Pace {
+            tokens: capacity,
+            capacity,
+            per_second: UPDATES_PER_HOUR / n / 3600.0,
+            at: None,
+        }
+    }
+
+    /// Whether an update may go out at `now` (and takes its token if so).
+    pub fn take(&mut self, now: std::time::Instant) -> bool {
+        if let Some(at) = self.at {
+            let refill = now.saturating_duration_since(at).as_secs_f64() * self.per_second;
+            self.tokens = (self.tokens + refill).min(self.capacity);
+        }
+        self.at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// The commit check runs go on: the PR head for pull-request events, else `GITHUB_SHA`.
 pub fn head_sha(gh: &GithubContext) -> Option<String> {
@@ -133,6 +183,7 @@ pub struct CheckRuns {
     id: Option<u64>,
     off: bool,
     last_output: Option<String>,
+    pace: Pace,
 }
 
 impl CheckRuns {
@@ -141,6 +192,7 @@ impl CheckRuns {
         gh: &GithubContext,
         token: Option<&Secret>,
         budget: Duration,
+        pace: Pace,
     ) -> Result<CheckRuns, String> {
         let token = token.ok_or("no github-token input, so no check run")?;
         let repo = gh
@@ -163,6 +215,7 @@ impl CheckRuns {
             id: None,
             off: false,
             last_output: None,
+            pace,
         })
     }
 
@@ -257,7 +310,9 @@ impl CheckRuns {
     async fn update(&mut self, r: &Report) -> Result<(), String> {
         let body = update_body(r);
         let out = body["output"].to_string();
-        if self.last_output.as_deref() == Some(out.as_str()) {
+        if self.last_output.as_deref() == Some(out.as_str())
+            || !self.pace.take(std::time::Instant::now())
+        {
             return Ok(());
         }
         self.send_patch(&body).await?;
@@ -349,6 +404,46 @@ impl Sink for CheckRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn one_canary_may_update_every_tick_of_a_short_rollout() {
+        let mut pace = Pace::share(1);
+        let t0 = Instant::now();
+        assert!((0..100).all(|i| pace.take(t0 + Duration::from_millis(i))));
+        assert!(!pace.take(t0 + Duration::from_millis(100)), "burst spent");
+        // 600 an hour: one token every 6 s.
+        assert!(pace.take(t0 + Duration::from_secs(7)));
+        assert!(!pace.take(t0 + Duration::from_secs(8)));
+    }
+
+    #[test]
+    fn a_hundred_canaries_stay_inside_the_hourly_budget() {
+        let n = 100;
+        let mut paces: Vec<Pace> = (0..n).map(|_| Pace::share(n)).collect();
+        let t0 = Instant::now();
+        let mut updates = 0u32;
+        // Every canary ticks every 10 s for an hour, each at its own offset.
+        for tick in 0..360u64 {
+            for (i, p) in paces.iter_mut().enumerate() {
+                let at = t0 + Duration::from_millis(tick * 10_000 + i as u64 * 97);
+                updates += u32::from(p.take(at));
+            }
+        }
+        let creations_and_completions = 2 * n as u32;
+        assert!(updates <= 700, "{updates}");
+        assert!(updates + creations_and_completions <= HOURLY_BUDGET);
+        // Fair: every canary got updates in, not just the first few.
+        assert!(paces.iter().all(|p| p.at.is_some()));
+        let mut one = Pace::share(n);
+        let counted = (0..360u64)
+            .filter(|t| one.take(t0 + Duration::from_secs(t * 10)))
+            .count();
+        assert!(
+            (6..=8).contains(&counted),
+            "one canary's updates: {counted}"
+        );
+    }
     use crate::report::Verdict;
     use crate::spec::path::FieldPath;
     use crate::spec::yaml::Pos;
