@@ -186,16 +186,17 @@ fn failing_to_zero(sim: &canary_gate_sim::SimHandle, dir: &Path, bin: &str) -> (
     let at = |r: &Value| -> k8s_openapi::jiff::Timestamp {
         r["at"].as_str().expect("at").parse().expect("timestamp")
     };
-    let first_fail = history
+    let zero_at = history
         .iter()
-        .rposition(|r| r["failedChecks"] == 0)
-        .map(|i| &history[i + 1])
-        .expect("a failing check");
-    let zero = history
+        .rposition(|r| r["phase"] == "Failed" && r["weight"] == 0)
+        .expect("rolled back to weight 0");
+    let zero = &history[zero_at];
+    // The failing streak that led there starts at its last record with one failed check.
+    let first_fail = history[..zero_at]
         .iter()
         .rev()
-        .find(|r| r["phase"] == "Failed" && r["weight"] == 0)
-        .expect("rolled back to weight 0");
+        .find(|r| r["failedChecks"] == 1)
+        .expect("a failing check");
     let span = at(zero).duration_since(at(first_fail));
     (Duration::try_from(span).expect("positive"), threshold)
 }

@@ -50,6 +50,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
         };
         // One check run per canary; one job summary and set of outputs for the command.
         let runner_files = Reporter::files_for(settings).map(SharedFiles::new);
+        let fleet = crate::report::github::Fleet::new(loaded.canaries.len());
         for c in &loaded.canaries {
             let namespace = match &conn {
                 Some(conn) => namespace_of(settings, conn, c),
@@ -100,7 +101,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
             println!("{}", crate::report::markdown::render(&report));
             Reporter::for_canary(
                 settings,
-                1,
+                &fleet,
                 Duration::from_secs(10),
                 false,
                 runner_files.clone(),

@@ -100,14 +100,14 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
             stop: &stop,
             deadline,
         };
-        let count = loaded.canaries.len();
+        let fleet = &crate::report::github::Fleet::new(loaded.canaries.len());
         let each = loaded.canaries.iter().map(|c| {
             let (files, slots, job) = (files.clone(), &slots, &job);
             async move {
                 let mut reporter = if status {
                     Reporter::new(Vec::new())
                 } else {
-                    Reporter::for_canary(settings, count, budget, true, files)
+                    Reporter::for_canary(settings, fleet, budget, true, files)
                 };
                 // Waiting for a turn ends early on a signal, the deadline or --fail-fast.
                 let skipped = tokio::select! {

@@ -30,8 +30,13 @@ pub fn report_findings(
     verdict: Verdict,
 ) {
     let files = Reporter::files_for(settings).map(SharedFiles::new);
-    let mut reporter =
-        Reporter::for_canary(settings, 1, Duration::from_secs(10), false, files.clone());
+    let mut reporter = Reporter::for_canary(
+        settings,
+        &Default::default(),
+        Duration::from_secs(10),
+        false,
+        files.clone(),
+    );
     if reporter.is_empty() {
         return;
     }

@@ -171,9 +171,27 @@ impl Failure {
     }
 }
 
+/// What the check runs of one command share: the number of canaries (each paces its updates to
+/// its share of the budget) and one GitHub client with its connection pool, built on first use.
+#[derive(Clone, Default)]
+pub struct Fleet {
+    canaries: usize,
+    client: std::sync::Arc<std::sync::Mutex<Option<octocrab::Octocrab>>>,
+}
+
+impl Fleet {
+    /// The check runs of `canaries` canaries.
+    pub fn new(canaries: usize) -> Fleet {
+        Fleet {
+            canaries,
+            client: Default::default(),
+        }
+    }
+}
+
 /// The check-run sink.
 pub struct CheckRuns {
-    api: Option<octocrab::Octocrab>,
+    api: std::sync::Arc<std::sync::Mutex<Option<octocrab::Octocrab>>>,
     base: String,
     token: Secret,
     repo: String,
@@ -192,7 +210,7 @@ impl CheckRuns {
         gh: &GithubContext,
         token: Option<&Secret>,
         budget: Duration,
-        pace: Pace,
+        fleet: &Fleet,
     ) -> Result<CheckRuns, String> {
         let token = token.ok_or("no github-token input, so no check run")?;
         let repo = gh
@@ -205,7 +223,7 @@ impl CheckRuns {
             .clone()
             .unwrap_or_else(|| "https://api.github.com".into());
         Ok(CheckRuns {
-            api: None,
+            api: fleet.client.clone(),
             base,
             token: token.clone(),
             repo,
@@ -215,13 +233,17 @@ impl CheckRuns {
             id: None,
             off: false,
             last_output: None,
-            pace,
+            pace: Pace::share(fleet.canaries),
         })
     }
 
     /// The client, built on first use (it needs the runtime).
     fn api(&mut self) -> Result<octocrab::Octocrab, Failure> {
-        if let Some(api) = &self.api {
+        let mut shared = self
+            .api
+            .lock()
+            .map_err(|_| Failure::Rejected("GitHub client: poisoned".into()))?;
+        if let Some(api) = shared.as_ref() {
             return Ok(api.clone());
         }
         let api = octocrab::Octocrab::builder()
@@ -233,7 +255,7 @@ impl CheckRuns {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| Failure::Rejected(format!("GitHub client: {e}")))?;
-        self.api = Some(api.clone());
+        *shared = Some(api.clone());
         Ok(api)
     }
 

@@ -218,12 +218,12 @@ impl Reporter {
             .then(|| summary::Files::new(gh.step_summary.clone(), gh.output.clone(), report))
     }
 
-    /// The sinks of one canary among `canaries`: its own check run (paced to its share of the
-    /// token's budget), the shared runner files and the console. The command finishes the shared
-    /// files itself.
+    /// The sinks of one canary of `fleet`: its own check run (paced to its share of the token's
+    /// budget, on the fleet's client), the shared runner files and the console. The command
+    /// finishes the shared files itself.
     pub fn for_canary(
         settings: &crate::settings::Settings,
-        canaries: usize,
+        fleet: &github::Fleet,
         budget: std::time::Duration,
         with_console: bool,
         files: Option<summary::SharedFiles>,
@@ -232,12 +232,7 @@ impl Reporter {
         let gh = &settings.github;
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if settings.github_token.is_some() || gh.is_actions() {
-            match github::CheckRuns::new(
-                gh,
-                settings.github_token.as_ref(),
-                budget,
-                github::Pace::share(canaries),
-            ) {
+            match github::CheckRuns::new(gh, settings.github_token.as_ref(), budget, fleet) {
                 Ok(c) => sinks.push(Box::new(c)),
                 Err(why) => {
                     if !WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
