@@ -13,7 +13,7 @@ use crate::rollout::{
     Action, CheckKind, Checks, Decision, GateOutcome, Health, MetricOutcome, NoteKind, Observed,
     Phase, Plan, RolloutState, Routes, Step, Strategy, step,
 };
-use crate::router::nginx;
+use crate::router::{gateway_api, nginx};
 use crate::spec::model::{Canary, HookKind, MetricTemplate, Provider, TargetKind};
 use crate::webhooks::{Caller, Payload, phase_name};
 use crate::workload::deployment::DeploymentWorkload;
@@ -49,6 +49,8 @@ pub struct Executor<'a> {
     /// The split as this process last read or wrote it: the route is read from the cluster on
     /// the first tick only, then known from our own writes (one GET less per tick).
     pub routes_seen: std::sync::Mutex<Option<Routes>>,
+    /// The target revision the last observation saw (names the sticky session cookie).
+    pub revision: std::sync::Mutex<Option<String>>,
 }
 
 /// What the checks of one tick found, for the step history.
@@ -83,9 +85,16 @@ impl Executor<'_> {
         }
     }
 
+    fn route(&self) -> Option<gateway_api::render::RouteInput<'_>> {
+        gateway_api::input(self.canary, &self.plan, &self.namespace)
+    }
+
     /// The live routes: read from the cluster the first time, then as this process wrote them.
+    /// An HTTPRoute is read every time: its parents must accept each generation we write.
     pub async fn routes(&self) -> Result<Routes, Error> {
-        if let Some(r) = self.routes_seen.lock().ok().and_then(|r| *r) {
+        if self.route().is_none()
+            && let Some(r) = self.routes_seen.lock().ok().and_then(|r| *r)
+        {
             return Ok(r);
         }
         let read = self.read_routes().await?;
@@ -97,6 +106,10 @@ impl Executor<'_> {
 
     /// Reads the live routes from the cluster.
     pub async fn read_routes(&self) -> Result<Routes, Error> {
+        if let Some(route) = self.route() {
+            return gateway_api::read_routes(self.client, &route, self.canary.progress_deadline)
+                .await;
+        }
         match self.canary_ingress() {
             Some(ing) => {
                 nginx::read_routes(
@@ -148,6 +161,9 @@ impl Executor<'_> {
         let primary = w
             .primary_health(self.canary.analysis.primary_ready_threshold, deadline)
             .await?;
+        if let Ok(mut r) = self.revision.lock() {
+            *r = Some(target.template_hash.clone());
+        }
         Ok(Observed {
             target_hash: target.template_hash,
             tracked_configs: tracked.checksums,
@@ -356,7 +372,18 @@ impl Executor<'_> {
     pub async fn apply(&self, action: &Action) -> Result<(), Error> {
         match action {
             Action::SetRoutes(r) => {
-                if let Some(ing) = self.canary_ingress() {
+                if let Some(route) = self.route() {
+                    let cookie = self
+                        .canary
+                        .analysis
+                        .session_affinity
+                        .as_ref()
+                        .and_then(|a| {
+                            let revision = self.revision.lock().ok()?.clone()?;
+                            Some(gateway_api::render::cookie_for(a, &revision))
+                        });
+                    gateway_api::set_routes(self.client, &route, *r, cookie.as_deref()).await?;
+                } else if let Some(ing) = self.canary_ingress() {
                     let matches = if r.canary == 100 && r.primary == 0 {
                         self.ab_matches()
                     } else {

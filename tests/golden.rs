@@ -15,7 +15,8 @@ fn fixture_objects() -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(&text).unwrap()
 }
 
-fn check(name: &str, actual: &impl serde::Serialize) {
+/// Compares `actual` with `fixtures/golden/<name>.json` (rewritten under `UPDATE_GOLDEN=1`).
+pub fn check(name: &str, actual: &impl serde::Serialize) {
     let path = root().join("fixtures/golden").join(format!("{name}.json"));
     let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
     if std::env::var_os("UPDATE_GOLDEN").is_some() {

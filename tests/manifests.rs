@@ -67,9 +67,8 @@ fn initialized() -> Cluster {
     c
 }
 
-#[test]
-fn every_request_init_makes_is_allowed_by_the_documented_role() {
-    let c = initialized();
+/// The requests in the simulator's log that `fixtures/rbac/role.yaml` does not allow.
+pub fn denied_by_the_role(c: &Cluster) -> BTreeSet<String> {
     let allowed = role_rules();
     let mut denied = BTreeSet::new();
     for e in c.sim.requests() {
@@ -79,6 +78,13 @@ fn every_request_init_makes_is_allowed_by_the_documented_role() {
             denied.insert(format!("{req:?} ({} {})", e.method, e.path));
         }
     }
+    denied
+}
+
+#[test]
+fn every_request_init_makes_is_allowed_by_the_documented_role() {
+    let c = initialized();
+    let denied = denied_by_the_role(&c);
     assert!(
         denied.is_empty(),
         "fixtures/rbac/role.yaml must allow: {denied:#?}"

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod container;
 mod demo;
+mod gateway;
 mod github;
 mod golden;
 mod hooks;

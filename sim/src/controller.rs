@@ -5,6 +5,10 @@
 //! available and, after the Deployment's `progressDeadlineSeconds`, reports
 //! `Progressing=False/ProgressDeadlineExceeded`. Pods are synthesised from what each Deployment
 //! runs, so Service selectors resolve (and the data plane knows which version serves).
+//!
+//! Also owns HTTPRoute `status.parents`, as the Gateways' controller would report it: accepted
+//! by each parent Gateway that exists, refused by one annotated `canary-gate.dev/sim-accept:
+//! "false"`, and no entry for a parent with no Gateway.
 
 use crate::clock::now_rfc3339;
 use crate::resources::RESOURCES;
@@ -16,6 +20,11 @@ use std::time::{Duration, Instant};
 
 /// Pod template annotation: `"false"` keeps the pods from ever becoming ready.
 pub const READY_ANNOTATION: &str = "canary-gate.dev/sim-ready";
+/// Gateway annotation: `"false"` makes the Gateway refuse its HTTPRoutes
+/// (`Accepted=False/NotAllowedByListeners`), as a listener's `allowedRoutes` would.
+pub const ACCEPT_ANNOTATION: &str = "canary-gate.dev/sim-accept";
+/// The `controllerName` in the HTTPRoute status entries the simulator writes.
+pub const CONTROLLER_NAME: &str = "canary-gate.dev/canary-sim";
 
 /// A set of identical pods.
 #[derive(Clone, Debug)]
@@ -126,43 +135,79 @@ impl Controller {
         }
     }
 
-    /// Accepts every HTTPRoute for each of its parents at its current generation, as a Gateway
-    /// controller would.
+    /// Reports each HTTPRoute's acceptance by its parent Gateways in `status.parents`, as the
+    /// Gateways' controller would: one entry per `spec.parentRefs[]` whose Gateway exists
+    /// (`namespace` defaults to the route's, `kind` to `Gateway`), `Accepted=False/
+    /// NotAllowedByListeners` when the Gateway carries [`ACCEPT_ANNOTATION`]`: "false"`, else
+    /// `Accepted=True` (and `ResolvedRefs=True`), at the route's generation. Parents without a
+    /// Gateway get no entry (no controller reports). Writes only when the reported state changed.
     pub fn accept_routes(&self, store: &mut Store) {
-        let Some(routes) = RESOURCES.iter().find(|r| r.kind == "HTTPRoute") else {
+        let (Some(routes), Some(gateways)) = (
+            RESOURCES.iter().find(|r| r.kind == "HTTPRoute"),
+            RESOURCES.iter().find(|r| r.kind == "Gateway"),
+        ) else {
             return;
         };
+        let gateways: HashMap<(String, String), bool> = store
+            .all_of(gateways)
+            .into_iter()
+            .map(|(key, gw)| {
+                let refuses =
+                    gw["metadata"]["annotations"][ACCEPT_ANNOTATION].as_str() == Some("false");
+                ((key.namespace, key.name), !refuses)
+            })
+            .collect();
         for (key, route) in store.all_of(routes) {
             let generation = route["metadata"]["generation"].clone();
-            let parents: Vec<Value> = route["spec"]["parentRefs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    json!({
-                        "parentRef": p,
-                        "controllerName": "canary-gate.dev/canary-sim",
-                        "conditions": [
-                            {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "Accepted by canary-sim",
-                             "observedGeneration": generation, "lastTransitionTime": now_rfc3339()},
-                            {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "message": "",
-                             "observedGeneration": generation, "lastTransitionTime": now_rfc3339()},
-                        ],
-                    })
-                })
-                .collect();
             let current = route["status"]["parents"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            let same = current.len() == parents.len()
-                && current.iter().zip(&parents).all(|(a, b)| {
-                    a["parentRef"] == b["parentRef"]
-                        && a["conditions"][0]["observedGeneration"]
-                            == b["conditions"][0]["observedGeneration"]
-                });
-            if !same {
-                store.update_with(&key, |obj| obj["status"] = json!({"parents": parents}));
+            let parents: Vec<Value> = route["spec"]["parentRefs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    let accepts = gateways.get(&gateway_of(p, &key.namespace)?)?;
+                    let accepted = if *accepts {
+                        route_condition("Accepted", true, "Accepted", "Accepted by canary-sim")
+                    } else {
+                        route_condition(
+                            "Accepted",
+                            false,
+                            "NotAllowedByListeners",
+                            &format!(
+                                "listener does not allow routes from namespace {}",
+                                key.namespace
+                            ),
+                        )
+                    };
+                    let resolved = route_condition("ResolvedRefs", true, "ResolvedRefs", "");
+                    let mut conditions = [accepted, resolved];
+                    let previous = current.iter().find(|c| c["parentRef"] == *p);
+                    for c in &mut conditions {
+                        c["observedGeneration"] = generation.clone();
+                        // As in a real cluster, the transition time moves only with the status.
+                        let since = previous
+                            .and_then(|e| e["conditions"].as_array())
+                            .into_iter()
+                            .flatten()
+                            .find(|old| old["type"] == c["type"] && old["status"] == c["status"])
+                            .map_or_else(
+                                || json!(now_rfc3339()),
+                                |old| old["lastTransitionTime"].clone(),
+                            );
+                        c["lastTransitionTime"] = since;
+                    }
+                    Some(json!({
+                        "parentRef": p,
+                        "controllerName": CONTROLLER_NAME,
+                        "conditions": conditions,
+                    }))
+                })
+                .collect();
+            if parents != current {
+                store.update_with(&key, |obj| obj["status"]["parents"] = json!(parents));
             }
         }
     }
@@ -262,6 +307,30 @@ fn suffix(i: i64) -> String {
             c
         })
         .collect()
+}
+
+/// The (namespace, name) of the Gateway a route's `parentRef` names, if it names a Gateway.
+fn gateway_of(parent_ref: &Value, route_namespace: &str) -> Option<(String, String)> {
+    let group = parent_ref["group"]
+        .as_str()
+        .unwrap_or("gateway.networking.k8s.io");
+    let kind = parent_ref["kind"].as_str().unwrap_or("Gateway");
+    if group != "gateway.networking.k8s.io" || kind != "Gateway" {
+        return None;
+    }
+    let name = parent_ref["name"].as_str()?;
+    let namespace = parent_ref["namespace"].as_str().unwrap_or(route_namespace);
+    Some((namespace.to_string(), name.to_string()))
+}
+
+/// A route status condition without its generation and transition time.
+fn route_condition(kind: &str, status: bool, reason: &str, message: &str) -> Value {
+    json!({
+        "type": kind,
+        "status": if status { "True" } else { "False" },
+        "reason": reason,
+        "message": message,
+    })
 }
 
 fn condition(kind: &str, status: bool, reason: &str, message: &str, since: &str) -> Value {

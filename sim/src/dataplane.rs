@@ -10,7 +10,9 @@
 //!
 //! HTTPRoutes get traffic too, split by backendRef weights (and header-match rules); that traffic
 //! has no ingress-nginx series, only the pods' own `http_request_duration_seconds` (which all
-//! served requests also feed), the series Flagger's generic HTTP observer reads.
+//! served requests also feed), the series Flagger's generic HTTP observer reads. A rule's
+//! `RequestMirror` filter sends copies of (`percent` or `fraction` of) its requests to the mirror
+//! Service's ready pods, which count them like any other request.
 
 use crate::controller::{Controller, PodSet, pod_name};
 use crate::resources::RESOURCES;
@@ -30,8 +32,9 @@ pub const LATENCY_ANNOTATION: &str = "canary-gate.dev/sim-latency-ms";
 pub const HEADER_SHARE_ANNOTATION: &str = "canary-gate.dev/sim-header-share";
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
-/// ingress-nginx's default buckets for response_duration_seconds.
-const BUCKETS: [f64; 11] = [
+/// The upper bounds (seconds) of every duration histogram's buckets, `+Inf` aside: ingress-nginx's
+/// defaults for `response_duration_seconds`, also used for the pods' own histograms.
+pub const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
@@ -39,6 +42,20 @@ const BUCKETS: [f64; 11] = [
 pub type IngressKey = (String, String);
 /// Requests, non-5xx requests, sum of durations (seconds).
 pub type CanaryTotals = (u64, u64, f64);
+
+/// (namespace, pod).
+pub type PodKey = (String, String);
+
+/// One pod's `http_request_duration_seconds` totals, all statuses together.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PodTotals {
+    /// Requests answered.
+    pub requests: u64,
+    /// Requests answered with a status other than 5xx.
+    pub ok: u64,
+    /// Cumulative bucket counts, one per bound in [`BUCKETS`] (the `+Inf` bucket is `requests`).
+    pub buckets: [u64; BUCKETS.len()],
+}
 
 /// Labels of one counter series.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -321,7 +338,8 @@ impl DataPlane {
 
     /// Sends `dt` seconds of traffic through every HTTPRoute: rules with header matches get the
     /// configured share of requests (those carrying the header), the last rule without header
-    /// matches the rest; within a rule, backendRefs split by weight.
+    /// matches the rest; within a rule, backendRefs split by weight, and each `RequestMirror`
+    /// filter sends copies of its share of the rule's requests to the mirror Service.
     fn tick_routes(
         &mut self,
         store: &Store,
@@ -375,15 +393,26 @@ impl DataPlane {
                     })
                     .collect();
                 let total: f64 = backends.iter().map(|(_, w)| w).sum();
-                if total <= 0.0 {
-                    continue;
-                }
-                for (service, weight) in backends {
+                for (service, weight) in backends.into_iter().filter(|_| total > 0.0) {
                     let part = self.take(
                         format!("route-be/{ns}/{name}/{service}"),
                         count as f64 * weight / total,
                     );
                     self.serve(store, controller, &ns, &service, None, part);
+                }
+                for (i, mirror) in mirrors(rule, &ns).into_iter().enumerate() {
+                    let copies = self.take(
+                        format!("route-mirror/{ns}/{name}/{i}/{}", mirror.service),
+                        count as f64 * mirror.share,
+                    );
+                    self.serve(
+                        store,
+                        controller,
+                        &mirror.namespace,
+                        &mirror.service,
+                        None,
+                        copies,
+                    );
                 }
             }
         }
@@ -406,6 +435,29 @@ impl DataPlane {
         for (s, h) in &self.app {
             if s.namespace == namespace && s.pod.starts_with(pod_prefix) {
                 *out.entry(s.status.clone()).or_default() += h.count;
+            }
+        }
+        out
+    }
+
+    /// Every pod's own request totals, sorted by (namespace, pod).
+    pub fn pod_totals(&self) -> Vec<(PodKey, PodTotals)> {
+        let mut out: Vec<(PodKey, PodTotals)> = Vec::new();
+        for (s, h) in &self.app {
+            if out
+                .last()
+                .is_none_or(|((ns, pod), _)| *ns != s.namespace || *pod != s.pod)
+            {
+                out.push(((s.namespace.clone(), s.pod.clone()), PodTotals::default()));
+            }
+            if let Some((_, t)) = out.last_mut() {
+                t.requests += h.count;
+                if !s.status.starts_with('5') {
+                    t.ok += h.count;
+                }
+                for (sum, n) in t.buckets.iter_mut().zip(h.buckets) {
+                    *sum += n;
+                }
             }
         }
         out
@@ -512,6 +564,54 @@ fn observe(h: &mut Histogram, n: u64, seconds: f64) {
     }
     h.sum += seconds * n as f64;
     h.count += n;
+}
+
+/// Where a rule's `RequestMirror` filter sends copies, and what share of the rule's requests.
+#[derive(Clone, Debug, PartialEq)]
+struct Mirror {
+    namespace: String,
+    service: String,
+    share: f64,
+}
+
+/// A rule's `RequestMirror` filters to Services: `requestMirror.backendRef` (namespace defaults
+/// to the route's) with `percent` (0-100) or `fraction` (`numerator`/`denominator`, default
+/// 100); all requests when neither is set.
+fn mirrors(rule: &Value, route_namespace: &str) -> Vec<Mirror> {
+    rule["filters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["type"] == "RequestMirror")
+        .filter_map(|f| {
+            let m = &f["requestMirror"];
+            let backend = &m["backendRef"];
+            let core = backend["group"].as_str().unwrap_or("").is_empty();
+            if !core || backend["kind"].as_str().unwrap_or("Service") != "Service" {
+                return None;
+            }
+            let share = match (m["percent"].as_f64(), &m["fraction"]) {
+                (Some(percent), _) => percent / 100.0,
+                (None, fraction) if fraction.is_object() => {
+                    let numerator = fraction["numerator"].as_f64()?;
+                    let denominator = fraction["denominator"].as_f64().unwrap_or(100.0);
+                    if denominator <= 0.0 {
+                        return None;
+                    }
+                    numerator / denominator
+                }
+                (None, _) => 1.0,
+            };
+            Some(Mirror {
+                namespace: backend["namespace"]
+                    .as_str()
+                    .unwrap_or(route_namespace)
+                    .to_string(),
+                service: backend["name"].as_str()?.to_string(),
+                share: share.clamp(0.0, 1.0),
+            })
+        })
+        .collect()
 }
 
 /// The canary Ingress's route for the same host and path as `main`, if it has one.

@@ -4,8 +4,10 @@
 //! ```text
 //!  kube client / kubectl ──HTTP──> server.rs ─> api.rs ─> store.rs (objects, rv, GC, patches)
 //!                                  │ faults, log, auth       └ defaults.rs, discovery.rs
-//!  ticker (every 50 ms) ─> controller.rs (Deployment status, pods) ─> dataplane.rs (traffic)
-//!  Prometheus ──HTTP──> /metrics (nginx_ingress_controller_* series)
+//!  ticker (every 50 ms) ─> controller.rs (Deployment status, pods, HTTPRoute status)
+//!                          ─> dataplane.rs (traffic) ─> promql.rs (snapshots every second)
+//!  Prometheus ──HTTP──> /metrics (nginx_ingress_controller_*, http_request_duration_seconds)
+//!  canary-gate ──HTTP──> /_sim/prometheus/api/v1/query (promql.rs: Flagger's built-in queries)
 //! ```
 //!
 //! Not a full API server: no watch (405), no admission beyond the checks in `defaults.rs`,
@@ -32,6 +34,7 @@ pub mod state;
 pub mod status;
 pub mod store;
 
+pub use controller::ACCEPT_ANNOTATION;
 pub use faults::{Faults, LogEntry};
 
 use server::{Shared, lock};

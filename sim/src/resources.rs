@@ -119,6 +119,17 @@ pub static RESOURCES: &[Resource] = &[
         ..res(
             "gateway.networking.k8s.io",
             "v1",
+            "gateways",
+            "Gateway",
+            &["gtw"],
+        )
+    },
+    Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "gateway.networking.k8s.io",
+            "v1",
             "httproutes",
             "HTTPRoute",
             &[],

@@ -1,7 +1,7 @@
 //! A real Prometheus scraping the simulator: Flagger's NGINX built-in queries return the
 //! configured success rate and latency of the canary.
 
-use crate::support::{http, poll, required};
+use crate::support::{http, poll, prometheus_available, prometheus_scraping};
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -27,14 +27,7 @@ fn ingress(name: &str, service: &str, annotations: Value) -> Value {
 
 #[test]
 fn flagger_nginx_queries_see_the_canary() {
-    if !canary_gate_sim::prometheus::Prometheus::available() {
-        assert!(
-            !required("prometheus"),
-            "prometheus is required here but not installed"
-        );
-        eprintln!(
-            "skipped: prometheus is not installed (apt-get install --no-install-recommends prometheus)"
-        );
+    if !prometheus_available() {
         return;
     }
     let sim = Sim::start(SimConfig {
@@ -90,12 +83,7 @@ fn flagger_nginx_queries_see_the_canary() {
         ),
     );
 
-    let target = sim
-        .metrics_url
-        .trim_start_matches("http://")
-        .trim_end_matches("/metrics")
-        .to_string();
-    let prom = canary_gate_sim::prometheus::Prometheus::start(&target).unwrap();
+    let prom = prometheus_scraping(&sim);
     let sel = r#"namespace="test",ingress="podinfo",canary!="""#;
     let success = format!(
         r#"sum(rate(nginx_ingress_controller_requests{{{sel},status!~"5.*"}}[1m])) / sum(rate(nginx_ingress_controller_requests{{{sel}}}[1m])) * 100"#

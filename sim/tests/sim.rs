@@ -1,5 +1,5 @@
 //! The simulator over real HTTP: the product's kube 5 client, the machine's kubectl, a real
-//! Prometheus, the deployment controller and fault injection.
+//! Prometheus, the `sim` metrics provider, the deployment controller and fault injection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,3 +11,4 @@ mod controller;
 mod faults;
 mod kubectl;
 mod prometheus;
+mod provider;

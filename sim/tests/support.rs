@@ -125,3 +125,44 @@ pub fn have(program: &str) -> bool {
 pub fn required(program: &str) -> bool {
     std::env::var("CANARY_SIM_REQUIRE").is_ok_and(|v| v.split(',').any(|p| p == program))
 }
+
+/// A real Prometheus scraping the simulator's `/metrics`.
+pub fn prometheus_scraping(
+    sim: &canary_gate_sim::SimHandle,
+) -> canary_gate_sim::prometheus::Prometheus {
+    let target = sim
+        .metrics_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    canary_gate_sim::prometheus::Prometheus::start(&target).unwrap()
+}
+
+/// Whether a real Prometheus can run here; says why a test skips when not, and fails instead
+/// when `CANARY_SIM_REQUIRE` names it.
+pub fn prometheus_available() -> bool {
+    if canary_gate_sim::prometheus::Prometheus::available() {
+        return true;
+    }
+    assert!(
+        !required("prometheus"),
+        "prometheus is required here but not installed"
+    );
+    eprintln!(
+        "skipped: prometheus is not installed (apt-get install --no-install-recommends prometheus)"
+    );
+    false
+}
+
+/// A Gateway manifest (JSON) with one HTTP listener that allows routes from all namespaces.
+pub fn gateway(ns: &str, name: &str, annotations: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+        "spec": {
+            "gatewayClassName": "canary-sim",
+            "listeners": [{"name": "http", "protocol": "HTTP", "port": 80,
+                           "allowedRoutes": {"namespaces": {"from": "All"}}}]
+        }
+    })
+}

@@ -11,7 +11,7 @@ use crate::k8s::lock;
 use crate::k8s::state_store::StateStore;
 use crate::k8s::{Connection, canary_id, connect};
 use crate::rollout::{Phase, Plan, RolloutState};
-use crate::router::{nginx, services};
+use crate::router::{gateway_api, nginx, services};
 use crate::settings::Settings;
 use crate::spec::duration::parse_go_duration;
 use crate::spec::model::{Canary, Provider, TargetKind};
@@ -97,7 +97,7 @@ pub fn check_supported(c: &Canary) -> Result<(), Error> {
     };
     if !ACTED_ON_PROVIDERS.contains(&c.effective_provider) {
         return Err(Error::Invalid(format!(
-            "{}: canary {}: provider {} is not driven by canary-gate yet (it drives nginx and kubernetes)",
+            "{}: canary {}: provider {} is not driven by canary-gate yet (it drives nginx, gatewayapi:v1, gatewayapi:v1beta1 and kubernetes)",
             at(&["spec", "provider"]),
             c.name,
             c.effective_provider.as_str()
@@ -265,6 +265,11 @@ pub async fn initialize_locked(
                     &owner,
                 )
                 .await?;
+            }
+            if let Some(route) = gateway_api::input(c, &plan, namespace) {
+                gateway_api::reconcile(client, &route, &owner, &service.apex).await?;
+                let wait = settings.timeout.unwrap_or(c.progress_deadline);
+                gateway_api::read_routes(client, &route, wait).await?;
             }
             (
                 target.template_hash,

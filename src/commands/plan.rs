@@ -15,7 +15,7 @@ use crate::report::diff::{Change, ObjectChange};
 use crate::report::summary::SharedFiles;
 use crate::report::{Event, Report, Reporter, Section, Verdict, redact_url};
 use crate::rollout::{Plan, Strategy};
-use crate::router::{nginx, services};
+use crate::router::{gateway_api, nginx, services};
 use crate::settings::Settings;
 use crate::spec::duration::format_duration;
 use crate::spec::model::{Canary, MetricTemplate, Provider, TargetKind};
@@ -328,6 +328,22 @@ async fn objects(
                     }
                 }
             }
+        }
+        if let Some(route) = gateway_api::input(c, plan, look.namespace) {
+            let live = match look.client {
+                Some(client) => gateway_api::read(client, &route).await.unwrap_or_else(|e| {
+                    look.notes.push(e.to_string());
+                    None
+                }),
+                None => None,
+            };
+            let after = gateway_api::desired(&route, live.as_ref(), &owner, &service.apex);
+            out.push(ObjectChange::between(
+                &format!("httproute/{}", route.name),
+                "init; the rollout sets its backend weights",
+                live.as_ref().map(to_value).as_ref(),
+                &to_value(&after),
+            ));
         }
     }
     if live_target.is_some_and(|t| t.spec.replicas != Some(0)) {

@@ -219,6 +219,7 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
         templates,
         measured: Default::default(),
         routes_seen: Default::default(),
+        revision: Default::default(),
         metrics_server: settings
             .metrics_server
             .as_ref()

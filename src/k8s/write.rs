@@ -4,7 +4,6 @@
 
 use crate::error::Error;
 use backon::{ExponentialBuilder, Retryable};
-use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde::Serialize;
@@ -89,12 +88,7 @@ pub async fn ensure<K, F>(
     desired: F,
 ) -> Result<Outcome, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + PartialEq
-        + Serialize
-        + DeserializeOwned,
+    K: Resource + Clone + Debug + PartialEq + Serialize + DeserializeOwned,
     F: Fn(Option<&K>) -> Option<K>,
 {
     let attempt = || async {

@@ -58,6 +58,12 @@ pub fn render(
                 plain(server.clone()),
                 builtin::nginx(b, ctx.namespace, ing, &interval),
             )),
+            // Flagger's generic HTTP observer: the app's own histograms (reference §5.1).
+            (Provider::GatewayApiV1 | Provider::GatewayApiV1beta1 | Provider::Kubernetes, _) => out
+                .push((
+                    plain(server.clone()),
+                    builtin::http(b, ctx.namespace, &ctx.canary.target.name, &interval),
+                )),
             _ => {
                 return Err(format!(
                     "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
@@ -74,7 +80,7 @@ pub fn render(
         target,
         service: &names.apex,
         ingress: names.ingress.as_deref().unwrap_or(target),
-        route: target,
+        route: names.route.as_deref().unwrap_or(target),
         interval: &interval,
         variables: &m.variables,
     };

@@ -4,7 +4,12 @@
 use crate::spec::model::{Provider, TargetKind};
 
 /// Providers whose routing canary-gate drives.
-pub const ACTED_ON_PROVIDERS: &[Provider] = &[Provider::Nginx, Provider::Kubernetes];
+pub const ACTED_ON_PROVIDERS: &[Provider] = &[
+    Provider::Nginx,
+    Provider::GatewayApiV1,
+    Provider::GatewayApiV1beta1,
+    Provider::Kubernetes,
+];
 
 /// Target kinds canary-gate drives.
 pub const ACTED_ON_TARGETS: &[TargetKind] = &[TargetKind::Deployment];

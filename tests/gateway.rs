@@ -1,0 +1,375 @@
+//! The Gateway API router: golden HTTPRoute renders checked against the Gateway API v1 CRD schema
+//! (vendored under `fixtures/gateway-api/`), then the canary, A/B and blue/green-with-mirroring
+//! rollouts end to end against the simulator, each promoted and rolled back, and a route whose
+//! Gateway never accepts it.
+
+use crate::cluster::Cluster;
+use crate::support::root;
+use canary_gate::rollout::{Plan, Routes};
+use canary_gate::router::gateway_api::{self, render};
+use canary_gate::spec::{Source, load};
+use serde_json::{Value, json};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const ROUTE: &str = "gateway.networking.k8s.io/v1";
+
+fn schema() -> jsonschema::Validator {
+    let path = root().join("fixtures/gateway-api/httproute-v1.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+/// The route object is valid against the Gateway API v1 HTTPRoute schema.
+fn assert_schema_valid(route: &Value) {
+    let v = schema();
+    let errors: Vec<String> = v
+        .iter_errors(route)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{route:#}");
+}
+
+fn specs(metrics: &str) -> String {
+    std::fs::read_to_string(root().join("fixtures/k8s/canary-gateway.yaml"))
+        .unwrap()
+        .replace("METRICS", metrics)
+}
+
+/// The spec document of canary `name` from the fixture, alone.
+fn spec_of(name: &str, metrics: &str) -> String {
+    specs(metrics)
+        .split("\n---\n")
+        .find(|d| d.contains(&format!("metadata: {{name: {name}, ")))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
+    let loaded = load(&[Source {
+        name: "canary-gateway.yaml".into(),
+        text: specs("http://prometheus:9090"),
+    }]);
+    assert_eq!(loaded.errors(), 0, "{:?}", loaded.diagnostics);
+    let split = |primary, canary, mirrored| Routes {
+        primary,
+        canary,
+        mirrored,
+    };
+    let cases = [
+        (
+            "podinfo",
+            "httproute-canary-start",
+            split(100, 0, false),
+            None,
+        ),
+        (
+            "podinfo",
+            "httproute-canary-sticky",
+            split(80, 20, false),
+            Some("canary-session=0123abcd"),
+        ),
+        ("podinfo-ab", "httproute-ab", split(0, 100, false), None),
+        (
+            "podinfo-bg",
+            "httproute-bluegreen-mirror",
+            split(100, 0, true),
+            None,
+        ),
+    ];
+    for (canary, golden, split, cookie) in cases {
+        let c = loaded.canaries.iter().find(|c| c.name == canary).unwrap();
+        let (plan, _) = Plan::new(c);
+        let input = gateway_api::input(c, &plan, "test").unwrap();
+        let route = json!({
+            "apiVersion": ROUTE, "kind": "HTTPRoute",
+            "metadata": {"name": input.name, "namespace": "test"},
+            "spec": render::spec(&input, split, cookie),
+        });
+        assert_schema_valid(&route);
+        crate::golden::check(golden, &route);
+        assert_eq!(
+            render::split_of(&route["spec"], input.canary).map(|(s, _)| s),
+            Some(split),
+            "{golden} reads back"
+        );
+    }
+    // The schema is not a formality: a wrong type fails it.
+    let mut bad = json!({"apiVersion": ROUTE, "kind": "HTTPRoute", "metadata": {"name": "x"},
+        "spec": {"rules": [{"backendRefs": [{"name": "x", "port": 80, "weight": "ten"}]}]}});
+    assert!(schema().iter_errors(&bad).next().is_some());
+    bad["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(1_000_001);
+    assert!(schema().iter_errors(&bad).next().is_some());
+}
+
+/// The fixture app with a Gateway `public` in `test` (accepting routes unless `accept` is false).
+fn app(accept: bool) -> Cluster {
+    let c = Cluster::new();
+    c.podinfo(|o| {
+        if o["kind"] == "HorizontalPodAutoscaler" {
+            o["metadata"]["name"] = json!("unrelated");
+        }
+    });
+    let mut gateway = json!({"apiVersion": ROUTE, "kind": "Gateway",
+        "metadata": {"name": "public", "namespace": "test"},
+        "spec": {"gatewayClassName": "sim", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}});
+    if !accept {
+        gateway["metadata"]["annotations"] = json!({canary_gate_sim::ACCEPT_ANNOTATION: "false"});
+    }
+    c.create(gateway);
+    c
+}
+
+fn route(c: &Cluster) -> Value {
+    c.get(ROUTE, "HTTPRoute", "podinfo")
+}
+
+/// The canary weights of the weighted rule, as `(primary, canary, mirrored)`.
+fn split_now(c: &Cluster) -> Option<(u32, u32, bool)> {
+    let r = c.find(ROUTE, "HTTPRoute", "podinfo")?;
+    render::split_of(&r["spec"], "podinfo-canary").map(|(s, _)| (s.primary, s.canary, s.mirrored))
+}
+
+/// Runs `canary-gate run` while sampling the route every 20 ms: the exit code, stdout+stderr,
+/// and each distinct split in order, with whether a sticky rule was present at that moment.
+/// A split the route held, `(primary, canary, mirrored)`, and its number of rules then.
+type Seen = ((u32, u32, bool), usize);
+
+fn run_watching(c: &Cluster, spec: &str) -> (Option<i32>, String, Vec<Seen>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Cluster::spec_file(&dir, spec);
+    let done = AtomicBool::new(false);
+    let seen = Mutex::new(Vec::<Seen>::new());
+    let sample = || {
+        if let Some(r) = c.find(ROUTE, "HTTPRoute", "podinfo")
+            && let Some((s, _)) = render::split_of(&r["spec"], "podinfo-canary")
+        {
+            let rules = r["spec"]["rules"].as_array().map_or(0, Vec::len);
+            let key = ((s.primary, s.canary, s.mirrored), rules);
+            let mut v = seen.lock().unwrap();
+            if v.last() != Some(&key) {
+                v.push(key);
+            }
+        }
+    };
+    let r = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                sample();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let r = c.canary_gate(&["run", "--canary", &file]);
+        done.store(true, Ordering::SeqCst);
+        r
+    });
+    // The last write can land within the final sampling period.
+    sample();
+    let seen = seen.into_inner().unwrap();
+    (Some(r.code), format!("{}\n{}", r.stdout, r.stderr), seen)
+}
+
+fn release(c: &Cluster, tag: &str, error_rate: &str) {
+    c.patch_deployment(
+        "podinfo",
+        &json!({"spec": {"template": {
+            "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate}},
+            "spec": {"containers": [{"name": "podinfo", "image": format!("ghcr.io/stefanprodan/podinfo:{tag}")}]}}}}),
+    );
+}
+
+fn primary_image(c: &Cluster) -> String {
+    c.get("apps/v1", "Deployment", "podinfo-primary")["spec"]["template"]["spec"]["containers"][0]
+        ["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn phase(c: &Cluster, canary: &str) -> String {
+    let cm = c.get("v1", "ConfigMap", &format!("canary-gate.{canary}"));
+    let state: Value = serde_json::from_str(cm["data"]["state.json"].as_str().unwrap()).unwrap();
+    state["phase"].as_str().unwrap().to_string()
+}
+
+fn splits(seen: &[Seen]) -> Vec<(u32, u32, bool)> {
+    let mut out: Vec<(u32, u32, bool)> = Vec::new();
+    for (s, _) in seen {
+        if out.last() != Some(s) {
+            out.push(*s);
+        }
+    }
+    out
+}
+
+/// Takes the app over with `spec` and checks the route it wrote.
+fn take_over(c: &Cluster, spec: &str) {
+    let (code, out, _) = run_watching(c, spec);
+    assert_eq!(code, Some(0), "{out}");
+    let r = route(c);
+    assert_schema_valid(&r);
+    assert_eq!(split_now(c), Some((100, 0, false)));
+    assert_eq!(r["status"]["parents"][0]["conditions"][0]["status"], "True");
+}
+
+#[test]
+fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
+    let c = app(true);
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let spec = spec_of("podinfo", &metrics);
+    take_over(&c, &spec);
+
+    release(&c, "6.7.1", "0");
+    // `plan` shows the route, unchanged by the release, and writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = Cluster::spec_file(&dir, &spec);
+    let writes = c.writes().len();
+    let plan = c.canary_gate(&["plan", "--canary", &file]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("httproute/podinfo"), "{}", plan.stdout);
+    assert_eq!(c.writes().len(), writes, "plan writes nothing");
+    let (code, out, seen) = run_watching(&c, &spec);
+    assert_eq!(code, Some(0), "{out}");
+    let weights: Vec<u32> = splits(&seen).iter().map(|s| s.1).collect();
+    assert_eq!(weights, [0, 20, 40, 60, 0], "{seen:?}\n{out}");
+    // While the canary shares traffic, a sticky rule pins its clients (three rules, not one).
+    assert!(
+        seen.iter()
+            .any(|((_, w, _), rules)| *w == 20 && *rules == 2),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|((_, w, _), rules)| *w != 0 || *rules == 1));
+    assert_eq!(phase(&c, "podinfo"), "Succeeded");
+    assert!(primary_image(&c).ends_with(":6.7.1"));
+    assert_schema_valid(&route(&c));
+
+    release(&c, "6.7.2", "0.5");
+    let (code, out, seen) = run_watching(&c, &spec);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(splits(&seen).last(), Some(&(100, 0, false)), "{seen:?}");
+    assert!(
+        splits(&seen).iter().all(|s| s.1 <= 20),
+        "halted at the first step: {seen:?}"
+    );
+    assert_eq!(phase(&c, "podinfo"), "Failed");
+    assert!(
+        primary_image(&c).ends_with(":6.7.1"),
+        "the primary keeps the good release"
+    );
+    assert!(out.contains("request-success-rate"), "{out}");
+    let denied = crate::manifests::denied_by_the_role(&c);
+    assert!(
+        denied.is_empty(),
+        "fixtures/rbac/role.yaml must allow: {denied:#?}"
+    );
+}
+
+#[test]
+fn an_ab_test_on_an_httproute_sends_only_matching_requests_to_the_canary() {
+    let c = app(true);
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let spec = spec_of("podinfo-ab", &metrics);
+    take_over(&c, &spec);
+    let r = route(&c);
+    let rules = r["spec"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "matched rule and primary-only fallback");
+    assert_eq!(rules[0]["matches"][0]["headers"][0]["name"], "x-canary");
+    assert_eq!(rules[0]["matches"][0]["path"]["value"], "/api");
+    assert_eq!(rules[1]["backendRefs"].as_array().unwrap().len(), 1);
+
+    release(&c, "6.7.1", "0");
+    let (code, out, seen) = run_watching(&c, &spec);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        splits(&seen),
+        [(100, 0, false), (0, 100, false), (100, 0, false)],
+        "{seen:?}"
+    );
+    assert_eq!(phase(&c, "podinfo-ab"), "Succeeded");
+    assert!(primary_image(&c).ends_with(":6.7.1"));
+
+    release(&c, "6.7.2", "0.5");
+    let (code, out, seen) = run_watching(&c, &spec);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(splits(&seen).last(), Some(&(100, 0, false)), "{seen:?}");
+    assert_eq!(phase(&c, "podinfo-ab"), "Failed");
+    assert!(primary_image(&c).ends_with(":6.7.1"));
+}
+
+#[test]
+fn blue_green_on_an_httproute_mirrors_then_switches() {
+    let c = app(true);
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let spec = spec_of("podinfo-bg", &metrics);
+    take_over(&c, &spec);
+
+    release(&c, "6.7.1", "0");
+    let (code, out, seen) = run_watching(&c, &spec);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        splits(&seen),
+        [
+            (100, 0, false),
+            (100, 0, true),
+            (0, 100, false),
+            (100, 0, false)
+        ],
+        "{seen:?}"
+    );
+    let mirrored = route(&c);
+    assert_schema_valid(&mirrored);
+    assert_eq!(phase(&c, "podinfo-bg"), "Succeeded");
+    assert!(primary_image(&c).ends_with(":6.7.1"));
+
+    // Mirrored requests reach the canary pods: a bad release fails its checks on them alone.
+    release(&c, "6.7.2", "0.5");
+    let (code, out, seen) = run_watching(&c, &spec);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        splits(&seen).iter().all(|s| s.1 == 0),
+        "no live traffic to the canary: {seen:?}"
+    );
+    assert_eq!(splits(&seen).last(), Some(&(100, 0, false)));
+    assert_eq!(phase(&c, "podinfo-bg"), "Failed");
+    assert!(primary_image(&c).ends_with(":6.7.1"));
+}
+
+#[test]
+fn a_route_its_gateway_never_accepts_fails_naming_the_gateway_without_shifting_traffic() {
+    let c = app(false);
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let spec = spec_of("podinfo", &metrics)
+        .replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 3");
+    let (code, out, _) = run_watching(&c, &spec);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("waiting for the route to be accepted"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains("was not accepted within 3s"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("gateway test/public: Accepted=False (NotAllowedByListeners"),
+        "{line}"
+    );
+    assert!(line.contains("traffic was not shifted"), "{line}");
+    assert_eq!(split_now(&c), Some((100, 0, false)));
+    let route_writes: Vec<String> = c
+        .writes()
+        .into_iter()
+        .filter(|w| w.contains("/httproutes"))
+        .collect();
+    assert_eq!(
+        route_writes.len(),
+        1,
+        "created once, never re-weighted: {route_writes:?}"
+    );
+    assert!(
+        c.find("v1", "ConfigMap", "canary-gate.podinfo").is_none(),
+        "not initialized"
+    );
+}
