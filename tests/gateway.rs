@@ -96,6 +96,16 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
             "{golden} reads back"
         );
     }
+    // gatewayapi:v1beta1 is the same route under the older version.
+    let v1beta1 =
+        specs("http://prometheus:9090").replace("gatewayapi:v1\n", "gatewayapi:v1beta1\n");
+    let loaded = load(&[Source {
+        name: "canary-gateway.yaml".into(),
+        text: v1beta1,
+    }]);
+    let (plan, _) = Plan::new(&loaded.canaries[0]);
+    let input = gateway_api::input(&loaded.canaries[0], &plan, "test").unwrap();
+    assert_eq!(input.api_version, "gateway.networking.k8s.io/v1beta1");
     // The schema is not a formality: a wrong type fails it.
     let mut bad = json!({"apiVersion": ROUTE, "kind": "HTTPRoute", "metadata": {"name": "x"},
         "spec": {"rules": [{"backendRefs": [{"name": "x", "port": 80, "weight": "ten"}]}]}});
@@ -221,6 +231,20 @@ fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
     let spec = spec_of("podinfo", &metrics);
     take_over(&c, &spec);
 
+    // Another controller annotates the route: kept through every later write.
+    c.sim.with_state(|s| {
+        let res = canary_gate_sim::resources::by_kind(ROUTE, "HTTPRoute").unwrap();
+        s.store
+            .patch(
+                res,
+                "test",
+                "podinfo",
+                canary_gate_sim::store::PatchKind::Merge,
+                &json!({"metadata": {"annotations": {"example.com/audit": "kept"}}}),
+                canary_gate_sim::store::Part::Main,
+            )
+            .unwrap();
+    });
     release(&c, "6.7.1", "0");
     // `plan` shows the route, unchanged by the release, and writes nothing.
     let dir = tempfile::tempdir().unwrap();
@@ -244,6 +268,10 @@ fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
     assert_eq!(phase(&c, "podinfo"), "Succeeded");
     assert!(primary_image(&c).ends_with(":6.7.1"));
     assert_schema_valid(&route(&c));
+    assert_eq!(
+        route(&c)["metadata"]["annotations"]["example.com/audit"],
+        "kept"
+    );
 
     release(&c, "6.7.2", "0.5");
     let (code, out, seen) = run_watching(&c, &spec);
@@ -371,5 +399,39 @@ fn a_route_its_gateway_never_accepts_fails_naming_the_gateway_without_shifting_t
     assert!(
         c.find("v1", "ConfigMap", "canary-gate.podinfo").is_none(),
         "not initialized"
+    );
+}
+
+#[test]
+fn a_route_canary_gate_does_not_own_is_refused_and_left_as_it_was() {
+    let c = app(true);
+    let theirs = json!({"apiVersion": ROUTE, "kind": "HTTPRoute",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {"parentRefs": [{"name": "public"}], "rules": [{"backendRefs": [{"name": "podinfo", "port": 80}]}]}});
+    c.create(theirs);
+    let before = route(&c);
+    c.sim.clear_requests();
+    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let (code, out, _) = run_watching(&c, &spec_of("podinfo", &metrics));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(
+            "httproute/podinfo in namespace test exists and is not managed by canary-gate"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        route(&c)["spec"],
+        before["spec"],
+        "their route is untouched"
+    );
+    let writes: Vec<String> = c
+        .writes()
+        .into_iter()
+        .filter(|w| !w.contains("/leases"))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "nothing written but the run lock: {writes:?}"
     );
 }

@@ -203,6 +203,9 @@ pub async fn initialize_locked(
                 owner: &owner,
             };
             let target = workload.read_target().await?;
+            if let Some(route) = gateway_api::input(c, &plan, namespace) {
+                gateway_api::check_owner(client, &route, &owner).await?;
+            }
             let Some(service) = c.service.as_ref() else {
                 return Err(Error::Invalid(format!(
                     "canary {}: spec.service is required for a Deployment target",

@@ -131,8 +131,23 @@ pub async fn read(
     .await
 }
 
-/// Creates the route, or brings its spec up to date without moving traffic. A route of that name
-/// that canary-gate does not own is refused, never overwritten.
+/// Refuses a route of that name that canary-gate does not own (it is never overwritten); run
+/// before anything is written.
+pub async fn check_owner(
+    client: &kube::Client,
+    input: &RouteInput<'_>,
+    owner: &str,
+) -> Result<(), Error> {
+    match read(client, input).await? {
+        Some(existing) if !owned_by(&existing, owner) => Err(Error::Invalid(format!(
+            "httproute/{} in namespace {} exists and is not managed by canary-gate (no {OWNER_ANNOTATION}: {owner} annotation); canary-gate owns the route named after the apex Service: delete or rename it, or set spec.service.name",
+            input.name, input.namespace
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the route, or brings its spec up to date without moving traffic.
 pub async fn reconcile(
     client: &kube::Client,
     input: &RouteInput<'_>,
@@ -141,14 +156,6 @@ pub async fn reconcile(
 ) -> Result<Outcome, Error> {
     let api = api(client, input.namespace, input.api_version);
     let what = format!("httproute/{}", input.name);
-    if let Some(existing) = read_opt(&api, input.name, &format!("reading {what}")).await?
-        && !owned_by(&existing, owner)
-    {
-        return Err(Error::Invalid(format!(
-            "{what} in namespace {} exists and is not managed by canary-gate (no {OWNER_ANNOTATION}: {owner} annotation); canary-gate owns the route named after the apex Service: delete or rename it, or set spec.service.name",
-            input.namespace
-        )));
-    }
     ensure(&api, input.name, &what, |current| {
         let want = desired(input, current, owner, extra);
         (current != Some(&want)).then_some(want)
