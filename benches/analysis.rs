@@ -3,6 +3,9 @@
 //! wall time of one `step` (process start, connect, lock, observe, 5 queries, write, release).
 //! Run with `cargo bench --bench analysis`.
 
+// A benchmark's setup failing has nothing to recover: it stops with the reason.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
 use std::path::Path;

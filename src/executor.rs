@@ -486,9 +486,13 @@ impl Executor<'_> {
         observed_weight: u32,
         measured: Measured,
     ) -> Result<Decision, Error> {
-        for a in &decision.actions {
-            self.apply(a).await?;
-        }
+        // A raise of the canary weight is stored before it is made, so the live weight is never
+        // above the stored one (a crash in between resumes from the higher stored weight, and
+        // the next observation sees the route as it is). Everything else is done, then stored.
+        let raises = decision
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::SetRoutes(r) if r.canary > observed_weight));
         if !decision.notes.is_empty() || !measured.metrics.is_empty() || !measured.hooks.is_empty()
         {
             let weight = decision
@@ -514,7 +518,15 @@ impl Executor<'_> {
             history.drain(..excess);
         }
         let before = store.state().map(|s| s.phase);
-        store.save(&decision.state).await?;
+        if raises {
+            store.save(&decision.state).await?;
+        }
+        for a in &decision.actions {
+            self.apply(a).await?;
+        }
+        if !raises {
+            store.save(&decision.state).await?;
+        }
         self.tell(&decision, before != Some(decision.state.phase))
             .await;
         Ok(decision)

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod container;
 mod demo;
+mod faults;
 mod gateway;
 mod github;
 mod golden;

@@ -2,6 +2,9 @@
 //! object, over keep-alive HTTP/1.1 connections from 2 client threads. Run with
 //! `cargo bench -p canary-gate-sim --bench api`; prints a table.
 
+// A benchmark's setup failing has nothing to recover: it stops with the reason.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use canary_gate_sim::{Sim, SimConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -23,6 +23,14 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Fraction (0-1) of requests whose connection is closed without an answer.
     pub drop_rate: f64,
+    /// Every Nth matching request takes `spike_ms` longer (latency spikes).
+    pub spike_every: Option<u32>,
+    /// Milliseconds a spike adds.
+    pub spike_ms: u64,
+    /// The Nth matching request (counted from when these faults were set) and every later one
+    /// are held until the faults change, then dropped without being applied: the client died
+    /// just before sending them (crash points).
+    pub stall_from: Option<u64>,
     /// Only requests whose path starts with this.
     pub path_prefix: Option<String>,
 }
@@ -38,6 +46,8 @@ pub enum Injected {
     Throttle(u32),
     /// Close the connection.
     Drop,
+    /// Hold the request until the faults change, then close the connection.
+    Stall,
 }
 
 /// Fault state: the configuration and its counters.
@@ -46,6 +56,9 @@ pub struct Injector {
     /// Current faults.
     pub faults: Faults,
     writes: u64,
+    requests: u64,
+    /// Bumped by every [`Injector::set`]: a stalled request waits for it to change.
+    pub generation: u64,
     error_carry: f64,
     throttle_carry: f64,
     drop_carry: f64,
@@ -69,8 +82,24 @@ impl Injector {
     pub fn set(&mut self, faults: Faults) {
         *self = Injector {
             faults,
+            generation: self.generation + 1,
             ..Injector::default()
         };
+    }
+
+    /// Matching requests seen since the faults were set.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Extra latency for the current request (call once per request, after [`Injector::decide`]).
+    pub fn spike(&self) -> u64 {
+        match self.faults.spike_every.filter(|n| *n > 0) {
+            Some(n) if self.requests > 0 && self.requests.is_multiple_of(u64::from(n)) => {
+                self.faults.spike_ms
+            }
+            _ => 0,
+        }
     }
 
     /// Decides the fate of one request.
@@ -82,6 +111,10 @@ impl Injector {
             .is_some_and(|p| !path.starts_with(p))
         {
             return Injected::None;
+        }
+        self.requests += 1;
+        if self.faults.stall_from.is_some_and(|n| self.requests >= n) {
+            return Injected::Stall;
         }
         if due(&mut self.drop_carry, self.faults.drop_rate) {
             return Injected::Drop;

@@ -268,6 +268,12 @@ impl SimHandle {
         lock(&self.shared).injector.set(faults);
     }
 
+    /// Requests the current faults have seen (held ones included): a crash point at request N
+    /// is reached when this is N.
+    pub fn fault_requests(&self) -> u64 {
+        lock(&self.shared).injector.requests()
+    }
+
     /// Creates an object (its `apiVersion`, `kind` and `metadata.namespace` say where), as a
     /// POST would.
     pub fn create(&self, obj: serde_json::Value) -> Result<serde_json::Value, status::ApiError> {

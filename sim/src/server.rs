@@ -107,7 +107,7 @@ pub async fn api_request(
         content_type,
         body,
     };
-    let (decision, latency) = {
+    let (decision, latency, generation) = {
         let mut st = lock(&shared);
         let latency = st.injector.faults.latency_ms;
         let applies = st
@@ -116,16 +116,24 @@ pub async fn api_request(
             .path_prefix
             .as_deref()
             .is_none_or(|p| path.starts_with(p));
+        let decision = st.injector.decide(&method, &path);
+        let spike = if applies { st.injector.spike() } else { 0 };
         (
-            st.injector.decide(&method, &path),
-            if applies { latency } else { 0 },
+            decision,
+            if applies { latency + spike } else { 0 },
+            st.injector.generation,
         )
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    if decision == Injected::Stall {
+        while lock(&shared).injector.generation == generation {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let (code, body, retry_after) = match decision {
-        Injected::Drop => {
+        Injected::Drop | Injected::Stall => {
             log(&shared, &request, 0, started, true);
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,

@@ -197,10 +197,26 @@ pub async fn connect(settings: &Settings, context: Option<&str>) -> Result<Conne
     };
     let server = config.cluster_url.to_string();
     let namespace = config.default_namespace.clone();
+    // kube's own retry of 429/503/504 is silent; ours (k8s::write) is bounded and logs each
+    // retry, so an on-call engineer sees what the API server did.
+    let mut config = config;
+    config.default_retry = false;
     let client =
         kube::Client::try_from(config).map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
     match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
         Ok(Ok(_)) => {}
+        // It answered: not unreachable, and the answer says what is wrong.
+        Ok(Err(kube::Error::Api(s))) if s.code == 401 => {
+            return Err(Error::Infra(format!(
+                "the Kubernetes API at {server} refused the kubeconfig's credentials (401 Unauthorized): the user's token or client certificate is invalid or expired"
+            )));
+        }
+        Ok(Err(e @ kube::Error::Api(_))) => {
+            return Err(Error::Infra(format!(
+                "the Kubernetes API at {server} answered {}",
+                super::write::describe(&e)
+            )));
+        }
         Ok(Err(e)) => {
             return Err(Error::Unreachable {
                 server,
@@ -236,8 +252,10 @@ async fn from_text(
             eprintln!("{}", console::add_mask(&secret));
         }
     }
-    let parsed: Value = serde_saphyr::from_str(text)
-        .map_err(|_| Error::Invalid(format!("{origin}: not a valid kubeconfig (YAML)")))?;
+    let parsed: Value = serde_saphyr::from_str::<Value>(text)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| Error::Invalid(format!("{origin}: not a valid kubeconfig (YAML)")))?;
     if let Some((user, command)) = missing_exec_plugin(&parsed, context) {
         let how = if settings.github.is_actions() {
             CONTAINER_WAYS.to_string()
@@ -248,10 +266,50 @@ async fn from_text(
             "{origin}: user {user:?} authenticates with the exec plugin {command:?}, which is not on PATH; {how}"
         )));
     }
-    let kc = Kubeconfig::from_yaml(text).map_err(|e| Error::Invalid(format!("{origin}: {e}")))?;
+    check_context(&parsed, context, origin)?;
+    // The parsers' messages can quote the text (a snippet under the first line): one line, and
+    // never a credential.
+    let invalid = |e: &dyn std::fmt::Display| {
+        let mut line = one_line(&e.to_string());
+        for secret in secret_values(text) {
+            line = line.replace(&secret, "***");
+        }
+        Error::Invalid(format!("{origin}: {line}"))
+    };
+    let kc = Kubeconfig::from_yaml(text).map_err(|e| invalid(&e))?;
     kube::Config::from_custom_kubeconfig(kc, options)
         .await
-        .map_err(|e| Error::Invalid(format!("{origin}: {e}")))
+        .map_err(|e| invalid(&e))
+}
+
+/// The context to use must be one the kubeconfig has: name it and list those it has.
+fn check_context(kc: &Value, context: Option<&str>, origin: &str) -> Result<(), Error> {
+    let names: Vec<&str> = kc["contexts"]
+        .as_array()
+        .map(|list| list.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    let has = if names.is_empty() {
+        "it has none".to_string()
+    } else {
+        format!("it has: {}", names.join(", "))
+    };
+    let (what, wanted) = match context {
+        Some(c) => ("--context", c),
+        None => match kc["current-context"].as_str().filter(|c| !c.is_empty()) {
+            Some(c) => ("current-context", c),
+            None => {
+                return Err(Error::Invalid(format!(
+                    "{origin}: no current-context is set: pass --context ({has})"
+                )));
+            }
+        },
+    };
+    if names.contains(&wanted) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{origin}: {what} {wanted:?} is not a context of the kubeconfig ({has})"
+    )))
 }
 
 fn one_line(s: &str) -> String {

@@ -2,7 +2,7 @@
 //! a job drives the canary. A second runner waits (`lock-timeout`), then gives up naming the
 //! holder; an expired lease is taken over.
 
-use super::write::describe;
+use super::write::{describe, retryable, with_retries};
 use crate::error::Error;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -66,11 +66,12 @@ pub async fn acquire(
     let name = format!("canary-gate.{canary}");
     let started = Instant::now();
     let mut announced = false;
+    let mut transient = 0u32;
     loop {
-        let current = api
-            .get_opt(&name)
+        let what = format!("reading lease/{name}");
+        let current = with_retries(&what, || api.get_opt(&name))
             .await
-            .map_err(|e| Error::Infra(format!("reading lease/{name}: {}", describe(&e))))?;
+            .map_err(|e| Error::Infra(format!("{what}: {}", describe(&e))))?;
         let attempt = match &current {
             None => api
                 .create(&PostParams::default(), &lease(&name, holder, None, 0))
@@ -115,6 +116,11 @@ pub async fn acquire(
             Ok(true) => break,
             Ok(false) => tokio::time::sleep(Duration::from_millis(500)).await,
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) if retryable(&e) && transient < 6 => {
+                transient += 1;
+                tracing::warn!("taking lease/{name}: {}; retrying", describe(&e));
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(transient))).await;
+            }
             Err(e) => {
                 return Err(Error::Infra(format!(
                     "taking lease/{name}: {}",
@@ -152,7 +158,8 @@ impl Lock {
     /// Releases the lock (deletes the Lease if it is still ours).
     pub async fn release(self) {
         self.renewer.abort();
-        if let Ok(Some(l)) = self.api.get_opt(&self.name).await {
+        let what = format!("releasing lease/{}", self.name);
+        if let Ok(Some(l)) = with_retries(&what, || self.api.get_opt(&self.name)).await {
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     resource_version: l.metadata.resource_version.clone(),
@@ -160,8 +167,26 @@ impl Lock {
                 }),
                 ..DeleteParams::default()
             };
-            if let Err(e) = self.api.delete(&self.name, &params).await {
-                tracing::warn!("releasing lease/{}: {}", self.name, describe(&e));
+            // On a conflict, retry only while the lease is still the one we hold (a transient
+            // conflict); if it moved on to another holder there is nothing of ours to delete.
+            let delete = || async {
+                match self.api.delete(&self.name, &params).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        match self.api.get_opt(&self.name).await? {
+                            Some(now)
+                                if now.metadata.resource_version == l.metadata.resource_version =>
+                            {
+                                Err(kube::Error::Api(s))
+                            }
+                            _ => Ok(()),
+                        }
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            };
+            if let Err(e) = with_retries(&what, delete).await {
+                tracing::warn!("{what}: {}", describe(&e));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `RolloutState` in the ConfigMap `canary-gate.<canary>`: read, and written only when it changed,
 //! with `resourceVersion` so a stale writer gets 409 instead of overwriting.
 
-use super::write::{describe, read_opt};
+use super::write::{describe, read_opt, retryable};
 use super::{MANAGED_BY, OWNER_ANNOTATION};
 use crate::error::Error;
 use crate::rollout::RolloutState;
@@ -9,6 +9,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Writes tried before a transient failure is reported.
+const WRITE_ATTEMPTS: u32 = 6;
 
 /// The data key that holds the JSON.
 const KEY: &str = "state.json";
@@ -92,29 +96,59 @@ impl StateStore {
             data: Some(BTreeMap::from([(KEY.to_string(), text)])),
             ..ConfigMap::default()
         };
-        let result = match &self.version {
-            None => self.api.create(&PostParams::default(), &cm).await,
-            Some(_) => {
-                self.api
-                    .replace(&self.name, &PostParams::default(), &cm)
-                    .await
-            }
-        };
-        match result {
-            Ok(written) => {
-                self.version = written.metadata.resource_version;
-                self.stored = Some(state);
-                Ok(())
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Infra(format!(
-                "configmap/{} was changed by another runner since it was read; nothing was overwritten ({})",
-                self.name, s.message
-            ))),
-            Err(e) => Err(Error::Infra(format!(
-                "writing configmap/{}: {}",
-                self.name,
-                describe(&e)
-            ))),
+        let mut attempt = 0u32;
+        loop {
+            let result = match &self.version {
+                None => self.api.create(&PostParams::default(), &cm).await,
+                Some(_) => {
+                    self.api
+                        .replace(&self.name, &PostParams::default(), &cm)
+                        .await
+                }
+            };
+            let why = match result {
+                Ok(written) => {
+                    self.version = written.metadata.resource_version;
+                    self.stored = Some(state);
+                    return Ok(());
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    // A conflict is only a stale writer if the object moved since we read it; an
+                    // unchanged object (or our own write, landed before its answer got lost) is not.
+                    let what = format!("re-reading configmap/{}", self.name);
+                    let now = read_opt(&self.api, &self.name, &what).await?;
+                    let rv = now
+                        .as_ref()
+                        .and_then(|c| c.metadata.resource_version.clone());
+                    if now.as_ref().is_some_and(|c| c.data == cm.data) {
+                        self.version = rv;
+                        self.stored = Some(state);
+                        return Ok(());
+                    }
+                    if rv != self.version || attempt >= WRITE_ATTEMPTS {
+                        return Err(Error::Infra(format!(
+                            "configmap/{} was changed by another runner since it was read; nothing was overwritten ({})",
+                            self.name, s.message
+                        )));
+                    }
+                    describe(&kube::Error::Api(s))
+                }
+                Err(e) if retryable(&e) && attempt < WRITE_ATTEMPTS => describe(&e),
+                Err(e) => {
+                    return Err(Error::Infra(format!(
+                        "writing configmap/{}: {}",
+                        self.name,
+                        describe(&e)
+                    )));
+                }
+            };
+            attempt += 1;
+            let pause = Duration::from_millis(100u64 << attempt.min(5)).min(Duration::from_secs(2));
+            tracing::warn!(
+                "writing configmap/{}: {why}; retrying in {pause:?} ({attempt}/{WRITE_ATTEMPTS})",
+                self.name
+            );
+            tokio::time::sleep(pause).await;
         }
     }
 }
