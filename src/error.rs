@@ -1,4 +1,5 @@
-//! Top-level errors and exit codes: the only place that knows the numbers.
+//! Top-level errors and exit codes: the only place that knows the numbers; and the one-line
+//! description of a failed HTTP request (never with its URL, which may hold credentials).
 //!
 //! 0 ok, 1 rolled back / failed analysis, 2 invalid input, 3 infrastructure, 4 waiting for a gate.
 
@@ -71,5 +72,33 @@ impl Outcome {
             Outcome::Invalid => 2,
             Outcome::Waiting => 4,
         })
+    }
+}
+
+/// What went wrong with an HTTP request, in one line and without the URL: "timed out",
+/// "cannot connect: Connection refused (os error 111)", or the error with its root cause.
+pub fn http_failure(e: reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = &e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let cause = root.to_string();
+    let cause = cause.lines().next().unwrap_or_default().to_string();
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        if cause.contains("://") {
+            "cannot connect".into()
+        } else {
+            format!("cannot connect: {cause}")
+        }
+    } else {
+        let top = e.without_url().to_string();
+        let top = top.lines().next().unwrap_or_default().to_string();
+        if top.contains(&cause) || cause.contains("://") {
+            top
+        } else {
+            format!("{top}: {cause}")
+        }
     }
 }

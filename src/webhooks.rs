@@ -90,7 +90,7 @@ impl Caller {
                 }
                 Err(e) => {
                     // Without the URL: it may hold credentials.
-                    last = format!("{}: {}", hook.name, one_line(&e.without_url().to_string()))
+                    last = format!("{}: {}", hook.name, crate::error::http_failure(e))
                 }
             }
         }

@@ -118,6 +118,61 @@ impl Cluster {
         path.to_string_lossy().into_owned()
     }
 
+    /// A release of the fixture app: a new podinfo `tag` whose pods fail `error_rate` (0-1) of
+    /// their requests.
+    pub fn release(&self, tag: &str, error_rate: &str) {
+        self.patch_deployment(
+            "podinfo",
+            &json!({"spec": {"template": {
+                "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate}},
+                "spec": {"containers": [{"name": "podinfo", "image": format!("ghcr.io/stefanprodan/podinfo:{tag}")}]}}}}),
+        );
+    }
+
+    /// Canary `canary`'s stored state (`null` when there is none).
+    pub fn state(&self, canary: &str) -> Value {
+        self.find("v1", "ConfigMap", &format!("canary-gate.{canary}"))
+            .and_then(|cm| serde_json::from_str(cm["data"]["state.json"].as_str()?).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The image `podinfo-primary` runs.
+    pub fn primary_image(&self) -> String {
+        self.get("apps/v1", "Deployment", "podinfo-primary")["spec"]["template"]["spec"]
+            ["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The weight on `podinfo-canary` (NGINX), 0 when there is none.
+    pub fn nginx_weight(&self) -> u32 {
+        self.find("networking.k8s.io/v1", "Ingress", "podinfo-canary")
+            .and_then(|i| {
+                i["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
+                    .as_str()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Every Event and ConfigMap in the cluster, as JSON text (to search for leaks).
+    pub fn events_and_configmaps(&self) -> String {
+        self.sim.with_state(|s| {
+            ["Event", "ConfigMap"]
+                .iter()
+                .filter_map(|k| {
+                    let res = canary_gate_sim::resources::by_kind("v1", k)?;
+                    let objects: Vec<Value> =
+                        s.store.all_of(res).into_iter().map(|(_, v)| v).collect();
+                    serde_json::to_string(&objects).ok()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
     /// Non-GET requests in the log, as `METHOD path`.
     pub fn writes(&self) -> Vec<String> {
         self.sim
@@ -127,6 +182,23 @@ impl Cluster {
             .map(|e| format!("{} {}", e.method, e.path))
             .collect()
     }
+}
+
+/// The NGINX Canary for the fixture app (`podinfo` in `test`, port 80 → 9898), with `extra`
+/// lines in its spec (e.g. `  metricsServer: …\n`) and these `analysis` lines.
+pub fn podinfo_canary(extra: &str, analysis: &str) -> String {
+    format!(
+        "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: podinfo, namespace: test}}
+spec:
+  provider: nginx
+{extra}  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
+  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}
+  service: {{port: 80, targetPort: 9898}}
+  analysis:
+{analysis}"
+    )
 }
 
 /// The fixture canary's text with `from` replaced by `to`.

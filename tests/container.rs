@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// `canary-gate` with the environment a container action gets, and `inputs` on top.
-fn as_container_action(ws: &Path, inputs: &[(&str, &str)]) -> Command {
+pub fn as_container_action(ws: &Path, inputs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_canary-gate"));
     cmd.env_clear().current_dir(ws);
     cmd.envs([

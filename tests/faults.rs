@@ -3,7 +3,7 @@
 //! spikes and dropped connections; and crash points — the process killed just before its Nth
 //! request, then re-run — over initialization, steps, promotion and finalisation.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, podinfo_canary};
 use crate::support::{Run, canary_gate, poll};
 use canary_gate_sim::Faults;
 use serde_json::{Value, json};
@@ -11,25 +11,9 @@ use std::time::Duration;
 
 /// One built-in check through the simulator's metrics provider, three 25 % steps.
 fn spec(c: &Cluster) -> String {
-    format!(
-        "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {{name: podinfo, namespace: test}}
-spec:
-  provider: nginx
-  metricsServer: {}/_sim/prometheus
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
-  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}
-  service: {{port: 80, targetPort: 9898}}
-  analysis:
-    interval: 1s
-    threshold: 2
-    stepWeight: 25
-    maxWeight: 75
-    metrics:
-      - {{name: request-success-rate, interval: 2s, thresholdRange: {{min: 99}}}}
-",
-        c.sim.api_url
+    podinfo_canary(
+        &format!("  metricsServer: {}/_sim/prometheus\n", c.sim.api_url),
+        "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 75\n    metrics:\n      - {name: request-success-rate, interval: 2s, thresholdRange: {min: 99}}\n",
     )
 }
 
@@ -53,39 +37,19 @@ impl Lab {
     }
 
     fn release(&self, tag: &str, error_rate: &str) {
-        self.c.patch_deployment(
-            "podinfo",
-            &json!({"spec": {"template": {
-                "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate}},
-                "spec": {"containers": [{"name": "podinfo", "image": format!("ghcr.io/stefanprodan/podinfo:{tag}")}]}}}}),
-        );
+        self.c.release(tag, error_rate);
     }
 
     fn state(&self) -> Value {
-        let cm = self.c.find("v1", "ConfigMap", "canary-gate.podinfo");
-        cm.map_or(Value::Null, |cm| {
-            serde_json::from_str(cm["data"]["state.json"].as_str().unwrap_or("null")).unwrap()
-        })
+        self.c.state("podinfo")
     }
 
     fn primary_image(&self) -> String {
-        self.c.get("apps/v1", "Deployment", "podinfo-primary")["spec"]["template"]["spec"]
-            ["containers"][0]["image"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.c.primary_image()
     }
 
     fn weight(&self) -> u32 {
-        self.c
-            .find("networking.k8s.io/v1", "Ingress", "podinfo-canary")
-            .and_then(|i| {
-                i["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
-                    .as_str()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0)
+        self.c.nginx_weight()
     }
 
     /// The step records since the last "new revision" note.

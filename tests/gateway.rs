@@ -182,26 +182,18 @@ fn run_watching(c: &Cluster, spec: &str) -> (Option<i32>, String, Vec<Seen>) {
 }
 
 fn release(c: &Cluster, tag: &str, error_rate: &str) {
-    c.patch_deployment(
-        "podinfo",
-        &json!({"spec": {"template": {
-            "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate}},
-            "spec": {"containers": [{"name": "podinfo", "image": format!("ghcr.io/stefanprodan/podinfo:{tag}")}]}}}}),
-    );
+    c.release(tag, error_rate);
 }
 
 fn primary_image(c: &Cluster) -> String {
-    c.get("apps/v1", "Deployment", "podinfo-primary")["spec"]["template"]["spec"]["containers"][0]
-        ["image"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    c.primary_image()
 }
 
 fn phase(c: &Cluster, canary: &str) -> String {
-    let cm = c.get("v1", "ConfigMap", &format!("canary-gate.{canary}"));
-    let state: Value = serde_json::from_str(cm["data"]["state.json"].as_str().unwrap()).unwrap();
-    state["phase"].as_str().unwrap().to_string()
+    c.state(canary)["phase"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn splits(seen: &[Seen]) -> Vec<(u32, u32, bool)> {

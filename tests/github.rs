@@ -421,17 +421,7 @@ fn a_rollout_reports_to_the_pull_request_head_and_leaks_nothing() {
     for (_, _, body) in &calls {
         sinks.push(("check-run body", body.to_string()));
     }
-    let cluster = lab.c.sim.with_state(|s| {
-        ["Event", "ConfigMap"]
-            .iter()
-            .map(|k| {
-                let res = canary_gate_sim::resources::by_kind("v1", k).unwrap();
-                let objects: Vec<Value> = s.store.all_of(res).into_iter().map(|(_, v)| v).collect();
-                serde_json::to_string(&objects).unwrap()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    let cluster = lab.c.events_and_configmaps();
     sinks.push(("events and configmaps", cluster));
     for (name, text) in &sinks {
         for secret in [TOKEN, KUBE_TOKEN, HOOK_PASSWORD] {

@@ -5,11 +5,14 @@
 
 mod analysis;
 mod architecture;
+mod bad_input;
 mod cli;
 mod cluster;
+mod concurrency;
 mod container;
 mod demo;
 mod faults;
+mod fuzz;
 mod gateway;
 mod github;
 mod golden;
@@ -18,10 +21,12 @@ mod init;
 mod kubeconfig;
 mod manifests;
 mod many;
+mod metrics_faults;
 mod plan;
 mod plans;
 mod promql;
 mod rollout;
 mod scenarios;
+mod secrets;
 mod support;
 mod validate;

@@ -169,6 +169,71 @@ pub async fn under_lock<T>(
     result
 }
 
+/// Everything the cluster must hold before anything is written, read and checked: the Ingress and
+/// its apex backend (NGINX), a foreign HTTPRoute (Gateway API), the HPA, the tracked configs, a
+/// named target port. A missing or wrong object is an input error and nothing is written.
+#[allow(clippy::too_many_arguments)]
+async fn preflight(
+    c: &Canary,
+    plan: &Plan,
+    cluster: &Cluster,
+    client: &kube::Client,
+    namespace: &str,
+    owner: &str,
+    workload: &DeploymentWorkload<'_>,
+    target: &crate::workload::deployment::Target,
+) -> Result<(), Error> {
+    if let Some(route) = gateway_api::input(c, plan, namespace) {
+        gateway_api::check_owner(client, &route, owner).await?;
+    }
+    if c.effective_provider == Provider::Nginx
+        && let (Some(ingress), Some(service)) = (&c.ingress, &c.service)
+    {
+        nginx::desired_canary(
+            client,
+            namespace,
+            ingress,
+            &service.name,
+            &cluster.ingress_prefix,
+            owner,
+        )
+        .await?;
+    }
+    if let Some(a) = &c.autoscaler {
+        let api: kube::Api<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler> =
+            kube::Api::namespaced(client.clone(), namespace);
+        let what = format!("reading horizontalpodautoscaler/{}", a.name);
+        if crate::k8s::write::read_opt(&api, &a.name, &what)
+            .await?
+            .is_none()
+        {
+            return Err(Error::Invalid(format!(
+                "horizontalpodautoscaler/{} (spec.autoscalerRef) does not exist in namespace {namespace}",
+                a.name
+            )));
+        }
+    }
+    if let Some(crate::spec::model::PortRef::Name(port)) =
+        c.service.as_ref().map(|s| &s.target_port)
+    {
+        let declared = target
+            .pod_spec()
+            .containers
+            .iter()
+            .flat_map(|k| k.ports.iter().flatten())
+            .any(|p| p.name.as_deref() == Some(port.as_str()));
+        if !declared {
+            return Err(Error::Invalid(format!(
+                "spec.service.targetPort: no container of deployment/{} declares a port named {port:?}",
+                c.target.name
+            )));
+        }
+    }
+    // Reads each tracked ConfigMap and Secret; a missing one that is not optional is an error.
+    workload.track(target, false).await?;
+    Ok(())
+}
+
 /// Initialization with the canary's lock already held.
 pub async fn initialize_locked(
     settings: &Settings,
@@ -203,15 +268,16 @@ pub async fn initialize_locked(
                 owner: &owner,
             };
             let target = workload.read_target().await?;
-            if let Some(route) = gateway_api::input(c, &plan, namespace) {
-                gateway_api::check_owner(client, &route, &owner).await?;
-            }
             let Some(service) = c.service.as_ref() else {
                 return Err(Error::Invalid(format!(
                     "canary {}: spec.service is required for a Deployment target",
                     c.name
                 )));
             };
+            preflight(
+                c, &plan, cluster, client, namespace, &owner, &workload, &target,
+            )
+            .await?;
             let pod = target.pod_spec();
             let inputs =
                 services::Inputs::new(namespace, &owner, service, &target.key, &target.value, &pod);

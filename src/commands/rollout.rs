@@ -334,7 +334,8 @@ async fn locked(
         Mode::Rollback => return rollback(exec, &mut store, live).await,
         Mode::Promote => {
             let state = store.state().cloned().unwrap_or_default();
-            let Some(d) = crate::rollout::manual::promote(&exec.plan, &state) else {
+            let obs = exec.observe().await?;
+            let Some(d) = crate::rollout::manual::promote(&exec.plan, &state, &obs) else {
                 println!(
                     "{namespace}/{}: nothing to promote (phase {})",
                     c.name,

@@ -15,10 +15,31 @@ pub fn load_valid(settings: &Settings, what: &str, command: &str) -> Result<Opti
     let loaded = load(&settings.canary, false, what)?;
     print_diagnostics(&loaded.diagnostics, settings.github.is_actions())?;
     if loaded.errors() == 0 {
+        if matches!(command, "run" | "step") {
+            check_apply(settings)?;
+        }
         return Ok(Some(loaded));
     }
     report_findings(settings, command, &loaded.diagnostics, Verdict::Invalid);
     Ok(None)
+}
+
+/// `run` and `step` apply the `apply` manifests only once they hold the lock (and have
+/// initialized the canary): a file that is missing or not a manifest must be refused before the
+/// cluster is touched, so it is read and checked here.
+fn check_apply(settings: &Settings) -> Result<(), Error> {
+    if settings.apply.is_empty() {
+        return Ok(());
+    }
+    let inputs: Vec<InputPath> = settings
+        .apply
+        .iter()
+        .map(|f| settings.input_path(f))
+        .collect();
+    let invalid = |e: Error| Error::Invalid(format!("input apply: {e}"));
+    let sources = crate::sources::read_all(&inputs, false).map_err(invalid)?;
+    manifests(&sources, true).map_err(invalid)?;
+    Ok(())
 }
 
 /// Sends spec findings to the check run and the runner's files (not the console: the command
@@ -131,8 +152,14 @@ pub struct Manifest {
 pub fn manifests(sources: &[spec::Source], strict: bool) -> Result<Vec<Manifest>, Error> {
     let mut out = Vec::new();
     for src in sources {
-        let docs = serde_saphyr::from_multiple::<serde_json::Value>(&src.text)
-            .map_err(|e| Error::Invalid(format!("{}: invalid YAML: {e}", src.name)))?;
+        let docs = serde_saphyr::from_multiple::<serde_json::Value>(&src.text).map_err(|e| {
+            // The parser's message continues with a snippet of the file: its first line is
+            // enough.
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            Error::Invalid(format!("{}: invalid YAML: {first}", src.name))
+        })?;
         for doc in docs.into_iter().filter(|d| d.is_object()) {
             let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
             let (api_version, kind) = (text(&doc["apiVersion"]), text(&doc["kind"]));

@@ -271,8 +271,9 @@ async fn from_text(
     // never a credential.
     let invalid = |e: &dyn std::fmt::Display| {
         let mut line = one_line(&e.to_string());
-        for secret in secret_values(text) {
-            line = line.replace(&secret, "***");
+        // (Not a value so short it would mangle the words around it.)
+        for secret in secret_values(text).iter().filter(|s| s.len() >= 6) {
+            line = line.replace(secret.as_str(), "***");
         }
         Error::Invalid(format!("{origin}: {line}"))
     };

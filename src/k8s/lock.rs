@@ -116,6 +116,12 @@ pub async fn acquire(
             Ok(true) => break,
             Ok(false) => tokio::time::sleep(Duration::from_millis(500)).await,
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Err(Error::Invalid(format!(
+                    "namespace {namespace} of canary {canary} does not exist ({})",
+                    s.message
+                )));
+            }
             Err(e) if retryable(&e) && transient < 6 => {
                 transient += 1;
                 tracing::warn!("taking lease/{name}: {}; retrying", describe(&e));

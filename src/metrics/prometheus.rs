@@ -71,7 +71,7 @@ pub async fn query_at(
             return MetricOutcome::Failed(format!(
                 "{}: {}",
                 crate::report::redact_url(url.as_str()),
-                e.without_url().to_string().lines().next().unwrap_or("")
+                crate::error::http_failure(e)
             ));
         }
     };

@@ -56,8 +56,9 @@ pub fn rollback(plan: &Plan, state: &RolloutState, obs: &Observed) -> Option<Dec
     })
 }
 
-/// `promote`: skip the rest of the analysis, as an open confirm-promotion gate would.
-pub fn promote(plan: &Plan, state: &RolloutState) -> Option<Decision> {
+/// `promote`: skip the rest of the analysis, as an open confirm-promotion gate would. The primary
+/// gets the target as it is now (`obs`), so that is the revision recorded.
+pub fn promote(plan: &Plan, state: &RolloutState, obs: &Observed) -> Option<Decision> {
     if !matches!(
         state.phase,
         Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion
@@ -66,6 +67,8 @@ pub fn promote(plan: &Plan, state: &RolloutState) -> Option<Decision> {
     }
     let mut next = state.clone();
     next.phase = Phase::Promoting;
+    next.last_applied_spec = Some(obs.target_hash.clone());
+    next.tracked_configs = obs.tracked_configs.clone();
     Some(Decision {
         state: next,
         actions: vec![Action::PromotePrimary],
@@ -137,10 +140,13 @@ mod tests {
         let r = rollback(&plan, &state(Phase::WaitingPromotion), &obs).unwrap();
         assert_eq!(r.state.last_applied_spec.as_deref(), Some("v2"));
         assert_eq!(r.actions.last(), Some(&Action::PostRollout(Phase::Failed)));
-        assert!(promote(&plan, &state(Phase::Failed)).is_none());
+        assert!(promote(&plan, &state(Phase::Failed), &obs).is_none());
+        let p = promote(&plan, &state(Phase::Waiting), &obs).unwrap();
+        assert_eq!(p.state.phase, Phase::Promoting);
         assert_eq!(
-            promote(&plan, &state(Phase::Waiting)).unwrap().state.phase,
-            Phase::Promoting
+            p.state.last_applied_spec.as_deref(),
+            Some("v2"),
+            "the revision promoted"
         );
     }
 }

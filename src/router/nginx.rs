@@ -66,6 +66,27 @@ pub fn render_canary(
     })
 }
 
+/// The canary Ingress the user's Ingress calls for: an input error when that Ingress is missing
+/// or has no backend on the apex Service. Reads only.
+pub async fn desired_canary(
+    client: &kube::Client,
+    namespace: &str,
+    ingress: &str,
+    apex: &str,
+    prefix: &str,
+    owner: &str,
+) -> Result<Ingress, Error> {
+    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    let what = format!("reading ingress/{ingress}");
+    let original = read_opt(&api, ingress, &what).await?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
+        ))
+    })?;
+    render_canary(&original, apex, prefix, owner)
+        .map_err(|why| Error::Invalid(format!("ingress/{ingress}: {why}")))
+}
+
 /// Creates the canary Ingress, or updates its spec when the original's changed (annotations of an
 /// existing canary Ingress are the router's, never reset here).
 pub async fn reconcile(
@@ -77,14 +98,7 @@ pub async fn reconcile(
     owner: &str,
 ) -> Result<Outcome, Error> {
     let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let what = format!("reading ingress/{ingress}");
-    let original = read_opt(&api, ingress, &what).await?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
-        ))
-    })?;
-    let desired = render_canary(&original, apex, prefix, owner)
-        .map_err(|why| Error::Invalid(format!("ingress/{ingress}: {why}")))?;
+    let desired = desired_canary(client, namespace, ingress, apex, prefix, owner).await?;
     let name = format!("{ingress}-canary");
     ensure(
         &api,

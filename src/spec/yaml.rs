@@ -179,7 +179,8 @@ fn refine(text: &str, err: SyntaxError) -> SyntaxError {
         if let Some((i, line)) = prev {
             let body = line.trim_start().trim_start_matches("- ");
             if !body.contains(':') && !body.starts_with(['"', '\'', '|', '>', '[', '{']) {
-                let col = line.len() - line.trim_start().len() + 1;
+                // Characters, not bytes; YAML indents with spaces (and tabs are reported as such).
+                let col = line.chars().take_while(|c| *c == ' ' || *c == '\t').count() + 1;
                 return SyntaxError {
                     pos: Pos {
                         line: i as u32 + 1,
