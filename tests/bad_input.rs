@@ -973,7 +973,6 @@ cases! {
         .fails(2, "--image: deployment/podinfo has no container \"nginx\" (it has: podinfo)")
         .echoed("podinfo")
         .writes(Writes::Lock("podinfo"));
-    #[ignore = "rollout.rs sets images after init: a fresh canary is initialized (Services, primary, apex, scale-down) before --image is checked"]
     image_names_no_container => flags(&["--image", "nginx=nginx:1.27"])
         .fails(2, "--image: deployment/podinfo has no container \"nginx\" (it has: podinfo)")
         .echoed("podinfo")

@@ -555,3 +555,66 @@ fn a_forbidden_or_unreachable_github_changes_nothing_but_says_so_once() {
     );
     assert!(r.stdout.contains("Canary failed!"), "{}", r.stdout);
 }
+
+/// A Checks API that creates check runs but answers every update with `status` (and `headers`).
+fn flaky_updates(rt: &tokio::runtime::Runtime, status: u16, headers: &[(&str, &str)]) -> MockServer {
+    rt.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v3/repos/o/r/check-runs"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": 77, "html_url": "https://github.com/o/r/runs/77"}),
+            ))
+            .mount(&server)
+            .await;
+        let mut failing = ResponseTemplate::new(status)
+            .set_body_json(json!({"message": "Server Error or rate limit"}));
+        for (k, v) in headers {
+            failing = failing.insert_header(*k, *v);
+        }
+        Mock::given(method("PATCH"))
+            .respond_with(failing)
+            .mount(&server)
+            .await;
+        server
+    })
+}
+
+#[test]
+fn github_errors_and_rate_limits_leave_the_rollout_as_it_is() {
+    let gh = Github::start(201);
+    let lab = lab(&gh.api_url());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reset = (std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let cases: [(u16, Vec<(&str, &str)>, &str, &str, i32); 2] = [
+        (502, vec![], "0", "6.7.1", 0),
+        (
+            403,
+            vec![("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset.as_str())],
+            "0.5",
+            "6.7.2",
+            1,
+        ),
+    ];
+    for (status, headers, error_rate, tag, code) in cases {
+        let server = flaky_updates(&rt, status, &headers);
+        let api = format!("{}/api/v3", server.uri());
+        lab.release(&format!("ghcr.io/stefanprodan/podinfo:{tag}"), error_rate);
+        let r = lab.run(&api);
+        assert_eq!(r.code, code, "GitHub answering {status}: {}", r.stderr);
+        let phase = lab.c.state("podinfo")["phase"].clone();
+        assert_eq!(phase, if code == 0 { "Succeeded" } else { "Failed" });
+        let warnings: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("warning: check run"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "warned once: {}", r.stderr);
+        let requests = rt.block_on(server.received_requests()).unwrap_or_default();
+        assert!(requests.len() < 40, "bounded: {} requests", requests.len());
+    }
+}

@@ -9,19 +9,31 @@ use crate::settings::Settings;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 
-/// `kubectl set image` on the target Deployment. `strict`: every container must exist (one
-/// canary); otherwise only the pairs whose container the target has are set (several canaries).
-pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) -> Result<(), Error> {
+/// The target as it is, checked against `--image`: every container named must exist. Reads only,
+/// so a wrong name is refused before anything is written.
+pub async fn check_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
     let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
     let target = &exec.canary.target.name;
     let current =
         crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
     let mut check = current.unwrap_or_default();
     check.metadata.name = Some(target.clone());
+    crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)
+}
+
+/// `kubectl set image` on the target Deployment. `strict`: every container must exist (one
+/// canary); otherwise only the pairs whose container the target has are set (several canaries).
+pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) -> Result<(), Error> {
+    let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
+    let target = &exec.canary.target.name;
     let images: Vec<String> = if strict {
-        crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)?;
+        check_images(exec, images).await?;
         images.to_vec()
     } else {
+        let current =
+            crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}"))
+                .await?;
+        let check = current.unwrap_or_default();
         let pod = check.spec.template.spec.unwrap_or_default();
         let has = |name: &str| {
             pod.containers

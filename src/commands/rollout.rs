@@ -326,6 +326,9 @@ async fn locked(
     let (cluster, namespace) = (exec.cluster, exec.namespace.as_str());
     let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
     if store.state().is_none_or(|s| s.phase == Phase::Initializing) {
+        if matches!(mode, Mode::Run | Mode::Step(_)) && live.groups && !settings.images.is_empty() {
+            super::release::check_images(exec, &settings.images).await?;
+        }
         initialize_locked(settings, cluster, conn, c, namespace, who).await?;
         store = StateStore::open(&conn.client, namespace, &c.name).await?;
     }
