@@ -557,14 +557,19 @@ fn a_forbidden_or_unreachable_github_changes_nothing_but_says_so_once() {
 }
 
 /// A Checks API that creates check runs but answers every update with `status` (and `headers`).
-fn flaky_updates(rt: &tokio::runtime::Runtime, status: u16, headers: &[(&str, &str)]) -> MockServer {
+fn flaky_updates(
+    rt: &tokio::runtime::Runtime,
+    status: u16,
+    headers: &[(&str, &str)],
+) -> MockServer {
     rt.block_on(async {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/api/v3/repos/o/r/check-runs"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": 77, "html_url": "https://github.com/o/r/runs/77"}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": 77, "html_url": "https://github.com/o/r/runs/77"})),
+            )
             .mount(&server)
             .await;
         let mut failing = ResponseTemplate::new(status)
@@ -594,7 +599,10 @@ fn github_errors_and_rate_limits_leave_the_rollout_as_it_is() {
         (502, vec![], "0", "6.7.1", 0),
         (
             403,
-            vec![("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset.as_str())],
+            vec![
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", reset.as_str()),
+            ],
             "0.5",
             "6.7.2",
             1,
