@@ -595,7 +595,9 @@ fn github_errors_and_rate_limits_leave_the_rollout_as_it_is() {
         .unwrap()
         .as_secs()
         .to_string();
-    let cases: [(u16, Vec<(&str, &str)>, &str, &str, i32); 2] = [
+    // (status of every update, its headers, the release's error rate, tag, expected exit code)
+    type Case<'a> = (u16, Vec<(&'a str, &'a str)>, &'a str, &'a str, i32);
+    let cases: [Case; 2] = [
         (502, vec![], "0", "6.7.1", 0),
         (
             403,
