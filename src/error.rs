@@ -51,6 +51,10 @@ pub enum Error {
     /// A cluster operation failed after its retries (exit 3); the cluster is left safe.
     #[error("{0}")]
     Infra(String),
+    /// An error the command already told the user about (as the canary's verdict, on its
+    /// spec line): the exit code is the inner one's, and nothing more is printed.
+    #[error("{0}")]
+    Reported(Box<Error>),
 }
 
 impl Error {
@@ -59,6 +63,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::ReadInput { .. } => 2,
             Error::WriteOutput { .. } | Error::Unreachable { .. } | Error::Infra(_) => 3,
+            Error::Reported(inner) => inner.exit_code(),
         }
     }
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     logging::init(settings.log);
     match commands::run(&settings) {
         Ok(outcome) => outcome.exit_code(),
+        Err(canary_gate::error::Error::Reported(e)) => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("canary-gate: error: {e}");
             ExitCode::from(e.exit_code())

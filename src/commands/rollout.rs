@@ -254,7 +254,11 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
     report.findings = report::findings::rollout_findings(c, &report.steps, &verdict);
     report.verdict = Some(verdict);
     reporter.send(Event::Finished, &mut report).await;
-    result
+    // The console sink has printed an error as the canary's verdict, on its spec line.
+    result.map_err(|e| match e {
+        Error::Reported(_) => e,
+        e => Error::Reported(Box::new(e)),
+    })
 }
 
 /// The report of the canary being driven and where it goes.
