@@ -81,21 +81,16 @@ fn main() {
         .output()
         .expect("init");
     assert!(init.status.success());
-    sim.with_state(|s| {
-        let res =
-            canary_gate_sim::resources::by_kind("apps/v1", "Deployment").expect("deployments");
-        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"release": "2"}}}}});
-        s.store
-            .patch(
-                res,
-                "test",
-                "podinfo",
-                canary_gate_sim::store::PatchKind::Merge,
-                &patch,
-                canary_gate_sim::store::Part::Main,
-            )
-            .expect("release");
-    });
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"release": "2"}}}}});
+    sim.patch(
+        "apps/v1",
+        "Deployment",
+        "test",
+        "podinfo",
+        canary_gate_sim::store::PatchKind::Merge,
+        &patch,
+    )
+    .expect("release");
     step(); // scale up
     std::thread::sleep(Duration::from_millis(300));
     step(); // first step (pre-rollout tick: no metrics)

@@ -151,22 +151,18 @@ fn failing_to_zero(sim: &canary_gate_sim::SimHandle, dir: &Path, bin: &str) -> (
         ),
     )
     .expect("spec");
-    sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").expect("kind");
-        let patch = json!({"spec": {"template": {
-            "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}},
-            "spec": {"containers": [{"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.7.3"}]}}}});
-        s.store
-            .patch(
-                res,
-                "test",
-                "podinfo",
-                canary_gate_sim::store::PatchKind::Strategic,
-                &patch,
-                canary_gate_sim::store::Part::Main,
-            )
-            .expect("patch");
-    });
+    let patch = json!({"spec": {"template": {
+        "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}},
+        "spec": {"containers": [{"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.7.3"}]}}}});
+    sim.patch(
+        "apps/v1",
+        "Deployment",
+        "test",
+        "podinfo",
+        canary_gate_sim::store::PatchKind::Strategic,
+        &patch,
+    )
+    .expect("patch");
     let out = Command::new(bin)
         .args(["run", "--canary"])
         .arg(&spec)

@@ -2,6 +2,7 @@
 //! against the simulator's kubeconfig.
 
 use crate::support::{Run, canary_gate, root, run};
+use canary_gate_sim::store::PatchKind;
 use canary_gate_sim::{Sim, SimConfig, SimHandle};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -56,19 +57,23 @@ impl Cluster {
 
     /// Patches a Deployment in `test` directly in the store, as a release would change it.
     pub fn patch_deployment(&self, name: &str, patch: &Value) {
-        self.sim.with_state(|s| {
-            let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
-            s.store
-                .patch(
-                    res,
-                    "test",
-                    name,
-                    canary_gate_sim::store::PatchKind::Strategic,
-                    patch,
-                    canary_gate_sim::store::Part::Main,
-                )
-                .unwrap();
-        });
+        self.sim
+            .patch(
+                "apps/v1",
+                "Deployment",
+                "test",
+                name,
+                PatchKind::Strategic,
+                patch,
+            )
+            .unwrap();
+    }
+
+    /// A JSON merge patch on object `name` in `test`.
+    pub fn merge_patch(&self, api_version: &str, kind: &str, name: &str, patch: &Value) {
+        self.sim
+            .patch(api_version, kind, "test", name, PatchKind::Merge, patch)
+            .unwrap_or_else(|e| panic!("patching {kind}/{name}: {e:?}"));
     }
 
     /// The fixture app without its HPA (renamed out of the way) and with 200 requests/s through

@@ -224,19 +224,12 @@ fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
     take_over(&c, &spec);
 
     // Another controller annotates the route: kept through every later write.
-    c.sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind(ROUTE, "HTTPRoute").unwrap();
-        s.store
-            .patch(
-                res,
-                "test",
-                "podinfo",
-                canary_gate_sim::store::PatchKind::Merge,
-                &json!({"metadata": {"annotations": {"example.com/audit": "kept"}}}),
-                canary_gate_sim::store::Part::Main,
-            )
-            .unwrap();
-    });
+    c.merge_patch(
+        ROUTE,
+        "HTTPRoute",
+        "podinfo",
+        &json!({"metadata": {"annotations": {"example.com/audit": "kept"}}}),
+    );
     release(&c, "6.7.1", "0");
     // `plan` shows the route, unchanged by the release, and writes nothing.
     let dir = tempfile::tempdir().unwrap();

@@ -477,20 +477,12 @@ fn a_service_target_gets_a_tracking_canary_and_a_primary_created_once() {
         );
     }
     // The target changes: the canary follows, the primary does not.
-    c.sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind("v1", "Service").unwrap();
-        let patch = json!({"spec": {"ports": [{"name": "http", "port": 9090}]}});
-        s.store
-            .patch(
-                res,
-                "test",
-                "backend",
-                canary_gate_sim::store::PatchKind::Merge,
-                &patch,
-                canary_gate_sim::store::Part::Main,
-            )
-            .unwrap();
-    });
+    c.merge_patch(
+        "v1",
+        "Service",
+        "backend",
+        &json!({"spec": {"ports": [{"name": "http", "port": 9090}]}}),
+    );
     let r = c.init(&spec, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(

@@ -438,20 +438,12 @@ fn blue_green_with_plain_kubernetes_services() {
 #[test]
 fn scenario_24_promotion_copies_changed_configs_and_a_config_change_alone_is_a_revision() {
     let e = env(STEPS_20_60);
-    e.c.sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind("v1", "ConfigMap").unwrap();
-        let patch = json!({"data": {"PODINFO_UI_COLOR": "#ff0000"}});
-        s.store
-            .patch(
-                res,
-                "test",
-                "podinfo-config",
-                canary_gate_sim::store::PatchKind::Merge,
-                &patch,
-                canary_gate_sim::store::Part::Main,
-            )
-            .unwrap();
-    });
+    e.c.merge_patch(
+        "v1",
+        "ConfigMap",
+        "podinfo-config",
+        &json!({"data": {"PODINFO_UI_COLOR": "#ff0000"}}),
+    );
     let r = e.cmd(&["run"]);
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert!(
@@ -510,11 +502,7 @@ fn a_metric_template_from_another_namespace_in_the_cluster_is_evaluated() {
     }));
     // The simulator's own metrics provider answers this query shape.
     let server = format!("{}/_sim/prometheus", e.c.sim.api_url);
-    e.c.sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment").unwrap();
-        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}}}}});
-        s.store.patch(res, "test", "podinfo", canary_gate_sim::store::PatchKind::Merge, &patch, canary_gate_sim::store::Part::Main).unwrap();
-    });
+    e.c.merge_patch("apps/v1", "Deployment", "podinfo", &json!({"spec": {"template": {"metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}}}}}));
     let r = e.cmd(&["run", "--metrics-server", &server]);
     assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert!(

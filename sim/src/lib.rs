@@ -307,6 +307,24 @@ impl SimHandle {
         st.store.get(res, namespace, name).ok()
     }
 
+    /// Patches an object as `kubectl patch --type <kind>` would (its main part, not `status`).
+    pub fn patch(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        patch_kind: store::PatchKind,
+        patch: &serde_json::Value,
+    ) -> Result<serde_json::Value, status::ApiError> {
+        let res = resources::by_kind(api_version, kind).ok_or_else(|| {
+            status::ApiError::bad_request(format!("no kind {api_version} {kind}"))
+        })?;
+        lock(&self.shared)
+            .store
+            .patch(res, namespace, name, patch_kind, patch, store::Part::Main)
+    }
+
     /// Runs `f` on the state (objects, controllers, counters) under the lock.
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut lock(&self.shared))

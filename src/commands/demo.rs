@@ -50,24 +50,19 @@ fn infra(what: &str) -> impl Fn(String) -> Error + '_ {
 }
 
 fn release(sim: &SimHandle, image: &str, annotations: Value) -> Result<(), Error> {
-    sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind("apps/v1", "Deployment")
-            .ok_or_else(|| "no Deployments".to_string())?;
-        let patch = json!({"spec": {"template": {
-            "metadata": {"annotations": annotations},
-            "spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
-        s.store
-            .patch(
-                res,
-                "test",
-                "podinfo",
-                canary_gate_sim::store::PatchKind::Strategic,
-                &patch,
-                canary_gate_sim::store::Part::Main,
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
+    let patch = json!({"spec": {"template": {
+        "metadata": {"annotations": annotations},
+        "spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
+    sim.patch(
+        "apps/v1",
+        "Deployment",
+        "test",
+        "podinfo",
+        canary_gate_sim::store::PatchKind::Strategic,
+        &patch,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
     .map_err(infra("changing the target"))
 }
 
