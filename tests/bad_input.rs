@@ -67,7 +67,7 @@ enum Kube {
 
 /// One bad input and what it must do.
 struct Case {
-    /// Arguments (`{spec}`, `{dir}`, `{api}`, `{html}`, `{hang}`, `{closed}` are filled in).
+    /// Arguments (`{spec}`, `{dir}`, `{api}`, `{prometheus}`, `{html}`, `{hang}`, `{closed}` are filled in).
     args: Vec<String>,
     /// Extra environment.
     env: Vec<(String, String)>,
@@ -133,7 +133,7 @@ fn fixture(name: &str, fragment: &str) -> Case {
 
 /// The fixture app's canary: one 50% step every second, the simulator's metrics.
 fn good() -> String {
-    fast_canary("podinfo", "{api}/_sim/prometheus")
+    fast_canary("podinfo", "{prometheus}")
 }
 
 /// [`good`] with `from` replaced by `to`.
@@ -424,6 +424,7 @@ fn check(name: &str, case: Case) {
         let mut s = s
             .replace("{spec}", &spec_path)
             .replace("{dir}", &dir.path().to_string_lossy())
+            .replace("{prometheus}", &c.sim.prometheus_url())
             .replace("{api}", &c.sim.api_url)
             .replace("{closed}", &closed.to_string());
         if let Some(h) = &html {
@@ -1006,13 +1007,13 @@ cases! {
     // --- not input errors: what the product does when a server misbehaves. ---------------------
     // The metrics server is probed with vector(1) before the first tick: HTML is reported as a
     // warning and the run goes on (here: nothing to roll out, exit 0).
-    metrics_server_html_at_startup => spec(good_with("{api}/_sim/prometheus", "{html}"))
+    metrics_server_html_at_startup => spec(good_with("{prometheus}", "{html}"))
         .setup(initialized)
         .fails(0, "test/podinfo: warning: metrics server {html}/ is not answering: the response is not JSON")
         .output()
         .writes(Writes::Lock("podinfo"));
     // During the analysis it is a failed check: rolled back at the threshold, exit 1.
-    metrics_server_html_mid_rollout => spec(good_with("{api}/_sim/prometheus", "{html}"))
+    metrics_server_html_mid_rollout => spec(good_with("{prometheus}", "{html}"))
         .setup(released)
         .fails(1, "spec.analysis.metrics[0]: metric request-success-rate failed 2 of 2 checks; last: metric request-success-rate query failed: the response is not JSON")
         .output()

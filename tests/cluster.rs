@@ -3,12 +3,24 @@
 
 use crate::support::{Run, canary_gate, root, run};
 use canary_gate_sim::store::PatchKind;
-use canary_gate_sim::{Sim, SimConfig, SimHandle};
+use canary_gate_sim::{Backend, Sim, SimConfig, SimHandle};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 pub struct Cluster {
     pub sim: SimHandle,
+}
+
+/// The test back end's settings: Deployments ready 200 ms after a change, the back end from
+/// `CANARY_SIM_BACKEND` (the simulator, or a real apiserver: CI runs the real one), requiring
+/// `token` when given.
+pub fn config(token: Option<&str>) -> SimConfig {
+    SimConfig {
+        ready_after: Duration::from_millis(200),
+        token: token.map(String::from),
+        backend: Backend::from_env().unwrap_or_else(|e| panic!("{e}")),
+        ..SimConfig::default()
+    }
 }
 
 impl Cluster {
@@ -20,12 +32,10 @@ impl Cluster {
     /// The same, requiring this bearer token (its kubeconfig carries it).
     pub fn with_token(token: Option<&str>) -> Cluster {
         let sim = Sim::start(SimConfig {
-            ready_after: Duration::from_millis(200),
             rps: 50.0,
-            token: token.map(String::from),
-            ..SimConfig::default()
+            ..config(token)
         })
-        .expect("simulator starts");
+        .unwrap_or_else(|e| panic!("the cluster starts: {e}"));
         let c = Cluster { sim };
         c.create(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}}));
         c
@@ -162,20 +172,16 @@ impl Cluster {
             .unwrap_or(0)
     }
 
-    /// Every Event and ConfigMap in the cluster, as JSON text (to search for leaks).
+    /// Every Event and ConfigMap in the test's namespaces, as JSON text (to search for leaks).
     pub fn events_and_configmaps(&self) -> String {
-        self.sim.with_state(|s| {
-            ["Event", "ConfigMap"]
-                .iter()
-                .filter_map(|k| {
-                    let res = canary_gate_sim::resources::by_kind("v1", k)?;
-                    let objects: Vec<Value> =
-                        s.store.all_of(res).into_iter().map(|(_, v)| v).collect();
-                    serde_json::to_string(&objects).ok()
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
+        let mut out = Vec::new();
+        for ns in ["test", "default"] {
+            for kind in ["Event", "ConfigMap"] {
+                let objects = self.sim.list("v1", kind, ns);
+                out.push(serde_json::to_string(&objects).unwrap_or_default());
+            }
+        }
+        out.join("\n")
     }
 
     /// Non-GET requests in the log, as `METHOD path`.

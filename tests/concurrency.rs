@@ -1,5 +1,6 @@
 //! Concurrency and cancellation: two `run`s and a `step` on one canary at once (one drives, the
-//! others exit 3 naming the holder, no step is taken twice), a stale state writer refused, and
+//! others exit 3 naming the holder, no step is taken twice), a lease taken over from a stalled
+//! job (it stops and leaves the new holder's lease alone), a stale state writer refused, and
 //! the runner's cancellation — SIGINT then SIGTERM — at random ticks.
 
 use crate::cluster::{Cluster, podinfo_canary};
@@ -104,6 +105,83 @@ fn two_runs_and_a_step_at_once_one_drives_the_others_name_the_holder() {
         last = w;
     }
     assert_eq!(raises, [20, 40, 60, 80], "each step once");
+}
+
+fn lease_holder(c: &Cluster) -> Option<String> {
+    c.find("coordination.k8s.io/v1", "Lease", "canary-gate.podinfo")
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn a_stalled_job_whose_lease_was_taken_over_stops_and_leaves_the_new_lease() {
+    let c = Cluster::new();
+    c.podinfo_with_traffic();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Cluster::spec_file(
+        &dir,
+        &podinfo_canary(
+            "",
+            "    interval: 2s\n    threshold: 2\n    stepWeight: 10\n    maxWeight: 100\n",
+        ),
+    );
+    let r = c.init(&spec, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    c.release("6.7.1", "0");
+    let lab = Lab { c, spec, _dir: dir };
+    // Job A drives until it has moved traffic, then stalls (a frozen runner).
+    let a = lab.spawn(&["run"]);
+    let holder_a = poll(Duration::from_secs(30), || {
+        (lab.weight() > 0).then(|| lease_holder(&lab.c)).flatten()
+    })
+    .expect("job A holds the lease and shifts traffic");
+    signal(&a, "-STOP");
+    // A's lease expires (as if A stalled past leaseDurationSeconds); job B takes it over.
+    let past =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(120);
+    let stamp = past.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    lab.c.merge_patch(
+        "coordination.k8s.io/v1",
+        "Lease",
+        "canary-gate.podinfo",
+        &json!({"spec": {"renewTime": stamp, "acquireTime": stamp}}),
+    );
+    let b = lab.spawn(&["run"]);
+    let holder_b = poll(Duration::from_secs(20), || {
+        lease_holder(&lab.c).filter(|h| *h != holder_a)
+    })
+    .expect("job B takes the expired lease over");
+    // A wakes up: it stops driving, exits 3 naming B, and leaves B's lease alone.
+    signal(&a, "-CONT");
+    let out_a = a.wait_with_output().unwrap();
+    let stderr_a = String::from_utf8_lossy(&out_a.stderr);
+    assert_eq!(out_a.status.code(), Some(3), "{stderr_a}");
+    assert!(
+        stderr_a.contains(&format!("was taken over by {holder_b}; stopped driving it")),
+        "A names the new holder: {stderr_a}"
+    );
+    assert_eq!(
+        lease_holder(&lab.c).as_deref(),
+        Some(holder_b.as_str()),
+        "A's release left B's lease intact while B drives"
+    );
+    let out_b = b.wait_with_output().unwrap();
+    assert_eq!(
+        out_b.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out_b.stderr)
+    );
+    assert_eq!(lab.state()["phase"], "Succeeded");
+    assert_eq!(lease_holder(&lab.c), None, "B released its own lease");
 }
 
 #[test]

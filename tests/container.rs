@@ -68,7 +68,7 @@ fn guidance(r: &Run) {
 fn a_rollout_as_a_container_action() {
     let c = Cluster::new();
     c.podinfo_with_traffic();
-    let ws = workspace(&format!("{}/_sim/prometheus", c.sim.api_url));
+    let ws = workspace(&c.sim.prometheus_url());
     let kubeconfig = std::fs::read_to_string(&c.sim.kubeconfig).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD.encode(kubeconfig);
     let inputs = [("INPUT_KUBECONFIG", b64.as_str())];

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// One built-in check through the simulator's metrics provider, three 25 % steps.
 fn spec(c: &Cluster) -> String {
     podinfo_canary(
-        &format!("  metricsServer: {}/_sim/prometheus\n", c.sim.api_url),
+        &format!("  metricsServer: {}\n", c.sim.prometheus_url()),
         "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 75\n    metrics:\n      - {name: request-success-rate, interval: 2s, thresholdRange: {min: 99}}\n",
     )
 }

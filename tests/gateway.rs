@@ -219,7 +219,7 @@ fn take_over(c: &Cluster, spec: &str) {
 #[test]
 fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
     let c = app(true);
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let spec = spec_of("podinfo", &metrics);
     take_over(&c, &spec);
 
@@ -282,7 +282,7 @@ fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
 #[test]
 fn an_ab_test_on_an_httproute_sends_only_matching_requests_to_the_canary() {
     let c = app(true);
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let spec = spec_of("podinfo-ab", &metrics);
     take_over(&c, &spec);
     let r = route(&c);
@@ -314,7 +314,7 @@ fn an_ab_test_on_an_httproute_sends_only_matching_requests_to_the_canary() {
 #[test]
 fn blue_green_on_an_httproute_mirrors_then_switches() {
     let c = app(true);
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let spec = spec_of("podinfo-bg", &metrics);
     take_over(&c, &spec);
 
@@ -352,7 +352,7 @@ fn blue_green_on_an_httproute_mirrors_then_switches() {
 #[test]
 fn a_route_its_gateway_never_accepts_fails_naming_the_gateway_without_shifting_traffic() {
     let c = app(false);
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let spec = spec_of("podinfo", &metrics)
         .replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 3");
     let (code, out, _) = run_watching(&c, &spec);
@@ -396,7 +396,7 @@ fn a_route_canary_gate_does_not_own_is_refused_and_left_as_it_was() {
     c.create(theirs);
     let before = route(&c);
     c.sim.clear_requests();
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let (code, out, _) = run_watching(&c, &spec_of("podinfo", &metrics));
     assert_eq!(code, Some(2), "{out}");
     assert!(

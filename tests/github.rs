@@ -232,7 +232,7 @@ pub fn lab(gh_api: &str) -> Lab {
         .url
         .replace("http://", &format!("http://ci:{HOOK_PASSWORD}@"))
         + "/smoke";
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let ws = Workspace::new(&spec(&metrics, &hook));
     let r = run(&mut ws.action("init", gh_api, &c.sim.kubeconfig));
     assert_eq!(r.code, 0, "init: {}", r.stderr);

@@ -230,11 +230,7 @@ fn init_takes_over_a_serving_deployment() {
         "no request may see a 503: {after:?}"
     );
     // An Event tells the story on the target.
-    let events = c.sim.with_state(|s| {
-        let res = canary_gate_sim::resources::by_kind("v1", "Event").unwrap();
-        s.store
-            .list_items(res, Some("test"), &Default::default(), &Default::default())
-    });
+    let events = c.sim.list("v1", "Event", "test");
     assert!(events.iter().any(|e| {
         e["involvedObject"]["name"] == "podinfo"
             && e["message"]
@@ -311,7 +307,8 @@ fn a_never_ready_primary_fails_init_without_an_outage() {
     let c = Cluster::new();
     c.podinfo(|o| {
         if o["kind"] == "Deployment" {
-            o["spec"]["progressDeadlineSeconds"] = json!(1);
+            // The shortest deadline the API accepts: it must exceed minReadySeconds (3).
+            o["spec"]["progressDeadlineSeconds"] = json!(4);
             o["spec"]["template"]["metadata"]["annotations"]["canary-gate.dev/sim-ready"] =
                 json!("false");
         }

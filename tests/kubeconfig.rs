@@ -4,17 +4,12 @@
 use crate::cluster::Cluster;
 use crate::support::{canary_gate, run};
 use base64::Engine;
-use canary_gate_sim::{Sim, SimConfig};
+use canary_gate_sim::Sim;
 
 const TOKEN: &str = "sim-token-4f9c2a7e1b";
 
 fn sim_with_token() -> (canary_gate_sim::SimHandle, String) {
-    let sim = Sim::start(SimConfig {
-        token: Some(TOKEN.into()),
-        ready_after: std::time::Duration::from_millis(200),
-        ..SimConfig::default()
-    })
-    .unwrap();
+    let sim = Sim::start(crate::cluster::config(Some(TOKEN))).unwrap();
     let text = std::fs::read_to_string(&sim.kubeconfig).unwrap();
     assert!(text.contains(TOKEN));
     (sim, text)

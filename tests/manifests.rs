@@ -125,10 +125,7 @@ fn every_object_init_writes_validates_strictly() {
             .iter()
             .find(|r| r.plural == plural && r.api_version() == api_version)
             .unwrap();
-        let objects: Vec<Value> = c.sim.with_state(|s| {
-            s.store
-                .list_items(res, Some("test"), &Default::default(), &Default::default())
-        });
+        let objects: Vec<Value> = c.sim.list(&res.api_version(), res.kind, "test");
         for mut obj in objects
             .into_iter()
             .filter(|o| name.is_empty() || o["metadata"]["name"] == name)

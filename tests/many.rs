@@ -37,7 +37,7 @@ fn twenty_canaries_in_one_run_each_with_its_own_outcome() {
     for i in 0..N {
         app(&c, i);
     }
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     let specs: Vec<String> = (0..N).map(|i| fast_canary(&name(i), &metrics)).collect();
     let ws = Workspace::new(&specs.join("---\n"));
     let gh = Github::start(201);
@@ -120,7 +120,7 @@ fn fail_fast_rolls_back_the_running_and_skips_the_rest() {
     for i in 0..3 {
         app(&c, i);
     }
-    let metrics = format!("{}/_sim/prometheus", c.sim.api_url);
+    let metrics = c.sim.prometheus_url();
     // app00 fails at its first check; the others walk five slow steps.
     let specs: Vec<String> = (0..3)
         .map(|i| {

@@ -501,7 +501,7 @@ fn a_metric_template_from_another_namespace_in_the_cluster_is_evaluated() {
                  "query": "sum(rate(nginx_ingress_controller_requests{namespace=\"{{ namespace }}\",ingress=\"{{ ingress }}\",canary!=\"\",status!~\"5.*\"}[{{ variables.window }}])) / sum(rate(nginx_ingress_controller_requests{namespace=\"{{ namespace }}\",ingress=\"{{ ingress }}\",canary!=\"\"}[{{ variables.window }}])) * 100"}
     }));
     // The simulator's own metrics provider answers this query shape.
-    let server = format!("{}/_sim/prometheus", e.c.sim.api_url);
+    let server = e.c.sim.prometheus_url();
     e.c.merge_patch("apps/v1", "Deployment", "podinfo", &json!({"spec": {"template": {"metadata": {"annotations": {"canary-gate.dev/sim-error-rate": "0.5"}}}}}));
     let r = e.cmd(&["run", "--metrics-server", &server]);
     assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);

@@ -63,7 +63,7 @@ fn no_secret_reaches_any_sink() {
         .url
         .replace("http://", &format!("http://ci:{HOOK_PASSWORD}@"))
         + "/smoke";
-    let prom = format!("{}/_sim/prometheus", c.sim.api_url);
+    let prom = c.sim.prometheus_url();
     let with_basic = prom.replace("http://", &format!("http://prom:{PROM_PASSWORD}@"));
     let ws = Workspace::new(&spec(&with_basic, &prom, &hook));
     let kubeconfig = std::fs::read_to_string(&c.sim.kubeconfig).unwrap();

@@ -43,6 +43,15 @@ pub struct PodSet {
     pub ready: bool,
     /// When the set was created (RFC 3339).
     pub since: String,
+    /// The pods' names when they are real objects (empty: synthesised by [`pod_name`]).
+    pub names: Vec<String>,
+}
+
+/// Where a Service's traffic goes: the ready pod sets its selector picks (the simulator's own
+/// pods, or a real cluster's).
+pub trait Endpoints {
+    /// Ready pod sets in `namespace` whose labels match `selector`.
+    fn endpoints(&self, namespace: &str, selector: &Selector) -> Vec<PodSet>;
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +133,7 @@ impl Controller {
                     count: desired,
                     ready: true,
                     since: r.since_wall.clone(),
+                    names: Vec::new(),
                 });
             }
             let status = status_for(&dep, r, never_ready, elapsed);
@@ -232,6 +242,7 @@ impl Controller {
                     count: r.desired,
                     ready: false,
                     since: r.since_wall.clone(),
+                    names: Vec::new(),
                 });
             }
         }
@@ -239,17 +250,6 @@ impl Controller {
             (&a.namespace, &a.deployment, &a.hash).cmp(&(&b.namespace, &b.deployment, &b.hash))
         });
         out
-    }
-
-    /// Ready pod sets in `namespace` whose labels match `selector` (a Service's endpoints).
-    pub fn endpoints(&self, namespace: &str, selector: &Selector) -> Vec<PodSet> {
-        if selector.is_empty() {
-            return Vec::new();
-        }
-        self.pod_sets()
-            .into_iter()
-            .filter(|p| p.ready && p.namespace == namespace && selector.matches_labels(&p.template))
-            .collect()
     }
 
     /// Pods as API objects.
@@ -264,9 +264,24 @@ impl Controller {
     }
 }
 
-/// The name of pod `i` of a set (what `pods()` lists).
+impl Endpoints for Controller {
+    fn endpoints(&self, namespace: &str, selector: &Selector) -> Vec<PodSet> {
+        if selector.is_empty() {
+            return Vec::new();
+        }
+        self.pod_sets()
+            .into_iter()
+            .filter(|p| p.ready && p.namespace == namespace && selector.matches_labels(&p.template))
+            .collect()
+    }
+}
+
+/// The name of pod `i` of a set (what `pods()` lists, or the real pod's name).
 pub fn pod_name(set: &PodSet, i: i64) -> String {
-    format!("{}-{}-{}", set.deployment, set.hash, suffix(i))
+    match usize::try_from(i).ok().and_then(|i| set.names.get(i)) {
+        Some(name) => name.clone(),
+        None => format!("{}-{}-{}", set.deployment, set.hash, suffix(i)),
+    }
 }
 
 fn pod(set: &PodSet, i: i64) -> Value {

@@ -14,7 +14,7 @@
 //! `RequestMirror` filter sends copies of (`percent` or `fraction` of) its requests to the mirror
 //! Service's ready pods, which count them like any other request.
 
-use crate::controller::{Controller, PodSet, pod_name};
+use crate::controller::{Endpoints, PodSet, pod_name};
 use crate::resources::RESOURCES;
 use crate::selector::Selector;
 use crate::store::Store;
@@ -165,7 +165,7 @@ impl DataPlane {
     pub fn tick(
         &mut self,
         store: &Store,
-        controller: &Controller,
+        controller: &dyn Endpoints,
         dt: f64,
         default_rps: f64,
         default_header_share: f64,
@@ -260,7 +260,7 @@ impl DataPlane {
     fn serve(
         &mut self,
         store: &Store,
-        controller: &Controller,
+        controller: &dyn Endpoints,
         namespace: &str,
         service: &str,
         edge: Option<Series>,
@@ -343,7 +343,7 @@ impl DataPlane {
     fn tick_routes(
         &mut self,
         store: &Store,
-        controller: &Controller,
+        controller: &dyn Endpoints,
         dt: f64,
         default_rps: f64,
         header_share: f64,

@@ -175,6 +175,13 @@ pub fn validate(res: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), 
                     "spec.selector: Invalid value: field is immutable".into(),
                 ));
             }
+            let deadline = obj["spec"]["progressDeadlineSeconds"].as_i64();
+            let min_ready = obj["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
+            if let Some(d) = deadline.filter(|d| *d <= min_ready) {
+                return Err(invalid(format!(
+                    "spec.progressDeadlineSeconds: Invalid value: {d}: must be greater than minReadySeconds"
+                )));
+            }
             if obj["spec"]["template"]["spec"]["containers"]
                 .as_array()
                 .is_none_or(Vec::is_empty)

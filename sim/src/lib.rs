@@ -27,6 +27,7 @@ pub mod faults;
 pub mod patch;
 pub mod prometheus;
 pub mod promql;
+pub mod real;
 pub mod resources;
 pub mod selector;
 pub mod server;
@@ -62,6 +63,41 @@ pub struct SimConfig {
     pub kubeconfig: Option<PathBuf>,
     /// How often controllers and traffic advance.
     pub tick: Duration,
+    /// The API server behind the simulator's data plane, faults and log.
+    pub backend: Backend,
+}
+
+/// Which API server the handle's kubeconfig reaches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The simulator's own store and controllers (fast, in-process).
+    #[default]
+    Sim,
+    /// A real kube-apiserver, etcd and controller manager: a private one started for this handle
+    /// (`cluster: None`), or a running one (the file `canary-sim serve --backend kube` wrote),
+    /// shared with other handles, each in namespaces of its own.
+    Kube {
+        /// The cluster file of a running cluster.
+        cluster: Option<PathBuf>,
+    },
+}
+
+impl Backend {
+    /// From `CANARY_SIM_BACKEND` (`sim`, the default, or `kube`) and, for `kube`,
+    /// `CANARY_SIM_CLUSTER` (a running cluster's file; unset: each handle starts its own).
+    pub fn from_env() -> Result<Backend, String> {
+        match std::env::var("CANARY_SIM_BACKEND").as_deref() {
+            Err(_) | Ok("" | "sim") => Ok(Backend::Sim),
+            Ok("kube") => Ok(Backend::Kube {
+                cluster: std::env::var_os("CANARY_SIM_CLUSTER")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from),
+            }),
+            Ok(other) => Err(format!(
+                "CANARY_SIM_BACKEND={other:?}: expected sim or kube"
+            )),
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -75,6 +111,7 @@ impl Default for SimConfig {
             token: None,
             kubeconfig: None,
             tick: Duration::from_millis(50),
+            backend: Backend::Sim,
         }
     }
 }
@@ -101,6 +138,9 @@ pub enum SimError {
     /// The runtime could not start.
     #[error("starting the runtime: {0}")]
     Runtime(std::io::Error),
+    /// The real cluster could not be started or reached.
+    #[error("{0}")]
+    Kube(String),
 }
 
 /// The simulator.
@@ -118,6 +158,7 @@ pub struct SimHandle {
     stop: Option<tokio::sync::watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
     temp_dir: Option<PathBuf>,
+    kube: Option<real::front::KubeParts>,
 }
 
 fn bind(port: u16) -> Result<std::net::TcpListener, SimError> {
@@ -135,15 +176,24 @@ pub fn kubeconfig_yaml(server: &str, token: &str) -> String {
     )
 }
 
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp-canary-sim");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }
 
 impl Sim {
-    /// Binds the ports, starts the simulator on its own runtime thread and writes the kubeconfig.
+    /// Starts the back end the config names, its data plane and fault layer, and writes the
+    /// kubeconfig.
     pub fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        match config.backend.clone() {
+            Backend::Sim => Self::start_sim(config),
+            Backend::Kube { cluster } => real::front::start(config, cluster),
+        }
+    }
+
+    /// Binds the ports, starts the simulator on its own runtime thread and writes the kubeconfig.
+    fn start_sim(config: SimConfig) -> Result<SimHandle, SimError> {
         let api = bind(config.port)?;
         let metrics = bind(config.metrics_port)?;
         let api_port = api
@@ -241,6 +291,7 @@ impl Sim {
             stop: Some(stop_tx),
             thread: Some(thread),
             temp_dir,
+            kube: None,
         };
         write_atomically(&kubeconfig, &kubeconfig_yaml(&api_url, &token)).map_err(|source| {
             SimError::Kubeconfig {
@@ -286,7 +337,10 @@ impl SimHandle {
             .as_str()
             .unwrap_or("default")
             .to_string();
-        lock(&self.shared).store.create(res, &ns, obj)
+        match &self.kube {
+            Some(k) => k.block(k.direct.create(res, &ns, obj)),
+            None => lock(&self.shared).store.create(res, &ns, obj),
+        }
     }
 
     /// An object, if it exists (pods included).
@@ -298,6 +352,9 @@ impl SimHandle {
         name: &str,
     ) -> Option<serde_json::Value> {
         let res = resources::by_kind(api_version, kind)?;
+        if let Some(k) = &self.kube {
+            return k.block(k.direct.get(res, namespace, name)).ok();
+        }
         let st = lock(&self.shared);
         if kind == "Pod" {
             return st.controller.pods().into_iter().find(|p| {
@@ -320,9 +377,54 @@ impl SimHandle {
         let res = resources::by_kind(api_version, kind).ok_or_else(|| {
             status::ApiError::bad_request(format!("no kind {api_version} {kind}"))
         })?;
+        if let Some(k) = &self.kube {
+            let content_type = match patch_kind {
+                store::PatchKind::Merge => "application/merge-patch+json",
+                store::PatchKind::Json => "application/json-patch+json",
+                store::PatchKind::Strategic => "application/strategic-merge-patch+json",
+                store::PatchKind::Apply => "application/apply-patch+yaml",
+            };
+            let patch = patch.clone();
+            return k.block(k.direct.patch(res, namespace, name, content_type, patch));
+        }
         lock(&self.shared)
             .store
             .patch(res, namespace, name, patch_kind, patch, store::Part::Main)
+    }
+
+    /// Every object of a kind in `namespace`, sorted by name, as the API server holds them.
+    pub fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<serde_json::Value> {
+        let Some(res) = resources::by_kind(api_version, kind) else {
+            return Vec::new();
+        };
+        if let Some(k) = &self.kube {
+            return k.block(k.direct.list(res, namespace)).unwrap_or_default();
+        }
+        let st = lock(&self.shared);
+        match kind {
+            "Pod" => st
+                .controller
+                .pods()
+                .into_iter()
+                .filter(|p| p["metadata"]["namespace"] == namespace)
+                .collect(),
+            _ => {
+                let none = selector::Selector::default();
+                st.store.list_items(res, Some(namespace), &none, &none)
+            }
+        }
+    }
+
+    /// The `sim` metrics provider's base URL (Prometheus' query API for Flagger's built-in
+    /// queries), on the plain-HTTP metrics port of either back end.
+    pub fn prometheus_url(&self) -> String {
+        self.metrics_url.replace("/metrics", "/_sim/prometheus")
+    }
+
+    /// The back end's API server: `None` for the simulator's own, else the real cluster's
+    /// direct access (admin, in the handle's namespaces).
+    pub fn real(&self) -> Option<&real::front::KubeParts> {
+        self.kube.as_ref()
     }
 
     /// Runs `f` on the state (objects, controllers, counters) under the lock.
@@ -336,6 +438,11 @@ impl SimHandle {
     }
 
     fn shutdown(&mut self) {
+        if let Some(k) = &self.kube
+            && self.stop.is_some()
+        {
+            k.block(k.direct.delete_namespaces());
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }

@@ -1,12 +1,14 @@
 //! `canary-sim serve`: run the simulator until SIGINT or SIGTERM.
 
-use canary_gate_sim::{Sim, SimConfig};
+use canary_gate_sim::real::ClusterInfo;
+use canary_gate_sim::{Backend, Sim, SimConfig};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A Kubernetes API subset, a deployment controller and an NGINX data plane on 127.0.0.1.
+/// A Kubernetes API subset, a deployment controller and an NGINX data plane on 127.0.0.1 — or the
+/// same data plane, faults and request log in front of a real kube-apiserver (`--backend kube`).
 #[derive(Parser)]
 #[command(name = "canary-sim", version)]
 struct Cli {
@@ -36,6 +38,14 @@ enum Command {
         /// Require this bearer token (default: any token is accepted).
         #[arg(long)]
         token: Option<String>,
+        /// `sim`: the simulator's own API server; `kube`: a real kube-apiserver, etcd and
+        /// kube-controller-manager (built by testenv/kube/build first when missing).
+        #[arg(long, default_value = "sim", value_parser = ["sim", "kube"])]
+        backend: String,
+        /// With `--backend kube`: where to write the cluster file other handles attach to
+        /// (`CANARY_SIM_CLUSTER`; default: the kubeconfig's path + `.cluster.json`).
+        #[arg(long)]
+        cluster_file: Option<PathBuf>,
     },
 }
 
@@ -64,6 +74,8 @@ fn main() -> ExitCode {
         ready_after,
         rps,
         token,
+        backend,
+        cluster_file,
     } = Cli::parse().command;
     let config = SimConfig {
         port,
@@ -72,6 +84,10 @@ fn main() -> ExitCode {
         rps,
         token,
         kubeconfig: Some(kubeconfig.clone()),
+        backend: match backend.as_str() {
+            "kube" => Backend::Kube { cluster: None },
+            _ => Backend::Sim,
+        },
         ..SimConfig::default()
     };
     let sim = match Sim::start(config) {
@@ -81,6 +97,15 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if let Some(cluster) = sim.real().and_then(|k| k.cluster.as_ref()) {
+        let mut path = kubeconfig.clone().into_os_string();
+        path.push(".cluster.json");
+        let path = cluster_file.unwrap_or_else(|| PathBuf::from(path));
+        if let Err(e) = ClusterInfo::of(cluster).write(&path) {
+            eprintln!("canary-sim: error: {e}");
+            return ExitCode::from(3);
+        }
+    }
     println!(
         "canary-sim: API {} metrics {} kubeconfig {}",
         sim.api_url,

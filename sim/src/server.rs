@@ -88,14 +88,7 @@ pub async fn api_request(
         Err(e) => return Err(std::io::Error::other(e)),
     };
     if path == "/_sim/prometheus/api/v1/query" {
-        let q = api::parse_query(&raw_query);
-        let promql = q
-            .iter()
-            .find(|(k, _)| k == "query")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let (code, body) = lock(&shared).history.query(&promql, Instant::now());
-        return Ok(json_response(code, &body));
+        return Ok(prometheus_query(&shared, &raw_query));
     }
     if let Some(admin) = path.strip_prefix("/_sim/") {
         return Ok(admin_request(&shared, &method, admin, &body));
@@ -107,54 +100,21 @@ pub async fn api_request(
         content_type,
         body,
     };
-    let (decision, latency, generation) = {
-        let mut st = lock(&shared);
-        let latency = st.injector.faults.latency_ms;
-        let applies = st
-            .injector
-            .faults
-            .path_prefix
-            .as_deref()
-            .is_none_or(|p| path.starts_with(p));
-        let decision = st.injector.decide(&method, &path);
-        let spike = if applies { st.injector.spike() } else { 0 };
-        (
-            decision,
-            if applies { latency + spike } else { 0 },
-            st.injector.generation,
-        )
-    };
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
-    if decision == Injected::Stall {
-        while lock(&shared).injector.generation == generation {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    let (code, body, retry_after) = match decision {
-        Injected::Drop | Injected::Stall => {
+    let screened = screen(&shared, &method, &path).await;
+    let (code, body, retry_after) = match &screened {
+        Screened::Drop => {
             log(&shared, &request, 0, started, true);
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
                 "injected drop",
             ));
         }
-        Injected::Throttle(secs) => {
-            let e = ApiError::injected(429);
-            (429, e.body(), Some(secs))
-        }
-        Injected::Status(409) => {
-            let e = ApiError {
-                code: 409,
-                reason: "Conflict",
-                message: "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected)".into(),
-                details: serde_json::Value::Null,
-            };
-            (409, e.body(), None)
-        }
-        Injected::Status(code) => (code, ApiError::injected(code).body(), None),
-        Injected::None => {
+        Screened::Answer {
+            code,
+            body,
+            retry_after,
+        } => (*code, body.clone(), *retry_after),
+        Screened::Pass => {
             let authorised = token
                 .as_deref()
                 .is_none_or(|t| auth.as_deref() == Some(&format!("Bearer {t}")));
@@ -169,7 +129,13 @@ pub async fn api_request(
             }
         }
     };
-    log(&shared, &request, code, started, decision != Injected::None);
+    log(
+        &shared,
+        &request,
+        code,
+        started,
+        !matches!(screened, Screened::Pass),
+    );
     let mut resp = json_response(code, &body);
     if let Some(secs) = retry_after
         && let Ok(v) = hyper::header::HeaderValue::from_str(&secs.to_string())
@@ -179,7 +145,81 @@ pub async fn api_request(
     Ok(resp)
 }
 
-fn log(shared: &Shared, req: &Request, status: u16, started: Instant, injected: bool) {
+/// What the fault layer decided for one request, after its latency and any stall.
+pub enum Screened {
+    /// Serve it (the store, or the real apiserver behind the proxy).
+    Pass,
+    /// Answer with this injected status, body and `Retry-After`.
+    Answer {
+        /// HTTP status.
+        code: u16,
+        /// A Kubernetes `Status` body.
+        body: serde_json::Value,
+        /// `Retry-After` seconds.
+        retry_after: Option<u32>,
+    },
+    /// Close the connection without an answer.
+    Drop,
+}
+
+/// Applies the injected faults to one request: waits out latency and spikes, holds a stalled
+/// request until the faults change, and says whether to serve, answer or drop it. The one fault
+/// layer of both back ends (the simulator's API and the proxy in front of a real apiserver).
+pub async fn screen(shared: &Shared, method: &str, path: &str) -> Screened {
+    let (decision, latency, generation) = {
+        let mut st = lock(shared);
+        let latency = st.injector.faults.latency_ms;
+        let applies = st
+            .injector
+            .faults
+            .path_prefix
+            .as_deref()
+            .is_none_or(|p| path.starts_with(p));
+        let decision = st.injector.decide(method, path);
+        let spike = if applies { st.injector.spike() } else { 0 };
+        (
+            decision,
+            if applies { latency + spike } else { 0 },
+            st.injector.generation,
+        )
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if decision == Injected::Stall {
+        while lock(shared).injector.generation == generation {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    match decision {
+        Injected::None => Screened::Pass,
+        Injected::Drop | Injected::Stall => Screened::Drop,
+        Injected::Throttle(secs) => Screened::Answer {
+            code: 429,
+            body: ApiError::injected(429).body(),
+            retry_after: Some(secs),
+        },
+        Injected::Status(409) => Screened::Answer {
+            code: 409,
+            body: ApiError {
+                code: 409,
+                reason: "Conflict",
+                message: "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected)".into(),
+                details: serde_json::Value::Null,
+            }
+            .body(),
+            retry_after: None,
+        },
+        Injected::Status(code) => Screened::Answer {
+            code,
+            body: ApiError::injected(code).body(),
+            retry_after: None,
+        },
+    }
+}
+
+/// Appends one request to the log.
+pub fn log(shared: &Shared, req: &Request, status: u16, started: Instant, injected: bool) {
     let query = req
         .query
         .iter()
@@ -237,11 +277,26 @@ fn admin_request(shared: &Shared, method: &str, path: &str, body: &[u8]) -> Resp
     }
 }
 
-/// Handles one request on the metrics port.
+/// The `sim` metrics provider's instant query (served on both ports).
+fn prometheus_query(shared: &Shared, raw_query: &str) -> Response {
+    let promql = api::parse_query(raw_query)
+        .into_iter()
+        .find(|(k, _)| k == "query")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let (code, body) = lock(shared).history.query(&promql, Instant::now());
+    json_response(code, &body)
+}
+
+/// Handles one request on the metrics port: `/metrics` for Prometheus, and the `sim` metrics
+/// provider's query API under `/_sim/prometheus`.
 pub async fn metrics_request(
     shared: Shared,
     req: hyper::Request<Incoming>,
 ) -> Result<Response, std::io::Error> {
+    if req.uri().path() == "/_sim/prometheus/api/v1/query" {
+        return Ok(prometheus_query(&shared, req.uri().query().unwrap_or("")));
+    }
     if req.uri().path() != "/metrics" {
         return Ok(json_response(
             404,

@@ -109,6 +109,36 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// A real apiserver's answer: its code, `reason` (one of the known ones) and message.
+    pub fn from_status(code: u16, body: &Value) -> Self {
+        const KNOWN: [&str; 12] = [
+            "NotFound",
+            "AlreadyExists",
+            "Conflict",
+            "Invalid",
+            "BadRequest",
+            "Forbidden",
+            "Unauthorized",
+            "MethodNotAllowed",
+            "UnsupportedMediaType",
+            "TooManyRequests",
+            "InternalError",
+            "ServiceUnavailable",
+        ];
+        let reason = body["reason"].as_str().unwrap_or_default();
+        let mut e = Self::new(
+            code,
+            KNOWN
+                .iter()
+                .find(|k| **k == reason)
+                .copied()
+                .unwrap_or("Unknown"),
+            body["message"].as_str().unwrap_or_default(),
+        );
+        e.details = body["details"].clone();
+        e
+    }
+
     /// 401 for a wrong bearer token.
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")

@@ -453,6 +453,28 @@ impl Store {
             .collect()
     }
 
+    /// Puts an object as another server holds it (`None`: removes it), keeping its metadata:
+    /// the store as a mirror of a real cluster's objects.
+    pub fn mirror(&mut self, res: &Resource, ns: &str, name: &str, obj: Option<Value>) {
+        let key = Self::key(res, ns, name);
+        match obj {
+            Some(v) => {
+                self.objects.insert(key, v);
+            }
+            None => {
+                self.objects.remove(&key);
+            }
+        }
+        self.rv += 1;
+    }
+
+    /// Removes every object of `res` in `ns` (before a mirror lists them again).
+    pub fn forget(&mut self, res: &Resource, ns: &str) {
+        let idx = index_of(res);
+        self.objects
+            .retain(|k, _| !(k.res == idx && k.namespace == ns));
+    }
+
     /// The key of an object.
     pub fn key_of(res: &Resource, ns: &str, name: &str) -> Key {
         Self::key(res, ns, name)

@@ -163,8 +163,19 @@ pub async fn under_lock<T>(
     body: impl AsyncFnOnce(&str) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let who = holder(settings);
-    let lock = lock::acquire(&conn.client, namespace, name, &who, cluster.lock_timeout).await?;
-    let result = body(&who).await;
+    let mut lock = lock::acquire(&conn.client, namespace, name, &who, cluster.lock_timeout).await?;
+    let result = tokio::select! {
+        r = body(&who) => r,
+        other = lock.taken_over() => Err(lock.taken_over_error(namespace, name, &other)),
+    };
+    // A failure may be the sign of a takeover (another job's writes): say so when it is.
+    let result = match result {
+        Err(e) => match lock.holder_now().await {
+            Some(other) => Err(lock.taken_over_error(namespace, name, &other)),
+            None => Err(e),
+        },
+        other => other,
+    };
     lock.release().await;
     result
 }

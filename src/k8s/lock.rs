@@ -1,6 +1,8 @@
 //! The run lock: a `coordination.k8s.io/v1` Lease `canary-gate.<canary>`, held and renewed while
 //! a job drives the canary. A second runner waits (`lock-timeout`), then gives up naming the
-//! holder; an expired lease is taken over.
+//! holder; an expired lease is taken over. A holder whose lease was taken over hears of it (the
+//! renewer sees the new holder) and must stop; releasing deletes the Lease only while it is
+//! still this holder's (a DELETE with the uid and resourceVersion of a Lease read as ours).
 
 use super::write::{describe, retryable, with_retries};
 use crate::error::Error;
@@ -17,7 +19,9 @@ pub const LEASE_SECONDS: i32 = 30;
 pub struct Lock {
     api: Api<Lease>,
     name: String,
+    holder: String,
     renewer: tokio::task::JoinHandle<()>,
+    lost: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
@@ -135,24 +139,51 @@ pub async fn acquire(
             }
         }
     }
-    let renewer = tokio::spawn(renew(api.clone(), name.clone(), holder.to_string()));
-    Ok(Lock { api, name, renewer })
+    let (tell, lost) = tokio::sync::watch::channel(None);
+    let renewer = tokio::spawn(renew(api.clone(), name.clone(), holder.to_string(), tell));
+    Ok(Lock {
+        api,
+        name,
+        holder: holder.to_string(),
+        renewer,
+        lost,
+    })
 }
 
-async fn renew(api: Api<Lease>, name: String, holder: String) {
+/// Who holds a Lease, if not `me` (`Some("nobody")` when it is gone or unheld).
+fn other_holder(lease: Option<&Lease>, me: &str) -> Option<String> {
+    let held_by = lease
+        .and_then(|l| l.spec.as_ref())
+        .and_then(|s| s.holder_identity.clone())
+        .filter(|h| !h.is_empty());
+    match held_by {
+        Some(h) if h == me => None,
+        Some(h) => Some(h),
+        None => Some("nobody".into()),
+    }
+}
+
+async fn renew(
+    api: Api<Lease>,
+    name: String,
+    holder: String,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+) {
     let period = Duration::from_secs((LEASE_SECONDS / 3) as u64);
     loop {
         tokio::time::sleep(period).await;
-        let Ok(Some(mut l)) = api.get_opt(&name).await else {
+        let Ok(current) = api.get_opt(&name).await else {
             continue;
         };
+        if let Some(other) = other_holder(current.as_ref(), &holder) {
+            tracing::warn!("lease/{name} was taken over by {other}");
+            let _ = lost.send(Some(other));
+            return;
+        }
+        let Some(mut l) = current else { continue };
         let Some(spec) = l.spec.as_mut() else {
             continue;
         };
-        if spec.holder_identity.as_deref() != Some(holder.as_str()) {
-            tracing::warn!("lease/{name} was taken over by {:?}", spec.holder_identity);
-            return;
-        }
         spec.renew_time = Some(MicroTime(Timestamp::now()));
         if let Err(e) = api.replace(&name, &PostParams::default(), &l).await {
             tracing::warn!("renewing lease/{name}: {}", describe(&e));
@@ -161,11 +192,47 @@ async fn renew(api: Api<Lease>, name: String, holder: String) {
 }
 
 impl Lock {
-    /// Releases the lock (deletes the Lease if it is still ours).
+    /// Resolves with the new holder once the renewer has seen the lease taken over.
+    pub async fn taken_over(&mut self) -> String {
+        loop {
+            if let Some(other) = self.lost.borrow().clone() {
+                return other;
+            }
+            if self.lost.changed().await.is_err() {
+                // The renewer ended without a takeover: this never resolves.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// The holder that took the lease over, if it is no longer this one's (one read).
+    pub async fn holder_now(&self) -> Option<String> {
+        let current = self.api.get_opt(&self.name).await.ok()?;
+        other_holder(current.as_ref(), &self.holder)
+    }
+
+    /// The error of a holder whose lease was taken over.
+    pub fn taken_over_error(&self, namespace: &str, canary: &str, other: &str) -> Error {
+        Error::Infra(format!(
+            "canary {namespace}/{canary}: lease/{} was taken over by {other}; stopped driving it",
+            self.name
+        ))
+    }
+
+    /// Releases the lock: deletes the Lease only while it is still ours (read as ours, deleted
+    /// with that uid and resourceVersion as preconditions); a lease taken over is left to its
+    /// new holder.
     pub async fn release(self) {
         self.renewer.abort();
         let what = format!("releasing lease/{}", self.name);
-        if let Ok(Some(l)) = with_retries(&what, || self.api.get_opt(&self.name)).await {
+        let delete_ours = || async {
+            let Some(l) = self.api.get_opt(&self.name).await? else {
+                return Ok(());
+            };
+            if let Some(other) = other_holder(Some(&l), &self.holder) {
+                tracing::warn!("lease/{} is held by {other} now; leaving it", self.name);
+                return Ok(());
+            }
             let params = DeleteParams {
                 preconditions: Some(Preconditions {
                     resource_version: l.metadata.resource_version.clone(),
@@ -173,27 +240,15 @@ impl Lock {
                 }),
                 ..DeleteParams::default()
             };
-            // On a conflict, retry only while the lease is still the one we hold (a transient
-            // conflict); if it moved on to another holder there is nothing of ours to delete.
-            let delete = || async {
-                match self.api.delete(&self.name, &params).await {
-                    Err(kube::Error::Api(s)) if s.code == 409 => {
-                        match self.api.get_opt(&self.name).await? {
-                            Some(now)
-                                if now.metadata.resource_version == l.metadata.resource_version =>
-                            {
-                                Err(kube::Error::Api(s))
-                            }
-                            _ => Ok(()),
-                        }
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                    other => other.map(|_| ()),
-                }
-            };
-            if let Err(e) = with_retries(&what, delete).await {
-                tracing::warn!("{what}: {}", describe(&e));
+            match self.api.delete(&self.name, &params).await {
+                // Moved since it was read: read it again and decide again (retried).
+                Err(kube::Error::Api(s)) if s.code == 409 => Err(kube::Error::Api(s)),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                other => other.map(|_| ()),
             }
+        };
+        if let Err(e) = with_retries(&what, delete_ours).await {
+            tracing::warn!("{what}: {}", describe(&e));
         }
     }
 }
