@@ -926,7 +926,10 @@ cases! {
         .kube(Kube::Input(|_| kubeconfig_for("\"::not a url::\"", "token-of-the-sim")))
         .fails(2, "the kubeconfig input: failed to parse cluster url");
     kubeconfig_exec_plugin_missing => flags(&[])
-        .kube(Kube::Input(|kc| kc.replace("    token: canary-sim\n", "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin-not-installed\n")))
+        .kube(Kube::Input(|kc| kc.lines().map(|l| match l.starts_with("    token: ") {
+            true => "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin-not-installed".to_string(),
+            false => l.to_string(),
+        }).collect::<Vec<_>>().join("\n") + "\n"))
         .fails(2, "user \"canary-sim\" authenticates with the exec plugin \"kubelogin-not-installed\", which is not on PATH");
     api_unreachable => flags(&[])
         .kube(Kube::Input(|_| kubeconfig_for("http://127.0.0.1:{closed}", "t")))

@@ -354,7 +354,7 @@ fn a_route_its_gateway_never_accepts_fails_naming_the_gateway_without_shifting_t
     let c = app(false);
     let metrics = c.sim.prometheus_url();
     let spec = spec_of("podinfo", &metrics)
-        .replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 3");
+        .replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 10");
     let (code, out, _) = run_watching(&c, &spec);
     assert_eq!(code, Some(3), "{out}");
     assert!(
@@ -363,7 +363,7 @@ fn a_route_its_gateway_never_accepts_fails_naming_the_gateway_without_shifting_t
     );
     let line = out
         .lines()
-        .find(|l| l.contains("was not accepted within 3s"))
+        .find(|l| l.contains("was not accepted within 10s"))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
         line.contains("gateway test/public: Accepted=False (NotAllowedByListeners"),

@@ -80,20 +80,14 @@ fn run_walks_the_weights_then_promotes() {
     let e = env(STEPS_20_60);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (seen, stop) = (seen.clone(), stop.clone());
-        let api = e.c.sim.api_url.clone();
-        std::thread::spawn(move || {
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let body = crate::support::http_get(&format!(
-                    "{api}/apis/networking.k8s.io/v1/namespaces/test/ingresses/podinfo-canary"
-                ));
-                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                if let Some(w) =
-                    v["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
-                        .as_str()
-                        .and_then(|w| w.parse().ok())
+                if e.c
+                    .find("networking.k8s.io/v1", "Ingress", "podinfo-canary")
+                    .is_some()
                 {
+                    let w = e.c.nginx_weight();
                     let mut s = seen.lock().unwrap();
                     if s.last() != Some(&w) {
                         s.push(w);
@@ -101,11 +95,11 @@ fn run_walks_the_weights_then_promotes() {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-        })
-    };
-    let r = e.cmd(&["run", "--image", IMAGE]);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    watcher.join().unwrap();
+        });
+        let r = e.cmd(&["run", "--image", IMAGE]);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    });
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert_eq!(*seen.lock().unwrap(), vec![0, 20, 40, 60, 0]);
     assert_eq!(
@@ -284,10 +278,12 @@ fn webhook_gates_rollbacks_events_and_post_rollout() {
 fn rollback_mid_analysis() {
     let e = env("    interval: 1s\n    threshold: 2\n    stepWeight: 10\n");
     e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
-    assert_eq!(e.cmd(&["step"]).code, 0);
-    std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(e.cmd(&["step"]).code, 0);
-    assert_eq!(e.weight(), 10);
+    // Steps until the canary is ready and takes its first 10 %.
+    poll(Duration::from_secs(60), || {
+        assert_eq!(e.cmd(&["step"]).code, 0);
+        (e.weight() == 10).then_some(())
+    })
+    .expect("the first step is taken");
     let r = e.cmd(&["rollback"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(e.weight(), 0);
@@ -356,7 +352,8 @@ fn ab_testing_sets_header_and_cookie_rules_only_during_iterations() {
             .clone()
     };
     let mut during = None;
-    for _ in 0..12 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         assert!(matches!(e.cmd(&["step"]).code, 0), "step failed");
         let a = annotations();
         if a.get("nginx.ingress.kubernetes.io/canary-by-header")

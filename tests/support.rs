@@ -104,27 +104,3 @@ pub fn have(program: &str) -> bool {
 pub fn required(program: &str) -> bool {
     std::env::var("CANARY_SIM_REQUIRE").is_ok_and(|v| v.split(',').any(|p| p == program))
 }
-
-/// The body of a plain `GET` to 127.0.0.1 (empty when nothing answers).
-pub fn http_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let Some(rest) = url.strip_prefix("http://") else {
-        return String::new();
-    };
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let Ok(mut s) = std::net::TcpStream::connect(host) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    );
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    raw.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}

@@ -25,6 +25,7 @@ mod metrics_faults;
 mod plan;
 mod plans;
 mod promql;
+mod real;
 mod rollout;
 mod scenarios;
 mod secrets;

@@ -1,7 +1,7 @@
 //! The deployment controller and the pods it implies.
 //!
 //! Owns Deployment `status`: after a spec change (template or replicas) the rollout converges
-//! after `ready_after`; a template annotated `canary-gate.dev/sim-ready: "false"` never becomes
+//! after `ready_after` plus the Deployment's `minReadySeconds`; a template annotated `canary-gate.dev/sim-ready: "false"` never becomes
 //! available and, after the Deployment's `progressDeadlineSeconds`, reports
 //! `Progressing=False/ProgressDeadlineExceeded`. Pods are synthesised from what each Deployment
 //! runs, so Service selectors resolve (and the data plane knows which version serves).
@@ -121,10 +121,22 @@ impl Controller {
                 r.since_wall = now_rfc3339();
                 r.template = template.clone();
             }
+            // Scaling the same template down is immediate: pods without a node are deleted at once.
+            if let Some(s) = r.serving.as_mut()
+                && s.hash == hash
+                && desired <= s.count
+            {
+                s.count = desired;
+                if desired == 0 {
+                    r.serving = None;
+                }
+            }
             let never_ready =
                 template["metadata"]["annotations"][READY_ANNOTATION].as_str() == Some("false");
             let elapsed = now.saturating_duration_since(r.since);
-            if !never_ready && elapsed >= ready_after {
+            // Pods count as available only `minReadySeconds` after they are ready.
+            let min_ready = dep["spec"]["minReadySeconds"].as_u64().unwrap_or(0);
+            if !never_ready && elapsed >= ready_after + Duration::from_secs(min_ready) {
                 r.serving = (desired > 0).then(|| PodSet {
                     namespace: key.namespace.clone(),
                     deployment: key.name.clone(),
@@ -431,6 +443,7 @@ fn status_for(dep: &Value, r: &Rollout, never_ready: bool, elapsed: Duration) ->
         "updatedReplicas": updated,
         "readyReplicas": ready,
         "availableReplicas": available,
+        "terminatingReplicas": 0,
         "conditions": [available_cond, progressing],
     });
     if replicas > available {

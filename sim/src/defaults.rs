@@ -21,6 +21,13 @@ pub fn apply(res: &Resource, obj: &mut Value, old: Option<&Value>) {
             obj["status"] = json!({"phase": "Active"});
         }
         "Secret" => secret(obj),
+        "Ingress" if !obj["status"]["loadBalancer"].is_object() => {
+            obj["status"]["loadBalancer"] = json!({});
+        }
+        // What the API server stores for an HPA no controller has looked at yet.
+        "HorizontalPodAutoscaler" if !obj["status"].is_object() => {
+            obj["status"] = json!({"currentMetrics": null, "desiredReplicas": 0});
+        }
         _ => {}
     }
 }
@@ -102,13 +109,25 @@ fn deployment(obj: &mut Value) {
     set_default(spec, "replicas", json!(1));
     set_default(spec, "revisionHistoryLimit", json!(10));
     set_default(spec, "progressDeadlineSeconds", json!(600));
-    set_default(
-        spec,
-        "strategy",
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
-    );
+    set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
+    if spec["strategy"]["type"] == "RollingUpdate" {
+        let rolling = &mut spec["strategy"]["rollingUpdate"];
+        if !rolling.is_object() {
+            *rolling = json!({});
+        }
+        set_default(rolling, "maxUnavailable", json!("25%"));
+        set_default(rolling, "maxSurge", json!("25%"));
+    }
     let pod = &mut spec["template"]["spec"];
     if pod.is_object() {
+        // ConfigMap and Secret volumes: files readable by all (0644), as the API defaults them.
+        for v in pod["volumes"].as_array_mut().into_iter().flatten() {
+            for source in ["configMap", "secret"] {
+                if v[source].is_object() {
+                    set_default(&mut v[source], "defaultMode", json!(420));
+                }
+            }
+        }
         set_default(pod, "restartPolicy", json!("Always"));
         set_default(pod, "terminationGracePeriodSeconds", json!(30));
         set_default(pod, "dnsPolicy", json!("ClusterFirst"));

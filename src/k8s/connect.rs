@@ -203,7 +203,12 @@ pub async fn connect(settings: &Settings, context: Option<&str>) -> Result<Conne
     config.default_retry = false;
     let client =
         kube::Client::try_from(config).map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
-    match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
+    // A server that answers 429 or 5xx is there but busy: retried like every other request.
+    // One that does not answer at all is reported at once.
+    let busy = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500);
+    let probe = || client.apiserver_version();
+    let probe = super::write::with_retries_when("reading the API server's version", probe, busy);
+    match tokio::time::timeout(Duration::from_secs(15), probe).await {
         Ok(Ok(_)) => {}
         // It answered: not unreachable, and the answer says what is wrong.
         Ok(Err(kube::Error::Api(s))) if s.code == 401 => {

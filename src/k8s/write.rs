@@ -63,8 +63,21 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
+    with_retries_when(what, op, retryable).await
+}
+
+/// Like [`with_retries`], retrying only the errors `when` accepts.
+pub async fn with_retries_when<T, F, Fut>(
+    what: &str,
+    op: F,
+    when: impl FnMut(&kube::Error) -> bool,
+) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
     op.retry(policy())
-        .when(retryable)
+        .when(when)
         .notify(|e, after| tracing::warn!("{what}: {}; retrying in {after:?}", describe(e)))
         .await
 }

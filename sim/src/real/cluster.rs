@@ -1,7 +1,7 @@
 //! A real control plane on loopback: etcd, kube-apiserver (TLS, a static admin token, RBAC, a
 //! ServiceAccount issuer and key) and kube-controller-manager (deployment, replicaset, garbage
 //! collector, namespace and serviceaccount controllers), started from the binaries
-//! `testenv/kube/build` makes, with the Gateway API CRDs installed. Stops every process and
+//! `testenv/kube/build` makes, with the Gateway API and Flagger CRDs installed. Stops every process and
 //! removes its directory on drop. Must not serve traffic or mark pods ready (the front does).
 
 use super::binaries;
@@ -334,15 +334,18 @@ impl RealCluster {
                 )),
             }
         };
-        let dir = crds.join("gateway-api").display().to_string();
-        kubectl(&["apply", "--server-side", "-f", &dir])?;
-        kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "-f",
-            &dir,
-        ])
+        for set in ["gateway-api", "flagger"] {
+            let dir = crds.join(set).display().to_string();
+            kubectl(&["apply", "--server-side", "-f", &dir])?;
+            kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "-f",
+                &dir,
+            ])?;
+        }
+        Ok(())
     }
 
     /// A kubeconfig for `server` with this cluster's CA and admin token.

@@ -13,10 +13,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Kinds that exist only in the simulator (Flagger's CRDs are not installed in the real
-/// cluster; canary-gate reads them from files).
+/// The namespaced kinds (a kind the cluster does not serve is retried quietly).
 fn mirrored(res: &Resource) -> bool {
-    res.namespaced && res.group != "flagger.app"
+    res.namespaced
 }
 
 fn collection(res: &Resource, ns: &str) -> String {

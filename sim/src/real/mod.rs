@@ -147,6 +147,18 @@ impl Direct {
         }
     }
 
+    /// Any JSON request under the tenant's namespaces (kinds the simulator does not serve too):
+    /// `path` as the tenant names it.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        self.call(method, &self.tenancy.path(path), "application/json", body)
+            .await
+    }
+
     /// POST to the object's collection.
     pub async fn create(&self, res: &Resource, ns: &str, obj: Value) -> Result<Value, ApiError> {
         let path = collection(res, &self.tenancy.outward(ns));

@@ -159,8 +159,19 @@ async fn handle(
                 .required_token
                 .as_deref()
                 .is_none_or(|t| auth.as_deref() == Some(&format!("Bearer {t}")));
+            let protobuf = content_type
+                .as_deref()
+                .is_some_and(|c| c.contains("protobuf"));
             match authorised {
                 false => (401, status(401, &ApiError::unauthorized().body(), None)),
+                // A tenant's namespaces are rewritten in JSON; a protobuf body would reach
+                // another namespace than the one it names.
+                true if protobuf && !proxy.tenancy.prefix().is_empty() => {
+                    let e = ApiError::unsupported_media_type(
+                        "canary-sim's tenant proxy rewrites namespaces in JSON bodies only; send application/json",
+                    );
+                    (415, status(415, &e.body(), None))
+                }
                 true => {
                     let forward = Forward {
                         method,

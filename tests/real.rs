@@ -1,0 +1,367 @@
+//! What only a real kube-apiserver can prove: the pinned release answers, the documented Role is
+//! enough under the real RBAC authorizer, and the simulator and the real server end a rollout
+//! with the same objects and exit codes (the differential test). These run on the shared real
+//! cluster (`CANARY_SIM_CLUSTER`) or, outside CI, on a private one started here.
+
+use crate::cluster::{Cluster, config, podinfo_canary};
+use crate::support::{Run, canary_gate, required, root, run};
+use canary_gate_sim::{Backend, Sim};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The release `testenv/kube` builds.
+const KUBERNETES: &str = "v1.37.2";
+
+/// A cluster on a real apiserver, whatever `CANARY_SIM_BACKEND` says; `None` (said on stderr)
+/// only where the real cluster is not required and cannot be built here.
+fn real_cluster() -> Option<Cluster> {
+    let cluster = std::env::var_os("CANARY_SIM_CLUSTER").map(PathBuf::from);
+    let started = Sim::start(canary_gate_sim::SimConfig {
+        rps: 50.0,
+        backend: Backend::Kube { cluster },
+        ..config(None)
+    });
+    match started {
+        Ok(sim) => {
+            let c = Cluster { sim };
+            c.create(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}}),
+            );
+            Some(c)
+        }
+        Err(e) if !required("kube") => {
+            eprintln!("skipped: no real cluster here ({e})");
+            None
+        }
+        Err(e) => panic!("the real cluster is required here: {e}"),
+    }
+}
+
+fn kubectl() -> PathBuf {
+    let dir = canary_gate_sim::real::binaries::components().expect("the Kubernetes components");
+    dir.join("bin/kubectl")
+}
+
+fn kubectl_run(c: &Cluster, args: &[&str]) -> String {
+    let out = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&c.sim.kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn kubectl_version_reports_the_pinned_release() {
+    let Some(c) = real_cluster() else { return };
+    let text = kubectl_run(&c, &["version", "-o", "json"]);
+    println!("{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["serverVersion"]["gitVersion"], KUBERNETES, "{text}");
+    assert_eq!(v["clientVersion"]["gitVersion"], KUBERNETES, "{text}");
+}
+
+/// A kubeconfig for the ServiceAccount `canary-gate-ci`, bound only to the documented Role, with
+/// a token from the TokenRequest API.
+fn service_account_kubeconfig(c: &Cluster, dir: &tempfile::TempDir) -> PathBuf {
+    let role = root().join("fixtures/rbac/role.yaml");
+    kubectl_run(c, &["apply", "-f", &role.to_string_lossy()]);
+    let real = c.sim.real().expect("a real cluster");
+    let post = |path: &str, body: Value| {
+        real.block(real.direct.request(reqwest::Method::POST, path, Some(body)))
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    };
+    post(
+        "/api/v1/namespaces/test/serviceaccounts",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "canary-gate-ci"}}),
+    );
+    let issued = post(
+        "/api/v1/namespaces/test/serviceaccounts/canary-gate-ci/token",
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600}}),
+    );
+    let token = issued["status"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    let admin = std::fs::read_to_string(&c.sim.kubeconfig).unwrap();
+    let sa: String = admin
+        .lines()
+        .map(|l| match l.starts_with("    token: ") {
+            true => format!("    token: {}", token.trim()),
+            false => l.replace("namespace: default", "namespace: test"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.path().join("sa.kubeconfig");
+    std::fs::write(&path, sa + "\n").unwrap();
+    path
+}
+
+#[test]
+fn every_command_works_as_a_service_account_bound_only_to_the_documented_role() {
+    let Some(c) = real_cluster() else { return };
+    c.podinfo_with_traffic();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&c, &dir);
+    let spec = Cluster::spec_file(
+        &dir,
+        &podinfo_canary(
+            &format!("  metricsServer: {}\n", c.sim.prometheus_url()),
+            "    interval: 1s\n    threshold: 2\n    stepWeight: 50\n    maxWeight: 50\n    metrics:\n      - {name: request-success-rate, interval: 5s, thresholdRange: {min: 99}}\n",
+        ),
+    );
+    let as_sa = |args: &[&str]| -> Run {
+        run(canary_gate()
+            .args(args)
+            .args(["--canary", &spec, "--kubeconfig"])
+            .arg(&kubeconfig))
+    };
+    // The identity is the ServiceAccount's: what the Role leaves out is refused.
+    let pods = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["-n", "test", "get", "pods"])
+        .output()
+        .unwrap();
+    let refused = String::from_utf8_lossy(&pods.stderr);
+    assert!(
+        !pods.status.success() && refused.contains("system:serviceaccount:test:canary-gate-ci"),
+        "{refused}"
+    );
+    c.sim.clear_requests();
+    let image = |tag: &str| format!("podinfo=ghcr.io/stefanprodan/podinfo:{tag}");
+    let expect = |r: Run, code: i32, what: &str| {
+        assert_eq!(r.code, code, "{what}:\n{}\n{}", r.stdout, r.stderr);
+        assert!(!r.stderr.contains("forbidden"), "{what}: {}", r.stderr);
+    };
+    expect(as_sa(&["init"]), 0, "init");
+    expect(as_sa(&["plan", "--image", &image("6.7.1")]), 0, "plan");
+    expect(as_sa(&["run", "--image", &image("6.7.1")]), 0, "run");
+    expect(as_sa(&["status"]), 0, "status after a promotion");
+    expect(as_sa(&["step", "--image", &image("6.7.2")]), 0, "step");
+    expect(as_sa(&["promote"]), 0, "promote");
+    expect(as_sa(&["step", "--image", &image("6.7.3")]), 0, "step");
+    expect(as_sa(&["rollback"]), 0, "rollback");
+    expect(as_sa(&["status"]), 1, "status after a rollback");
+    let denied: Vec<String> = c
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|e| e.status == 403)
+        .map(|e| format!("{} {}?{}", e.method, e.path, e.query))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "refused by the real authorizer: {denied:#?}"
+    );
+    assert!(
+        c.primary_image().ends_with(":6.7.2"),
+        "promote promoted 6.7.2"
+    );
+}
+
+/// The scenario both back ends run: init, a good release promoted, a bad one rolled back.
+fn scenario(c: &Cluster) -> Vec<i32> {
+    c.podinfo_with_traffic();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Cluster::spec_file(
+        &dir,
+        &podinfo_canary(
+            &format!("  metricsServer: {}\n", c.sim.prometheus_url()),
+            "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 50\n    metrics:\n      - {name: request-success-rate, interval: 5s, thresholdRange: {min: 99}}\n",
+        ),
+    );
+    let mut codes = vec![c.init(&spec, &[]).code];
+    c.release("6.7.1", "0");
+    codes.push(c.canary_gate(&["run", "--canary", &spec]).code);
+    c.release("6.7.2", "0.5");
+    codes.push(c.canary_gate(&["run", "--canary", &spec]).code);
+    codes
+}
+
+/// Fields only a server sets, or sets its own way: identity, versions, times, allocations.
+const SERVER_FIELDS: [&str; 9] = [
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+    "selfLink",
+    "lastTransitionTime",
+    "lastUpdateTime",
+    "renewTime",
+];
+
+/// Values that differ by design: allocated addresses, the id canary-gate draws for each
+/// primary template, and the pod-template hashes in ReplicaSet names (each server hashes its
+/// own way).
+fn normalise(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for f in SERVER_FIELDS {
+                map.remove(f);
+            }
+            for (k, child) in map.iter_mut() {
+                match k.as_str() {
+                    "clusterIP" | "clusterIPs" | "canary-gate.dev/id" => {
+                        *child = Value::String("<allocated>".into());
+                    }
+                    "conditions" => {
+                        if let Some(list) = child.as_array_mut() {
+                            list.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
+                        }
+                        normalise(child);
+                    }
+                    "message" => {
+                        if let Some(m) = child.as_str() {
+                            *child = Value::String(replica_set_hash(m));
+                        }
+                    }
+                    _ => normalise(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise),
+        _ => {}
+    }
+}
+
+/// `ReplicaSet "web-5dc76d567b" …` -> `ReplicaSet "web-<hash>" …`.
+fn replica_set_hash(message: &str) -> String {
+    let Some(start) = message.find("ReplicaSet \"") else {
+        return message.to_string();
+    };
+    let name_start = start + "ReplicaSet \"".len();
+    let Some(len) = message[name_start..].find('"') else {
+        return message.to_string();
+    };
+    let name = &message[name_start..name_start + len];
+    let Some(dash) = name.rfind('-') else {
+        return message.to_string();
+    };
+    format!(
+        "{}{}-<hash>{}",
+        &message[..name_start],
+        &name[..dash],
+        &message[name_start + len..]
+    )
+}
+
+/// The objects canary-gate creates or changes, as `path -> value` leaves, once every
+/// Deployment's controller has observed its latest generation.
+fn snapshot(c: &Cluster) -> BTreeMap<String, Value> {
+    crate::support::poll(std::time::Duration::from_secs(30), || {
+        c.sim
+            .list("apps/v1", "Deployment", "test")
+            .iter()
+            .all(|d| d["status"]["observedGeneration"] == d["metadata"]["generation"])
+            .then_some(())
+    })
+    .expect("the deployment controller observes every change");
+    let kinds = [
+        ("v1", "Service"),
+        ("apps/v1", "Deployment"),
+        ("networking.k8s.io/v1", "Ingress"),
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ];
+    let mut out = BTreeMap::new();
+    for (api_version, kind) in kinds {
+        for mut obj in c.sim.list(api_version, kind, "test") {
+            let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+            if name == "kube-root-ca.crt" {
+                continue;
+            }
+            normalise(&mut obj);
+            if kind == "ConfigMap" && name.starts_with("canary-gate.") {
+                let state: Value =
+                    serde_json::from_str(obj["data"]["state.json"].as_str().unwrap_or("null"))
+                        .unwrap_or(Value::Null);
+                obj = json!({"phase": state["phase"], "revision": state["lastPromotedRevision"]});
+            }
+            flatten(&format!("{kind}/{name}"), &obj, &mut out);
+        }
+    }
+    out
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, child) in map {
+                flatten(&format!("{prefix}.{k}"), child, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, child) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), child, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_string(), leaf.clone());
+        }
+    }
+}
+
+/// Leaves the real API server sets and the simulator does not, or the other way round, each
+/// harmless to canary-gate: defaults of fields it never reads or writes, and bookkeeping.
+/// Listed in the README; every other difference fails the test.
+fn documented(path: &str) -> bool {
+    const HARMLESS: &[&str] = &[
+        // The deployment controller numbers each Deployment's rollouts; canary-gate neither
+        // reads nor copies it (new-revision detection hashes the pod template).
+        ".metadata.annotations.deployment.kubernetes.io/revision",
+    ];
+    HARMLESS.iter().any(|h| path.contains(h))
+}
+
+#[test]
+fn the_simulator_and_the_real_apiserver_end_a_rollout_with_the_same_objects() {
+    let Some(real) = real_cluster() else { return };
+    let sim = Cluster {
+        sim: Sim::start(canary_gate_sim::SimConfig {
+            rps: 50.0,
+            backend: Backend::Sim,
+            ..config(None)
+        })
+        .unwrap(),
+    };
+    sim.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}}));
+    let (on_sim, on_real) = std::thread::scope(|s| {
+        let a = s.spawn(|| scenario(&sim));
+        let b = s.spawn(|| scenario(&real));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(on_sim, vec![0, 0, 1], "exit codes on the simulator");
+    assert_eq!(on_real, on_sim, "exit codes on the real apiserver");
+    let (a, b) = (snapshot(&sim), snapshot(&real));
+    let mut differences = Vec::new();
+    for key in a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let (x, y) = (a.get(key), b.get(key));
+        if x != y && !documented(key) {
+            differences.push(format!("{key}: simulator {x:?}, real {y:?}"));
+        }
+    }
+    println!("{} leaves compared", a.len().max(b.len()));
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
