@@ -365,3 +365,71 @@ fn the_simulator_and_the_real_apiserver_end_a_rollout_with_the_same_objects() {
         differences.join("\n")
     );
 }
+
+/// The temporary directories private clusters live in.
+fn cluster_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    dirs.retain(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("canary-kube-"))
+    });
+    dirs
+}
+
+#[test]
+fn two_private_clusters_start_side_by_side_and_leave_nothing_behind() {
+    if std::env::var_os("CANARY_SIM_CLUSTER").is_none() && !required("kube") {
+        eprintln!("skipped: the real cluster is not required here");
+        return;
+    }
+    let before = cluster_dirs();
+    let start = || {
+        Sim::start(canary_gate_sim::SimConfig {
+            backend: Backend::Kube { cluster: None },
+            ..config(None)
+        })
+        .unwrap_or_else(|e| panic!("a private cluster starts: {e}"))
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(start);
+        let b = s.spawn(start);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let mine: Vec<PathBuf> = cluster_dirs()
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect();
+    assert_eq!(mine.len(), 2, "two clusters, two directories: {mine:?}");
+    for sim in [&a, &b] {
+        let version = Command::new(kubectl())
+            .arg("--kubeconfig")
+            .arg(&sim.kubeconfig)
+            .args(["version", "-o", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            version.status.success(),
+            "{}",
+            String::from_utf8_lossy(&version.stderr)
+        );
+    }
+    let pids = |dir: &PathBuf| -> usize {
+        let out = Command::new("pgrep")
+            .args(["-f", &dir.to_string_lossy()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(
+        mine.iter().all(|d| pids(d) == 3),
+        "etcd, apiserver and controller manager each"
+    );
+    drop(a);
+    drop(b);
+    for d in &mine {
+        assert!(!d.exists(), "{} is removed", d.display());
+        assert_eq!(pids(d), 0, "nothing of {} still runs", d.display());
+    }
+}

@@ -176,6 +176,23 @@ pub fn kubeconfig_yaml(server: &str, token: &str) -> String {
     )
 }
 
+/// Where the kubeconfig goes: the configured path, or a temporary directory (returned, to be
+/// removed on stop) named after the process and the API port.
+pub(crate) fn kubeconfig_path(
+    config: &SimConfig,
+    api_port: u16,
+) -> Result<(PathBuf, Option<PathBuf>), SimError> {
+    if let Some(p) = &config.kubeconfig {
+        return Ok((p.clone(), None));
+    }
+    let dir = std::env::temp_dir().join(format!("canary-sim-{}-{api_port}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok((dir.join("kubeconfig"), Some(dir)))
+}
+
 pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp-canary-sim");
     std::fs::write(&tmp, text)?;
@@ -211,18 +228,7 @@ impl Sim {
             })?
             .port();
         let api_url = format!("http://127.0.0.1:{api_port}");
-        let (kubeconfig, temp_dir) = match &config.kubeconfig {
-            Some(p) => (p.clone(), None),
-            None => {
-                let dir = std::env::temp_dir()
-                    .join(format!("canary-sim-{}-{api_port}", std::process::id()));
-                std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
-                    path: dir.clone(),
-                    source,
-                })?;
-                (dir.join("kubeconfig"), Some(dir))
-            }
-        };
+        let (kubeconfig, temp_dir) = kubeconfig_path(&config, api_port)?;
         let token = config.token.clone().unwrap_or_else(|| "canary-sim".into());
         let tick = config.tick;
         let shared: Shared = Arc::new(Mutex::new(State::new(config.clone())));

@@ -110,18 +110,7 @@ pub fn start(config: SimConfig, cluster: Option<PathBuf>) -> Result<SimHandle, S
         runtime: handle,
         cluster: own,
     };
-    let (kubeconfig, temp_dir) = match &config.kubeconfig {
-        Some(p) => (p.clone(), None),
-        None => {
-            let dir =
-                std::env::temp_dir().join(format!("canary-sim-{}-{api_port}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|source| SimError::Kubeconfig {
-                path: dir.clone(),
-                source,
-            })?;
-            (dir.join("kubeconfig"), Some(dir))
-        }
-    };
+    let (kubeconfig, temp_dir) = crate::kubeconfig_path(&config, api_port)?;
     let sim = SimHandle {
         api_url: api_url.clone(),
         metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),

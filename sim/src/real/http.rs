@@ -37,14 +37,20 @@ pub fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
+fn tls(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, String> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl Upstream {
-    /// A client for `base` (`https://…`) trusting `ca_pem`, sending `token` when given.
-    pub fn new(base: &str, ca_pem: &[u8], token: Option<&str>) -> Result<Upstream, String> {
-        let tls = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(roots(ca_pem)?)
-            .with_no_client_auth();
+    fn with(
+        tls: rustls::ClientConfig,
+        base: &str,
+        token: Option<&str>,
+    ) -> Result<Upstream, String> {
         let client = builder()
             .use_preconfigured_tls(tls)
             .build()
@@ -56,43 +62,24 @@ impl Upstream {
         })
     }
 
+    /// A client for `base` (`https://…`) trusting `ca_pem`, sending `token` when given.
+    pub fn new(base: &str, ca_pem: &[u8], token: Option<&str>) -> Result<Upstream, String> {
+        Self::with(tls(roots(ca_pem)?)?, base, token)
+    }
+
     /// A client for plain HTTP (etcd's health endpoint).
     pub fn plain() -> Result<Upstream, String> {
-        let tls = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        let client = builder()
-            .use_preconfigured_tls(tls)
-            .build()
-            .map_err(|e| format!("building an HTTP client: {e}"))?;
-        Ok(Upstream {
-            client,
-            base: String::new(),
-            token: None,
-        })
+        Self::with(tls(rustls::RootCertStore::empty())?, "", None)
     }
 
     /// A client that accepts any certificate: only for the controller manager's health port,
     /// whose certificate it generates itself on loopback.
     pub fn insecure() -> Result<Upstream, String> {
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        tls.dangerous()
+        let mut config = tls(rustls::RootCertStore::empty())?;
+        config
+            .dangerous()
             .set_certificate_verifier(Arc::new(AnyCertificate(provider())));
-        let client = builder()
-            .use_preconfigured_tls(tls)
-            .build()
-            .map_err(|e| format!("building an HTTP client: {e}"))?;
-        Ok(Upstream {
-            client,
-            base: String::new(),
-            token: None,
-        })
+        Self::with(config, "", None)
     }
 
     /// `base` + `path`.
