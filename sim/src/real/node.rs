@@ -123,12 +123,12 @@ impl Node {
     pub async fn tick(&mut self, now: Instant) {
         let store = lock(&self.shared).store.clone();
         let (due, routes) = (self.due_pods(&store, now), self.route_status(&store));
-        for (ns, name, uid) in due {
+        for (ns, name, uid, status) in due {
             let path = format!(
                 "/api/v1/namespaces/{}/pods/{name}/status",
                 self.tenancy.outward(&ns)
             );
-            if self.patch(&path, &running()).await {
+            if self.patch(&path, &status).await {
                 self.marked.insert(uid);
             }
         }
@@ -159,7 +159,7 @@ impl Node {
         matches!(reply, Ok((code, _)) if code < 300)
     }
 
-    fn due_pods(&mut self, store: &Store, now: Instant) -> Vec<(String, String, String)> {
+    fn due_pods(&mut self, store: &Store, now: Instant) -> Vec<(String, String, String, Value)> {
         let mut due = Vec::new();
         let pods = store.all_of(kind("Pod"));
         let live: HashSet<String> = pods
@@ -180,7 +180,7 @@ impl Node {
             {
                 continue;
             }
-            due.push((key.namespace, key.name, uid));
+            due.push((key.namespace, key.name, uid, running(&pod)));
         }
         due
     }
@@ -204,10 +204,19 @@ impl Node {
     }
 }
 
-/// The status a kubelet reports for a started, ready pod.
-fn running() -> Value {
+/// The status a kubelet reports for a started, ready pod (its containers running and ready).
+fn running(pod: &Value) -> Value {
     let now = now_rfc3339();
     let condition = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now});
+    let containers: Vec<Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": true,
+                "started": true, "restartCount": 0, "state": {"running": {"startedAt": now}}})
+        })
+        .collect();
     json!({"status": {
         "phase": "Running",
         "startTime": now,
@@ -215,5 +224,6 @@ fn running() -> Value {
         "podIPs": [{"ip": "10.244.0.10"}],
         "conditions": [condition("PodScheduled"), condition("Initialized"),
             condition("ContainersReady"), condition("Ready")],
+        "containerStatuses": containers,
     }})
 }
