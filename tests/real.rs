@@ -433,3 +433,49 @@ fn two_private_clusters_start_side_by_side_and_leave_nothing_behind() {
         assert_eq!(pids(d), 0, "nothing of {} still runs", d.display());
     }
 }
+
+#[test]
+fn faults_and_the_request_log_are_served_on_the_api_url_of_the_real_back_end() {
+    use base64::Engine as _;
+    let Some(c) = real_cluster() else { return };
+    let kubeconfig = std::fs::read_to_string(&c.sim.kubeconfig).unwrap();
+    let ca = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+        .expect("the kubeconfig carries the CA");
+    let api = canary_gate_sim::real::http::Upstream::new(&c.sim.api_url, &ca, None).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let faults = json!({"errorRate": 1.0, "errorCode": 503, "pathPrefix": "/api/v1/namespaces/test/configmaps"});
+    let (code, _) = rt
+        .block_on(api.json(
+            reqwest::Method::PUT,
+            "/_sim/faults",
+            "application/json",
+            Some(&faults),
+        ))
+        .unwrap();
+    assert_eq!(code, 200);
+    let out = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&c.sim.kubeconfig)
+        .args(["-n", "test", "get", "configmaps", "--request-timeout=5s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the injected 503 reaches kubectl");
+    let (_, log) = rt
+        .block_on(api.json(reqwest::Method::GET, "/_sim/requests", "", None))
+        .unwrap();
+    let injected: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["injected"] == true && e["status"] == 503)
+        .collect();
+    assert!(!injected.is_empty(), "{log}");
+    assert!(
+        injected
+            .iter()
+            .all(|e| e["path"] == "/api/v1/namespaces/test/configmaps")
+    );
+}

@@ -25,7 +25,8 @@ pub fn lock(shared: &Shared) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-type Response = hyper::Response<Full<Bytes>>;
+/// A buffered response.
+pub type Response = hyper::Response<Full<Bytes>>;
 
 fn json_response(code: u16, body: &serde_json::Value) -> Response {
     let mut resp = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
@@ -87,11 +88,8 @@ pub async fn api_request(
         Ok(b) => b.to_bytes().to_vec(),
         Err(e) => return Err(std::io::Error::other(e)),
     };
-    if path == "/_sim/prometheus/api/v1/query" {
-        return Ok(prometheus_query(&shared, &raw_query));
-    }
-    if let Some(admin) = path.strip_prefix("/_sim/") {
-        return Ok(admin_request(&shared, &method, admin, &body));
+    if let Some(resp) = sim_endpoint(&shared, &method, &path, &raw_query, &body) {
+        return Ok(resp);
     }
     let request = Request {
         method: method.clone(),
@@ -242,6 +240,22 @@ pub fn log(shared: &Shared, req: &Request, status: u16, started: Instant, inject
         at_ms: 0,
         injected,
     });
+}
+
+/// The simulator's own endpoints on the API port (`/_sim/…`: admin and the `sim` metrics
+/// provider), the same in front of a real apiserver; `None` for every other path.
+pub fn sim_endpoint(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    body: &[u8],
+) -> Option<Response> {
+    if path == "/_sim/prometheus/api/v1/query" {
+        return Some(prometheus_query(shared, raw_query));
+    }
+    let admin = path.strip_prefix("/_sim/")?;
+    Some(admin_request(shared, method, admin, body))
 }
 
 /// `/_sim/requests` (GET, DELETE), `/_sim/faults` (GET, PUT), `/_sim/healthz`.

@@ -1,12 +1,12 @@
 //! The reverse proxy in front of a real kube-apiserver: TLS with the apiserver's own certificate
-//! (clients keep the kubeconfig's CA), the simulator's fault layer and request log, the tenant's
-//! namespace rewriting, then the request as sent to the apiserver. Watches stream through line
+//! (clients keep the kubeconfig's CA), the simulator's `/_sim/` endpoints, fault layer and
+//! request log, the tenant's namespace rewriting, then the request as sent to the apiserver. Watches stream through line
 //! by line. Must not change what the apiserver decides.
 
 use super::http::Upstream;
 use super::tenancy::Tenancy;
 use crate::api::{self, Request};
-use crate::server::{Screened, Shared, log, screen};
+use crate::server::{Screened, Shared, log, screen, sim_endpoint};
 use crate::status::ApiError;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -131,6 +131,9 @@ async fn handle(
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
+    if let Some(resp) = sim_endpoint(&shared, method.as_str(), &path, &raw_query, &body) {
+        return Ok(resp.map(|b| b.map_err(|e| match e {}).boxed()));
+    }
     let request = Request {
         method: method.as_str().to_string(),
         path: path.clone(),
