@@ -74,7 +74,11 @@ fn kubectl_version_reports_the_pinned_release() {
 /// a token from the TokenRequest API.
 fn service_account_kubeconfig(c: &Cluster, dir: &tempfile::TempDir) -> PathBuf {
     let role = root().join("fixtures/rbac/role.yaml");
-    kubectl_run(c, &["apply", "-f", &role.to_string_lossy()]);
+    // Server-side apply, as a platform team would: kubectl sends it as YAML.
+    kubectl_run(
+        c,
+        &["apply", "--server-side", "-f", &role.to_string_lossy()],
+    );
     let real = c.sim.real().expect("a real cluster");
     let post = |path: &str, body: Value| {
         real.block(real.direct.request(reqwest::Method::POST, path, Some(body)))

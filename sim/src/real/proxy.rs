@@ -213,12 +213,27 @@ impl Forward<'_> {
     }
 
     fn body(&self, tenancy: &Tenancy) -> Bytes {
-        match serde_json::from_slice::<serde_json::Value>(&self.body) {
-            Ok(mut v) if !tenancy.prefix().is_empty() => {
+        if tenancy.prefix().is_empty() {
+            return self.body.clone();
+        }
+        // Server-side apply bodies may be YAML (kubectl's are); JSON is YAML too, so the
+        // rewritten body goes as JSON under the same content type.
+        let parsed = serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .or_else(|| {
+                let yaml = self
+                    .content_type
+                    .as_deref()
+                    .is_some_and(|c| c.contains("yaml"));
+                let text = std::str::from_utf8(&self.body).ok().filter(|_| yaml)?;
+                serde_saphyr::from_str::<serde_json::Value>(text).ok()
+            });
+        match parsed {
+            Some(mut v) => {
                 tenancy.body(&mut v);
                 Bytes::from(v.to_string())
             }
-            _ => self.body.clone(),
+            None => self.body.clone(),
         }
     }
 
