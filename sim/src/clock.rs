@@ -11,6 +11,15 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
+/// The RFC 3339 stamp of `ago` seconds before now (stamps compare as strings).
+pub fn rfc3339_ago(ago: u64) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs.saturating_sub(ago))
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.
 pub fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;

@@ -381,7 +381,7 @@ impl Store {
         let key = Self::key(res, ns, name);
         if res.kind == "Namespace" {
             // Like a real cluster: the namespace turns Terminating now and goes (with its
-            // contents) on the next controller tick; deletes inside it still work meanwhile.
+            // contents) a second or two later; deletes inside it still work meanwhile.
             let stamp = now_rfc3339();
             let found = self.update_with(&key, |obj| {
                 obj["metadata"]["deletionTimestamp"] = json!(stamp);
@@ -402,12 +402,19 @@ impl Store {
         Ok(obj)
     }
 
-    /// Removes terminating namespaces and everything in them.
+    /// Removes namespaces terminating for a second or more, and everything in them (a real
+    /// namespace controller takes that long at least: a client's deletes of the contents right
+    /// after the namespace's still find them).
     pub fn reap_namespaces(&mut self) {
+        let due = crate::clock::rfc3339_ago(1);
         let gone: Vec<String> = self
             .all_of(namespaces())
             .into_iter()
-            .filter(|(_, v)| v["metadata"]["deletionTimestamp"].is_string())
+            .filter(|(_, v)| {
+                v["metadata"]["deletionTimestamp"]
+                    .as_str()
+                    .is_some_and(|at| at <= due.as_str())
+            })
             .map(|(k, _)| k.name)
             .collect();
         for ns in gone {
