@@ -174,17 +174,37 @@ fn every_command_works_as_a_service_account_bound_only_to_the_documented_role() 
     );
 }
 
+/// The router a differential scenario goes through.
+#[derive(Clone, Copy)]
+enum Router {
+    Nginx,
+    GatewayApi,
+}
+
 /// The scenario both back ends run: init, a good release promoted, a bad one rolled back.
-fn scenario(c: &Cluster) -> Vec<i32> {
+fn scenario(c: &Cluster, router: Router) -> Vec<i32> {
     c.podinfo_with_traffic();
     let dir = tempfile::tempdir().unwrap();
-    let spec = Cluster::spec_file(
-        &dir,
-        &podinfo_canary(
-            &format!("  metricsServer: {}\n", c.sim.prometheus_url()),
+    let metrics = c.sim.prometheus_url();
+    let text = match router {
+        Router::Nginx => podinfo_canary(
+            &format!("  metricsServer: {metrics}\n"),
             "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 50\n    metrics:\n      - {name: request-success-rate, interval: 5s, thresholdRange: {min: 99}}\n",
         ),
-    );
+        Router::GatewayApi => {
+            c.create(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": "public", "namespace": "test"},
+                "spec": {"gatewayClassName": "sim", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}));
+            let all = std::fs::read_to_string(root().join("fixtures/k8s/canary-gateway.yaml"))
+                .unwrap()
+                .replace("METRICS", &metrics);
+            all.split("\n---\n")
+                .find(|d| d.contains("metadata: {name: podinfo, "))
+                .unwrap()
+                .to_string()
+        }
+    };
+    let spec = Cluster::spec_file(&dir, &text);
     let mut codes = vec![c.init(&spec, &[]).code];
     c.release("6.7.1", "0");
     codes.push(c.canary_gate(&["run", "--canary", &spec]).code);
@@ -279,6 +299,7 @@ fn snapshot(c: &Cluster) -> BTreeMap<String, Value> {
         ("v1", "ConfigMap"),
         ("v1", "Secret"),
         ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ];
     let mut out = BTreeMap::new();
     for (api_version, kind) in kinds {
@@ -330,8 +351,9 @@ fn documented(path: &str) -> bool {
     HARMLESS.iter().any(|h| path.contains(h))
 }
 
-#[test]
-fn the_simulator_and_the_real_apiserver_end_a_rollout_with_the_same_objects() {
+/// Runs the scenario on the simulator and on the real apiserver side by side and compares the
+/// exit codes and the objects.
+fn differential(router: Router) {
     let Some(real) = real_cluster() else { return };
     let sim = Cluster {
         sim: Sim::start(canary_gate_sim::SimConfig {
@@ -343,8 +365,8 @@ fn the_simulator_and_the_real_apiserver_end_a_rollout_with_the_same_objects() {
     };
     sim.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}}));
     let (on_sim, on_real) = std::thread::scope(|s| {
-        let a = s.spawn(|| scenario(&sim));
-        let b = s.spawn(|| scenario(&real));
+        let a = s.spawn(|| scenario(&sim, router));
+        let b = s.spawn(|| scenario(&real, router));
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!(on_sim, vec![0, 0, 1], "exit codes on the simulator");
@@ -368,6 +390,16 @@ fn the_simulator_and_the_real_apiserver_end_a_rollout_with_the_same_objects() {
         differences.len(),
         differences.join("\n")
     );
+}
+
+#[test]
+fn the_simulator_and_the_real_apiserver_end_a_rollout_with_the_same_objects() {
+    differential(Router::Nginx);
+}
+
+#[test]
+fn the_same_objects_through_the_gateway_api() {
+    differential(Router::GatewayApi);
 }
 
 /// The temporary directories private clusters live in.
