@@ -522,3 +522,49 @@ fn a_metric_template_from_another_namespace_in_the_cluster_is_evaluated() {
         r.stdout
     );
 }
+
+#[test]
+fn a_suspended_canary_is_neither_reconciled_nor_moved() {
+    let e = env(STEPS_20_60);
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let text = std::fs::read_to_string(&e.spec)
+        .unwrap()
+        .replace("spec:\n  provider", "spec:\n  suspend: true\n  provider");
+    std::fs::write(&e.spec, text).unwrap();
+    let state = e.state();
+    e.c.sim.clear_requests();
+    for mode in ["run", "step"] {
+        let r = e.cmd(&[mode, "--image", IMAGE]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        let said: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| l.contains("suspended"))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "test/podinfo: suspended (spec.suspend: true): nothing reconciled, traffic left as it is"
+            ],
+            "{}",
+            r.stdout
+        );
+    }
+    let writes: Vec<String> =
+        e.c.writes()
+            .into_iter()
+            .filter(|w| !w.contains("/leases"))
+            .collect();
+    assert!(
+        writes.is_empty(),
+        "nothing but the lock is written: {writes:?}"
+    );
+    assert_eq!(e.weight(), 0);
+    assert_eq!(e.state(), state, "the state is untouched");
+    assert_eq!(
+        e.image("podinfo-primary"),
+        "ghcr.io/stefanprodan/podinfo:6.7.0"
+    );
+    let status = e.cmd(&["status"]);
+    assert!(status.stdout.contains("(suspended)"), "{}", status.stdout);
+}

@@ -176,6 +176,16 @@ pub fn kubeconfig_yaml(server: &str, token: &str) -> String {
     )
 }
 
+/// The two-thread runtime a handle's tasks run on.
+pub(crate) fn runtime(name: &str) -> Result<tokio::runtime::Runtime, SimError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name(name)
+        .build()
+        .map_err(SimError::Runtime)
+}
+
 /// Where the kubeconfig goes: the configured path, or a temporary directory (returned, to be
 /// removed on stop) named after the process and the API port.
 pub(crate) fn kubeconfig_path(
@@ -233,12 +243,7 @@ impl Sim {
         let tick = config.tick;
         let shared: Shared = Arc::new(Mutex::new(State::new(config.clone())));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .thread_name("canary-sim")
-            .build()
-            .map_err(SimError::Runtime)?;
+        let runtime = runtime("canary-sim")?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
         let state = shared.clone();
         let required_token = config.token.clone();

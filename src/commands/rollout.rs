@@ -328,6 +328,16 @@ async fn locked(
 ) -> Result<Outcome, Error> {
     let c = exec.canary;
     let (cluster, namespace) = (exec.cluster, exec.namespace.as_str());
+    // As Flagger: a suspended canary is neither initialized nor reconciled, and its traffic
+    // stays where it is (the release files and images are not applied either).
+    if exec.plan.suspend && matches!(mode, Mode::Run | Mode::Step(_)) {
+        live.report.verdict = Some(Verdict::NothingToDo);
+        println!(
+            "{namespace}/{}: suspended (spec.suspend: true): nothing reconciled, traffic left as it is",
+            c.name
+        );
+        return Ok(Outcome::Success);
+    }
     let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
     if store.state().is_none_or(|s| s.phase == Phase::Initializing) {
         if matches!(mode, Mode::Run | Mode::Step(_)) && live.groups && !settings.images.is_empty() {
@@ -571,15 +581,20 @@ async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outc
                     "phase": state.phase.kebab(), "canaryWeight": weight,
                     "failedChecks": state.failed_checks, "threshold": exec.plan.threshold,
                     "iterations": state.iterations, "message": state.message,
-                    "initialized": store.state().is_some(),
+                    "initialized": store.state().is_some(), "suspended": exec.plan.suspend,
                 })
             ),
             Format::Text => println!(
-                "{name}: {}, canary weight {weight}%, failed checks {}/{}{}",
+                "{name}: {}{}, canary weight {weight}%, failed checks {}/{}{}",
                 if store.state().is_some() {
                     state.phase.kebab()
                 } else {
                     "not initialized"
+                },
+                if exec.plan.suspend {
+                    " (suspended)"
+                } else {
+                    ""
                 },
                 state.failed_checks,
                 exec.plan.threshold,

@@ -79,12 +79,7 @@ pub fn start(config: SimConfig, cluster: Option<PathBuf>) -> Result<SimHandle, S
     let api_url = format!("https://127.0.0.1:{api_port}");
     let shared: Shared = Arc::new(Mutex::new(State::new(config.clone())));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("canary-sim-kube")
-        .build()
-        .map_err(SimError::Runtime)?;
+    let runtime = crate::runtime("canary-sim-kube")?;
     let handle = runtime.handle().clone();
     let tasks = Tasks {
         shared: shared.clone(),
