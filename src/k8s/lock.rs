@@ -150,7 +150,7 @@ pub async fn acquire(
     })
 }
 
-/// Who holds a Lease, if not `me` (`Some("nobody")` when it is gone or unheld).
+/// Who holds a Lease, if not `me` (also when it is gone or unheld: someone removed our hold).
 fn other_holder(lease: Option<&Lease>, me: &str) -> Option<String> {
     let held_by = lease
         .and_then(|l| l.spec.as_ref())
@@ -159,7 +159,7 @@ fn other_holder(lease: Option<&Lease>, me: &str) -> Option<String> {
     match held_by {
         Some(h) if h == me => None,
         Some(h) => Some(h),
-        None => Some("nobody".into()),
+        None => Some("nobody (the lease was deleted or released by another process)".into()),
     }
 }
 
