@@ -91,14 +91,17 @@ impl ClusterInfo {
     }
 }
 
-/// A fresh tenant prefix (`cgt<hex>-`).
+/// A fresh tenant prefix (`cgt<hex>-`), unique across the processes and threads sharing a
+/// cluster: the process id, a counter within the process, and the clock (for a reused pid).
 pub fn new_tenant() -> Tenancy {
-    let nanos = std::time::SystemTime::now()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
+        .map(|d| d.as_micros())
         .unwrap_or(0);
-    let id = (nanos as u64) ^ (u64::from(std::process::id()) << 40);
-    Tenancy::new(&format!("cgt{:x}-", id & 0xffff_ffff_ffff))
+    let clock = (micros & 0xff_ffff) as u32;
+    Tenancy::new(&format!("cgt{:x}a{n:x}a{clock:x}-", std::process::id()))
 }
 
 fn collection(res: &Resource, ns: &str) -> String {

@@ -180,4 +180,29 @@ mod tests {
             "/api/v1/namespaces/test"
         );
     }
+
+    #[test]
+    fn tenants_started_at_once_never_share_a_prefix() {
+        let prefixes: std::collections::BTreeSet<String> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..50)
+                            .map(|_| crate::real::new_tenant().prefix().to_string())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect()
+        });
+        assert_eq!(prefixes.len(), 400);
+        assert!(
+            prefixes
+                .iter()
+                .all(|p| crate::real::mirror::tenant_namespace(&format!("{p}test")))
+        );
+    }
 }
