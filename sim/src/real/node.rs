@@ -121,8 +121,12 @@ impl Node {
 
     /// One pass: marks due pods ready and reports route acceptance.
     pub async fn tick(&mut self, now: Instant) {
-        let store = lock(&self.shared).store.clone();
-        let (due, routes) = (self.due_pods(&store, now), self.route_status(&store));
+        // Read under the lock without copying the mirror (route acceptance copies it once).
+        let shared = self.shared.clone();
+        let (due, routes) = {
+            let st = lock(&shared);
+            (self.due_pods(&st.store, now), self.route_status(&st.store))
+        };
         for (ns, name, uid, status) in due {
             let path = format!(
                 "/api/v1/namespaces/{}/pods/{name}/status",
