@@ -260,6 +260,22 @@ fn ticks(r: &Run) -> usize {
     r.stdout.matches("next tick in").count() + 1
 }
 
+/// The rollout's course: each distinct phase and canary weight it printed, in order.
+fn course(r: &Run) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in r.stdout.lines().filter(|l| l.contains(", canary weight ")) {
+        let state = line
+            .split(", failed checks")
+            .next()
+            .unwrap_or(line)
+            .to_string();
+        if out.last() != Some(&state) {
+            out.push(state);
+        }
+    }
+    out
+}
+
 /// The check-run calls of one rollout: 1 create, at most one update per tick, 1 completion;
 /// every body valid. Returns the completion body.
 fn check_sequence(calls: &[(String, String, Value)], ticks: usize) -> Value {
@@ -512,7 +528,8 @@ fn a_forbidden_or_unreachable_github_changes_nothing_but_says_so_once() {
     let r = lab.run(&forbidden.api_url());
     let forbidden_time = start.elapsed();
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(ticks(&r), ticks(&baseline));
+    // The same course (how many ticks waited for readiness is the cluster's timing, not ours).
+    assert_eq!(course(&r), course(&baseline));
     let warnings: Vec<&str> = r
         .stderr
         .lines()
