@@ -163,83 +163,18 @@ impl Settings {
             .filter(|l| !l.is_empty())
             .map(resolve)
             .collect();
-        let metrics_server = match non_empty(inputs.metrics_server) {
-            None => None,
-            Some(s) => Some(
-                parse_http_url(&s)
-                    .map_err(|why| Error::Invalid(format!("input metrics-server: {s:?} {why}")))?,
-            ),
-        };
-        let timeout = match non_empty(inputs.timeout) {
-            None => None,
-            Some(t) => match parse_go_duration(&t) {
-                Some(d) if !d.is_zero() => Some(d),
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "input timeout: {t:?} is not a positive duration (e.g. 30m, 1h30m)"
-                    )));
-                }
-            },
-        };
-        let level = match (inputs.log_level, cli.global.verbose) {
-            (_, v) if v >= 2 => LogLevel::Trace,
-            (_, 1) => LogLevel::Debug,
-            (Some(l), _) => l,
-            (None, _) => LogLevel::Info,
-        };
+        let metrics_server = metrics_server_input(inputs.metrics_server)?;
+        let timeout = timeout_input(inputs.timeout)?;
+        let level = log_level(inputs.log_level, cli.global.verbose);
         let kubeconfig = inputs
             .kubeconfig
             .map(|k| k.to_string_lossy().into_owned())
             .filter(|k| !k.trim().is_empty())
             .map(Secret);
-        let list = |v: Vec<String>| -> Vec<String> {
-            v.iter()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
-        let images = list(inputs.image);
-        for i in &images {
-            if i.split_once('=')
-                .is_none_or(|(c, img)| c.is_empty() || img.is_empty())
-            {
-                return Err(Error::Invalid(format!(
-                    "input image: {i:?} is not CONTAINER=IMAGE"
-                )));
-            }
-        }
-        let until_weight = match non_empty(inputs.until_weight) {
-            None => None,
-            Some(w) => match w.trim_end_matches('%').parse::<u32>() {
-                Ok(n) if n <= 100 => Some(n),
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "input until-weight: {w:?} is not a weight from 0 to 100"
-                    )));
-                }
-            },
-        };
-        let max_parallel = match non_empty(inputs.max_parallel) {
-            None => 10,
-            Some(n) => match n.parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "input max-parallel: {n:?} is not a positive number"
-                    )));
-                }
-            },
-        };
-        let fail_fast = match non_empty(inputs.fail_fast).map(|v| v.to_lowercase()) {
-            None => false,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
-            Some(v) => {
-                return Err(Error::Invalid(format!(
-                    "input fail-fast: {v:?} is not true or false"
-                )));
-            }
-        };
+        let images = images_input(inputs.image)?;
+        let until_weight = until_weight_input(inputs.until_weight)?;
+        let max_parallel = max_parallel_input(inputs.max_parallel)?;
+        let fail_fast = fail_fast_input(inputs.fail_fast)?;
         let report = match non_empty(inputs.report) {
             Some(r) => Some(resolve(&r)),
             None if github.is_actions() => Some(resolve("canary-gate-report.json")),
@@ -247,7 +182,7 @@ impl Settings {
         };
         Ok(Settings {
             command,
-            apply: list(inputs.apply),
+            apply: trimmed_list(inputs.apply),
             images,
             until_weight,
             max_parallel,
@@ -270,6 +205,100 @@ impl Settings {
     /// Resolves a path the user wrote (a positional argument, say) like an input path.
     pub fn input_path(&self, shown: &str) -> InputPath {
         resolve_path(shown, self.github.workspace.as_deref())
+    }
+}
+
+/// Trims every entry of a multi-value input and drops the empty ones.
+fn trimmed_list(v: Vec<String>) -> Vec<String> {
+    v.iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Parses the `metrics-server` input as an http(s) URL, if set.
+fn metrics_server_input(v: Option<String>) -> Result<Option<url::Url>, Error> {
+    match non_empty(v) {
+        None => Ok(None),
+        Some(s) => Ok(Some(parse_http_url(&s).map_err(|why| {
+            Error::Invalid(format!("input metrics-server: {s:?} {why}"))
+        })?)),
+    }
+}
+
+/// Parses the `timeout` input as a positive Go-style duration, if set.
+fn timeout_input(v: Option<String>) -> Result<Option<Duration>, Error> {
+    match non_empty(v) {
+        None => Ok(None),
+        Some(t) => match parse_go_duration(&t) {
+            Some(d) if !d.is_zero() => Ok(Some(d)),
+            _ => Err(Error::Invalid(format!(
+                "input timeout: {t:?} is not a positive duration (e.g. 30m, 1h30m)"
+            ))),
+        },
+    }
+}
+
+/// Picks the log level: `-v` and `-vv` override the `log-level` input, which defaults to info.
+fn log_level(input: Option<LogLevel>, verbose: u8) -> LogLevel {
+    match (input, verbose) {
+        (_, v) if v >= 2 => LogLevel::Trace,
+        (_, 1) => LogLevel::Debug,
+        (Some(l), _) => l,
+        (None, _) => LogLevel::Info,
+    }
+}
+
+/// Trims the `image` input and checks that every entry is a `CONTAINER=IMAGE` pair.
+fn images_input(v: Vec<String>) -> Result<Vec<String>, Error> {
+    let images = trimmed_list(v);
+    for i in &images {
+        if i.split_once('=')
+            .is_none_or(|(c, img)| c.is_empty() || img.is_empty())
+        {
+            return Err(Error::Invalid(format!(
+                "input image: {i:?} is not CONTAINER=IMAGE"
+            )));
+        }
+    }
+    Ok(images)
+}
+
+/// Parses the `until-weight` input as a weight from 0 to 100 (a trailing `%` allowed), if set.
+fn until_weight_input(v: Option<String>) -> Result<Option<u32>, Error> {
+    match non_empty(v) {
+        None => Ok(None),
+        Some(w) => match w.trim_end_matches('%').parse::<u32>() {
+            Ok(n) if n <= 100 => Ok(Some(n)),
+            _ => Err(Error::Invalid(format!(
+                "input until-weight: {w:?} is not a weight from 0 to 100"
+            ))),
+        },
+    }
+}
+
+/// Parses the `max-parallel` input as a positive number, defaulting to 10.
+fn max_parallel_input(v: Option<String>) -> Result<usize, Error> {
+    match non_empty(v) {
+        None => Ok(10),
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(Error::Invalid(format!(
+                "input max-parallel: {n:?} is not a positive number"
+            ))),
+        },
+    }
+}
+
+/// Parses the `fail-fast` input as `true` or `false` (any case), defaulting to false.
+fn fail_fast_input(v: Option<String>) -> Result<bool, Error> {
+    match non_empty(v).map(|v| v.to_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(Error::Invalid(format!(
+            "input fail-fast: {v:?} is not true or false"
+        ))),
     }
 }
 

@@ -91,3 +91,169 @@ fn the_product_does_not_depend_on_the_simulator() {
         }
     }
 }
+
+/// The Rust sources under `src/` with their paths relative to `src/` and their code (comments
+/// and doc comments dropped).
+fn sources() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    files
+        .into_iter()
+        .map(|f| {
+            let rel = f
+                .strip_prefix(root().join("src"))
+                .expect("under src")
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&f).expect("readable source");
+            let code: Vec<&str> = text
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect();
+            (rel, code.join("\n"))
+        })
+        .collect()
+}
+
+/// Every `file: pattern` where a file outside `allowed` names one of `patterns` in code.
+fn named_outside(patterns: &[&str], allowed: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut found = Vec::new();
+    for (file, code) in sources() {
+        if allowed(&file) {
+            continue;
+        }
+        for p in patterns {
+            if code.contains(p) {
+                found.push(format!("src/{file}: {p}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn nothing_imports_from_the_commands() {
+    let found = named_outside(&["commands::", "crate::commands"], |f| {
+        f.starts_with("commands/") || f == "main.rs" || f == "lib.rs"
+    });
+    assert!(
+        found.is_empty(),
+        "only main.rs reaches the subcommands; the driver is shared:\n{}",
+        found.join("\n")
+    );
+    let main = std::fs::read_to_string(root().join("src/main.rs")).expect("main.rs");
+    assert!(
+        main.contains("commands::run"),
+        "the scan must see main.rs use the commands"
+    );
+}
+
+/// The files that implement a router or a workload, and the paths that name them.
+const IMPLEMENTATIONS: &[&str] = &[
+    "router::nginx",
+    "nginx::",
+    "router::gateway_api",
+    "gateway_api::",
+    "router::kubernetes",
+    "kubernetes::NoL7",
+    "workload::deployment",
+    "deployment::",
+    "workload::service_target",
+    "service_target::",
+];
+
+#[test]
+fn routers_and_workloads_are_reached_only_through_their_traits() {
+    let found = named_outside(IMPLEMENTATIONS, |f| {
+        f.starts_with("router/") || f.starts_with("workload/") || f == "driver/edges.rs"
+    });
+    assert!(
+        found.is_empty(),
+        "a router or workload is named outside driver/edges.rs; use the TrafficRouter and Workload traits:\n{}",
+        found.join("\n")
+    );
+    let edges = std::fs::read_to_string(root().join("src/driver/edges.rs")).expect("edges.rs");
+    for p in [
+        "nginx::",
+        "gateway_api::",
+        "deployment::",
+        "service_target::",
+    ] {
+        assert!(edges.contains(p), "driver/edges.rs chooses {p}");
+    }
+}
+
+#[test]
+fn provider_and_target_kind_are_dispatched_in_one_place() {
+    // The pure core may decide Flagger's semantics by provider (blue/green for `kubernetes`);
+    // every edge is chosen in driver/edges.rs.
+    let found = named_outside(&["Provider::", "TargetKind::"], |f| {
+        f.starts_with("spec/") || f.starts_with("rollout/") || f == "driver/edges.rs"
+    });
+    assert!(
+        found.is_empty(),
+        "provider or target kind tested outside driver/edges.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+/// `(lines, file, first line, name)` of every function: from its `fn` line to the closing brace
+/// at the same indentation.
+fn functions(file: &str, text: &str) -> Vec<(usize, String, usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let rest = ["pub(crate) ", "pub ", ""]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p))
+            .unwrap_or(trimmed);
+        let rest = rest.strip_prefix("async ").unwrap_or(rest);
+        let Some(sig) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if line.trim_end().ends_with('}') {
+            out.push((1, file.to_string(), i + 1, name));
+            continue;
+        }
+        let close = format!("{indent}}}");
+        if let Some(end) = lines[i + 1..].iter().position(|l| *l == close) {
+            out.push((end + 2, file.to_string(), i + 1, name));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_function_scanner_measures_from_fn_to_its_brace() {
+    let text = "impl X {\n    pub async fn a() {\n        x();\n    }\n}\nfn b() {}\nfn c() {\n}\n";
+    let found: Vec<_> = functions("x.rs", text)
+        .into_iter()
+        .map(|(n, _, _, name)| (name, n))
+        .collect();
+    let want = [("a", 3), ("b", 1), ("c", 2)].map(|(n, l)| (n.to_string(), l));
+    assert_eq!(found, want);
+}
+
+#[test]
+fn every_function_reads_at_once() {
+    let mut long = Vec::new();
+    for (file, _) in sources() {
+        let text = std::fs::read_to_string(root().join("src").join(&file)).expect("source");
+        for (n, file, line, name) in functions(&file, &text) {
+            if n > 100 {
+                long.push(format!("src/{file}:{line}: fn {name} is {n} lines"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over 100 lines:\n{}",
+        long.join("\n")
+    );
+}

@@ -30,7 +30,7 @@ use canary_gate::rollout::manual;
 use canary_gate::rollout::tick::revision_changed;
 use canary_gate::rollout::{
     Action, CheckKind, Decision, GateOutcome, Health, MetricOutcome, Observed, Phase, Plan,
-    RolloutState, Routes, Step, step,
+    RolloutState, Routes, Step, decide, step,
 };
 use canary_gate::spec::model::HookKind;
 use canary_gate::spec::yaml::{Value, parse_documents};
@@ -812,31 +812,23 @@ impl World {
         GateOutcome::Open
     }
 
-    /// Runs `step` to a decision, answering each asked check from `t`.
+    /// Runs `step` to a decision, answering each asked check from `t` (a check asked twice in
+    /// one tick panics in `decide`, which fails the case).
     fn decide(&self, obs: &Observed, t: &TickIn) -> Result<(Decision, Asked), TestCaseError> {
-        let mut checks = BTreeMap::new();
         let mut asked = Vec::new();
-        loop {
-            match step(&self.plan, &self.state, obs, &checks) {
-                Step::Need(kind) => {
-                    prop_assert!(
-                        !checks.contains_key(&kind),
-                        "{:?} asked twice in one tick",
-                        kind
-                    );
-                    let outcome = if kind == CheckKind::Analysis {
-                        self.analysis(t)
-                    } else if t.open[&kind] {
-                        GateOutcome::Open
-                    } else {
-                        GateOutcome::Closed("403 from the fuzzer".into())
-                    };
-                    asked.push((kind, outcome == GateOutcome::Open));
-                    checks.insert(kind, outcome);
-                }
-                Step::Decided(d) => return Ok((*d, Asked(asked))),
-            }
-        }
+        let answer = async |kind| {
+            let outcome = if kind == CheckKind::Analysis {
+                self.analysis(t)
+            } else if t.open[&kind] {
+                GateOutcome::Open
+            } else {
+                GateOutcome::Closed("403 from the fuzzer".into())
+            };
+            asked.push((kind, outcome == GateOutcome::Open));
+            outcome
+        };
+        let d = futures::executor::block_on(decide(&self.plan, &self.state, obs, answer));
+        Ok((d, Asked(asked)))
     }
 
     /// Applies the decision's routes and promotion to the world, then keeps its state.

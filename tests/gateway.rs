@@ -15,6 +15,14 @@ use std::time::Duration;
 
 const ROUTE: &str = "gateway.networking.k8s.io/v1";
 
+/// The HTTPRoute version a plan's provider writes.
+fn api(plan: &Plan) -> &'static str {
+    match plan.provider.as_str() {
+        "gatewayapi:v1beta1" => gateway_api::V1BETA1,
+        _ => gateway_api::V1,
+    }
+}
+
 fn schema() -> jsonschema::Validator {
     let path = root().join("fixtures/gateway-api/httproute-v1.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -82,7 +90,7 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
     for (canary, golden, split, cookie) in cases {
         let c = loaded.canaries.iter().find(|c| c.name == canary).unwrap();
         let (plan, _) = Plan::new(c);
-        let input = gateway_api::input(c, &plan, "test").unwrap();
+        let input = gateway_api::input(c, &plan, "test", api(&plan)).unwrap();
         let route = json!({
             "apiVersion": ROUTE, "kind": "HTTPRoute",
             "metadata": {"name": input.name, "namespace": "test"},
@@ -104,7 +112,7 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
         text: v1beta1,
     }]);
     let (plan, _) = Plan::new(&loaded.canaries[0]);
-    let input = gateway_api::input(&loaded.canaries[0], &plan, "test").unwrap();
+    let input = gateway_api::input(&loaded.canaries[0], &plan, "test", api(&plan)).unwrap();
     assert_eq!(input.api_version, "gateway.networking.k8s.io/v1beta1");
     // The schema is not a formality: a wrong type fails it.
     let mut bad = json!({"apiVersion": ROUTE, "kind": "HTTPRoute", "metadata": {"name": "x"},

@@ -45,7 +45,7 @@ fn plan_shows_the_diffs_and_writes_nothing() {
         &r,
         &[
             "- **create** `deployment/podinfo-primary` (init)",
-            "- **change** `service/podinfo` (init)",
+            "- **change** `service/podinfo` (init, once the primary is ready)",
             "-    app: podinfo\n+    app: podinfo-primary\n",
             "+++ ingress/podinfo-canary",
             "| 3 | 30s | 60% |",
@@ -159,4 +159,109 @@ fn each_canary_gets_its_own_plan_check_run() {
     assert!(calls.iter().all(|c| c.0 == "POST"));
     let summary = ws.read("summary.md");
     assert_eq!(summary.matches("### 📋 Plan: ").count(), 2);
+}
+
+/// Every object of the kinds initialization touches, as `kind/name` → its content (status and
+/// server bookkeeping dropped), so a write shows as a difference.
+fn snapshot(c: &Cluster) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let kinds = [
+        ("v1", "Service"),
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("apps/v1", "Deployment"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("networking.k8s.io/v1", "Ingress"),
+    ];
+    let mut out = std::collections::BTreeMap::new();
+    for (api_version, kind) in kinds {
+        for mut o in c.sim.list(api_version, kind, "test") {
+            let name = o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if name.starts_with("canary-gate.") {
+                continue; // the state, which `plan` does not list
+            }
+            let meta = o["metadata"].as_object_mut().unwrap();
+            for key in ["resourceVersion", "managedFields", "generation"] {
+                meta.remove(key);
+            }
+            o.as_object_mut().unwrap().remove("status");
+            out.insert(format!("{}/{name}", kind.to_lowercase()), o);
+        }
+    }
+    out
+}
+
+/// The objects a plan says initialization would create or change (`- **create** `kind/name``),
+/// leaving out what only a promotion would write.
+fn planned(stdout: &str) -> std::collections::BTreeSet<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("- **create** `") || l.starts_with("- **change** `"))
+        .filter(|l| !l.contains("(promotion"))
+        .filter_map(|l| l.split('`').nth(1).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn plan_lists_exactly_the_objects_init_writes() {
+    // The fixture app: two tracked ConfigMaps, a tracked Secret, an HPA, an Ingress.
+    let c = Cluster::new();
+    c.podinfo(|_| {});
+    let spec = "fixtures/k8s/canary.yaml";
+    let plan = c.canary_gate(&["plan", "--canary", spec]);
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    let listed = planned(&plan.stdout);
+    for object in [
+        "configmap/podinfo-config-primary",
+        "configmap/podinfo-files-primary",
+        "secret/podinfo-secret-primary",
+        "horizontalpodautoscaler/podinfo-primary",
+        "deployment/podinfo-primary",
+    ] {
+        assert!(
+            listed.contains(object),
+            "{object} not planned:\n{}",
+            plan.stdout
+        );
+    }
+
+    let before = snapshot(&c);
+    let log_start = c.writes().len();
+    let init = c.init(spec, &[]);
+    assert_eq!(init.code, 0, "{}\n{}", init.stdout, init.stderr);
+    let after = snapshot(&c);
+    let written: std::collections::BTreeSet<String> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(
+        listed, written,
+        "plan listed (left) what init wrote (right)\nplan:\n{}",
+        plan.stdout
+    );
+    // Every update in the request log is to a listed object, the lock, the state or an Event.
+    for w in &c.writes()[log_start..] {
+        let name = w.rsplit('/').next().unwrap_or_default();
+        let bookkeeping =
+            w.contains("/leases") || w.contains("/events") || name.starts_with("canary-gate.");
+        let create = w.starts_with("POST ");
+        assert!(
+            bookkeeping || create || listed.iter().any(|o| o.ends_with(&format!("/{name}"))),
+            "init wrote {w}, which plan did not list"
+        );
+    }
+
+    // Once initialized, plan lists nothing more to create or change, and init writes none.
+    let again = c.canary_gate(&["plan", "--canary", spec]);
+    assert_eq!(
+        planned(&again.stdout),
+        Default::default(),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(c.init(spec, &[]).code, 0);
+    assert_eq!(snapshot(&c), after, "a second init changed objects");
 }

@@ -2,7 +2,7 @@
 //! acceptance scenario of reference §7 (numbers in the names).
 
 use canary_gate::rollout::{
-    Action, CheckKind, GateOutcome, Health, Observed, Phase, Plan, RolloutState, Routes, Step, step,
+    Action, CheckKind, GateOutcome, Health, Observed, Phase, Plan, RolloutState, Routes, decide,
 };
 use canary_gate::spec::{Source, load};
 use std::collections::BTreeMap;
@@ -84,19 +84,12 @@ impl World {
             primary,
             routes: self.routes,
         };
-        let mut checks = BTreeMap::new();
-        let decision = loop {
-            match step(&self.plan, &self.state, &obs, &checks) {
-                Step::Need(kind) => {
-                    self.asked.push(kind);
-                    checks.insert(
-                        kind,
-                        self.gates.get(&kind).cloned().unwrap_or(GateOutcome::Open),
-                    );
-                }
-                Step::Decided(d) => break *d,
-            }
-        };
+        let (plan, state, gates) = (&self.plan, &self.state, &self.gates);
+        let asked = &mut self.asked;
+        let decision = futures::executor::block_on(decide(plan, state, &obs, async |kind| {
+            asked.push(kind);
+            gates.get(&kind).cloned().unwrap_or(GateOutcome::Open)
+        }));
         for a in &decision.actions {
             match a {
                 Action::SetRoutes(r) => self.routes = *r,

@@ -102,9 +102,8 @@ fn own(
     Ok(status.code().unwrap_or(-1))
 }
 
-/// Runs the demo.
-pub fn run(settings: &Settings) -> Result<Outcome, Error> {
-    println!("canary-gate demo: a simulated cluster, a sample app, two releases.\n");
+/// Starts the cluster simulator and loads the `test` namespace and the sample app into it.
+fn start_cluster() -> Result<SimHandle, Error> {
     let sim = Sim::start(SimConfig {
         ready_after: Duration::from_millis(300),
         rps: 100.0,
@@ -127,62 +126,49 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
         sim.api_url,
         sim.kubeconfig.display()
     );
-    let prometheus = if Prometheus::available() {
-        let target = sim
-            .metrics_url
-            .trim_start_matches("http://")
-            .trim_end_matches("/metrics")
-            .to_string();
-        let p =
-            Prometheus::start(&target).map_err(|e| infra("starting Prometheus")(e.to_string()))?;
-        println!(
-            "metrics:    Prometheus at {} scraping the simulated ingress-nginx",
-            p.url
-        );
-        if !p.wait_for_samples(3, Duration::from_secs(60)) {
-            return Err(Error::Infra(
-                "demo: Prometheus did not scrape the simulator within 60s".into(),
-            ));
-        }
-        Some(p)
-    } else {
+    Ok(sim)
+}
+
+/// Starts a real Prometheus scraping the simulator when one is on PATH and waits for its first
+/// samples; otherwise says the simulator's own metrics provider will answer instead.
+fn start_prometheus(sim: &SimHandle) -> Result<Option<Prometheus>, Error> {
+    if !Prometheus::available() {
         println!(
             "metrics:    prometheus is not on PATH: using the simulator's own `sim` metrics provider (it answers only the built-in NGINX queries)"
         );
-        None
-    };
-    let metrics = prometheus.as_ref().map_or_else(
-        || format!("{}/_sim/prometheus", sim.api_url),
-        |p| p.url.clone(),
+        return Ok(None);
+    }
+    let target = sim
+        .metrics_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let p = Prometheus::start(&target).map_err(|e| infra("starting Prometheus")(e.to_string()))?;
+    println!(
+        "metrics:    Prometheus at {} scraping the simulated ingress-nginx",
+        p.url
     );
+    if !p.wait_for_samples(3, Duration::from_secs(60)) {
+        return Err(Error::Infra(
+            "demo: Prometheus did not scrape the simulator within 60s".into(),
+        ));
+    }
+    Ok(Some(p))
+}
+
+/// Writes the demo's canary spec into a fresh scratch directory and returns both.
+fn write_spec() -> Result<(Scratch, PathBuf), Error> {
     let dir = std::env::temp_dir().join(format!("canary-gate-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)
         .map_err(|e| infra("creating a scratch directory")(e.to_string()))?;
     let scratch = Scratch(dir);
     let spec = scratch.0.join("canary.yaml");
     std::fs::write(&spec, SPEC).map_err(|e| infra("writing the spec")(e.to_string()))?;
-    println!(
-        "canary:     weights 25% → 50%, a check every 2s: success rate ≥ 99%, mean latency ≤ 100 ms\n"
-    );
+    Ok((scratch, spec))
+}
 
-    println!("── initializing: podinfo-primary takes the traffic ──");
-    if own(settings, &["init"], &spec, &sim.kubeconfig, &metrics)? != 0 {
-        return Err(Error::Infra("demo: init failed".into()));
-    }
-    println!("\n── release 6.7.1: healthy (20 ms, no errors) ──");
-    release(
-        &sim,
-        "ghcr.io/stefanprodan/podinfo:6.7.1",
-        json!({"canary-gate.dev/sim-latency-ms": "20", "canary-gate.dev/sim-error-rate": "0"}),
-    )?;
-    let good = own(settings, &["run"], &spec, &sim.kubeconfig, &metrics)?;
-    println!("\n── release 6.7.2: faulty (30% of requests fail) ──");
-    release(
-        &sim,
-        "ghcr.io/stefanprodan/podinfo:6.7.2",
-        json!({"canary-gate.dev/sim-latency-ms": "20", "canary-gate.dev/sim-error-rate": "0.3"}),
-    )?;
-    let bad = own(settings, &["run"], &spec, &sim.kubeconfig, &metrics)?;
+/// Prints what became of the two releases and which image the primary ends up running.
+fn print_summary(sim: &SimHandle, good: i32, bad: i32) {
     let primary = sim
         .get("apps/v1", "Deployment", "test", "podinfo-primary")
         .and_then(|d| {
@@ -209,6 +195,41 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
         }
     );
     println!("the primary runs {primary}");
+}
+
+/// Runs the demo.
+pub fn run(settings: &Settings) -> Result<Outcome, Error> {
+    println!("canary-gate demo: a simulated cluster, a sample app, two releases.\n");
+    let sim = start_cluster()?;
+    let prometheus = start_prometheus(&sim)?;
+    let metrics = prometheus.as_ref().map_or_else(
+        || format!("{}/_sim/prometheus", sim.api_url),
+        |p| p.url.clone(),
+    );
+    let (scratch, spec) = write_spec()?;
+    println!(
+        "canary:     weights 25% → 50%, a check every 2s: success rate ≥ 99%, mean latency ≤ 100 ms\n"
+    );
+
+    println!("── initializing: podinfo-primary takes the traffic ──");
+    if own(settings, &["init"], &spec, &sim.kubeconfig, &metrics)? != 0 {
+        return Err(Error::Infra("demo: init failed".into()));
+    }
+    println!("\n── release 6.7.1: healthy (20 ms, no errors) ──");
+    release(
+        &sim,
+        "ghcr.io/stefanprodan/podinfo:6.7.1",
+        json!({"canary-gate.dev/sim-latency-ms": "20", "canary-gate.dev/sim-error-rate": "0"}),
+    )?;
+    let good = own(settings, &["run"], &spec, &sim.kubeconfig, &metrics)?;
+    println!("\n── release 6.7.2: faulty (30% of requests fail) ──");
+    release(
+        &sim,
+        "ghcr.io/stefanprodan/podinfo:6.7.2",
+        json!({"canary-gate.dev/sim-latency-ms": "20", "canary-gate.dev/sim-error-rate": "0.3"}),
+    )?;
+    let bad = own(settings, &["run"], &spec, &sim.kubeconfig, &metrics)?;
+    print_summary(&sim, good, bad);
     drop(prometheus);
     drop(scratch);
     sim.stop();

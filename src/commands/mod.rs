@@ -1,13 +1,16 @@
-//! One file per subcommand; `run` picks it. Commands return an [`Outcome`] or an [`Error`] and
-//! never exit the process themselves.
+//! One file per subcommand, each a thin adapter from flags to the driver; `run` picks it.
+//! `specs.rs` (loading and checking the spec files) and `release.rs` (the `apply` and `image`
+//! inputs) serve them. Commands return an [`Outcome`] or an [`Error`] and never exit the process
+//! themselves. Nothing outside `main.rs` imports from here.
 
 #[cfg(feature = "demo")]
 mod demo;
-pub mod init;
+mod init;
 mod plan;
 mod release;
-mod rollout;
+mod run;
 mod specs;
+mod status;
 mod validate;
 
 use crate::cli::Command;
@@ -19,30 +22,17 @@ pub fn run(settings: &Settings) -> Result<Outcome, Error> {
     match &settings.command {
         Command::Validate(args) => validate::run(settings, args),
         Command::Init(args) => init::run(settings, args),
-        Command::Run(args) => rollout::run(settings, &args.cluster, rollout::Mode::Run),
-        Command::Step(args) => rollout::run(
+        Command::Run(args) => run::run(settings, &args.cluster, run::Mode::Run),
+        Command::Step(args) => run::run(
             settings,
             &args.cluster,
-            rollout::Mode::Step(settings.until_weight),
+            run::Mode::Step(settings.until_weight),
         ),
-        Command::Promote(args) => rollout::run(settings, &args.cluster, rollout::Mode::Promote),
-        Command::Rollback(args) => rollout::run(settings, &args.cluster, rollout::Mode::Rollback),
+        Command::Promote(args) => run::run(settings, &args.cluster, run::Mode::Promote),
+        Command::Rollback(args) => run::run(settings, &args.cluster, run::Mode::Rollback),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(settings),
         Command::Plan(args) => plan::run(settings, args),
-        Command::Status(args) => rollout::run(
-            settings,
-            &args.cluster,
-            rollout::Mode::Status(args.output, args.watch),
-        ),
+        Command::Status(args) => status::run(settings, args),
     }
-}
-
-/// The runtime of a command that talks to a cluster (two workers: CI runners are small).
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Infra(format!("starting the runtime: {e}")))
 }

@@ -5,27 +5,26 @@
 //! Reads the spec files, the manifests beside them (`--apply`) and, when it is reachable, the
 //! cluster. Must never write to the cluster: it holds no lock and sends only GETs.
 
-use super::init::{Cluster, namespace_of};
 use super::specs::{self, Manifest};
 use crate::cli::PlanArgs;
+use crate::driver::edges::{Edges, Scope, choose};
+use crate::driver::init::sequence;
+use crate::driver::{Cluster, namespace_of, runtime};
 use crate::error::{Error, Outcome};
+use crate::k8s::desired::{ClusterRead, InitStep, Read, as_value, from_dynamic, to_dynamic};
+use crate::k8s::state_store::StateStore;
 use crate::k8s::{canary_id, connect};
 use crate::metrics::{self, queries};
 use crate::report::diff::{Change, ObjectChange};
 use crate::report::summary::SharedFiles;
 use crate::report::{Event, Report, Reporter, Section, Verdict, redact_url};
-use crate::rollout::{Plan, Strategy};
-use crate::router::{gateway_api, nginx, services};
+use crate::rollout::{Phase, Plan, Strategy};
 use crate::settings::Settings;
 use crate::spec::duration::format_duration;
-use crate::spec::model::{Canary, MetricTemplate, Provider, TargetKind};
-use crate::workload::deployment::{Target, set_images};
-use crate::workload::{ROLLOUT_ID_ANNOTATION, configs, primary};
-use k8s_openapi::NamespaceResourceScope;
+use crate::spec::model::{Canary, MetricTemplate};
+use crate::workload::images::set_images;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
-use serde::de::DeserializeOwned;
+use kube::api::{ApiResource, DynamicObject};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::Duration;
@@ -39,7 +38,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
     let mut inputs = settings.canary.clone();
     inputs.extend(settings.apply.iter().map(|f| settings.input_path(f)));
     let files = specs::manifests(&crate::sources::read_all(&inputs, false)?, false)?;
-    let runtime = super::runtime()?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let conn = match connect(settings, cluster.context.as_deref()).await {
             Ok(c) => Some(c),
@@ -52,52 +51,48 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
         let runner_files = Reporter::files_for(settings).map(SharedFiles::new);
         let fleet = crate::report::github::Fleet::new(loaded.canaries.len());
         for c in &loaded.canaries {
-            let namespace = match &conn {
-                Some(conn) => namespace_of(settings, conn, c),
-                None => c
-                    .namespace
-                    .clone()
-                    .or_else(|| settings.namespace.clone())
-                    .unwrap_or_else(|| "default".into()),
-            };
-            let mut look = Lookup {
+            let fallback = conn.as_ref().map_or("default", |c| c.namespace.as_str());
+            let namespace = namespace_of(settings, fallback, c);
+            let look = Lookup {
                 files: &files,
                 client: conn.as_ref().map(|c| &c.client),
                 namespace: &namespace,
-                notes: Vec::new(),
+                target: &c.target.name,
+                images: &settings.images,
+                notes: Default::default(),
             };
             let (plan, _) = Plan::new(c);
-            let objects = match objects(c, &plan, &cluster, &mut look, &settings.images).await {
-                Ok(o) => o,
-                Err(e) => {
-                    look.notes.push(e.to_string());
-                    Vec::new()
-                }
+            let owner = canary_id(&namespace, &c.name);
+            let scope = Scope {
+                canary: c,
+                plan: &plan,
+                namespace: &namespace,
+                owner: &owner,
+                cluster: &cluster,
             };
-            let queries = metric_queries(c, &plan, &loaded.templates, &look, settings).await;
-            let mut report = Report::new(format!("{namespace}/{} (plan)", c.name), "plan");
-            report.spec_file = Some(c.origin.file.clone());
-            report.run_url = settings.github.run_url();
-            report.verdict = Some(Verdict::Planned);
-            report.message = Some(plan.summary());
-            report.sections = vec![
-                Section {
-                    title: "What run would change".into(),
-                    body: objects_markdown(&objects, &look.notes, conn.is_some()),
-                },
-                Section {
-                    title: "Schedule".into(),
-                    body: schedule(&plan),
-                },
-                Section {
-                    title: "Metric queries".into(),
-                    body: queries,
-                },
-                Section {
-                    title: "Webhooks".into(),
-                    body: webhooks(&plan),
-                },
-            ];
+            let first = match &conn {
+                Some(conn) => StateStore::open(&conn.client, &namespace, &c.name)
+                    .await
+                    .map_or(true, |s| {
+                        s.state().is_none_or(|s| s.phase == Phase::Initializing)
+                    }),
+                None => true,
+            };
+            let edges = choose(&scope);
+            let observer = edges.as_ref().ok().and_then(|e| e.observer);
+            let objects = match &edges {
+                Ok(edges) => objects(edges, &plan, &look, first).await,
+                Err(e) => Err(Error::Invalid(e.to_string())),
+            };
+            let objects = objects.unwrap_or_else(|e| {
+                look.note(e.to_string());
+                Vec::new()
+            });
+            let notes = look.notes.lock().map(|n| n.clone()).unwrap_or_default();
+            let queries =
+                metric_queries(&scope, observer, &loaded.templates, &look, settings).await;
+            let changes = objects_markdown(&objects, &notes, conn.is_some());
+            let mut report = plan_report(settings, c, &namespace, &plan, changes, queries);
             println!("{}", crate::report::markdown::render(&report));
             Reporter::for_canary(
                 settings,
@@ -116,245 +111,196 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
     })
 }
 
-/// Objects from the files first (the state after `--apply`), then from the cluster.
+/// The report `plan` shows for one canary: its summary, then what `run` would change, the
+/// schedule, the metric queries and the webhooks.
+fn plan_report(
+    settings: &Settings,
+    c: &Canary,
+    namespace: &str,
+    plan: &Plan,
+    changes: String,
+    queries: String,
+) -> Report {
+    let mut report = Report::new(format!("{namespace}/{} (plan)", c.name), "plan");
+    report.spec_file = Some(c.origin.file.clone());
+    report.run_url = settings.github.run_url();
+    report.verdict = Some(Verdict::Planned);
+    report.message = Some(plan.summary());
+    report.sections = vec![
+        Section {
+            title: "What run would change".into(),
+            body: changes,
+        },
+        Section {
+            title: "Schedule".into(),
+            body: schedule(plan),
+        },
+        Section {
+            title: "Metric queries".into(),
+            body: queries,
+        },
+        Section {
+            title: "Webhooks".into(),
+            body: webhooks(plan),
+        },
+    ];
+    report
+}
+
+/// Objects from the files first (the state after `--apply`, the target with `--image` set),
+/// then from the cluster. A failed read is a note, never an error.
 struct Lookup<'a> {
     files: &'a [Manifest],
     client: Option<&'a kube::Client>,
     namespace: &'a str,
-    notes: Vec<String>,
+    /// The target's name and the `--image` pairs set on it.
+    target: &'a str,
+    images: &'a [String],
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Lookup<'_> {
-    async fn get<K>(&mut self, kind: &str, name: &str) -> Option<K>
-    where
-        K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + DeserializeOwned,
-    {
-        if let Some(m) = self.files.iter().find(|m| m.kind == kind && m.name == name) {
-            match serde_json::from_value(m.doc.clone()) {
-                Ok(k) => return Some(k),
-                Err(e) => self.notes.push(format!("{}: {kind}/{name}: {e}", m.file)),
-            }
+    fn note(&self, note: String) {
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(note);
         }
-        self.live(kind, name).await
     }
 
-    /// The object as the cluster has it now.
-    async fn live<K>(&mut self, kind: &str, name: &str) -> Option<K>
-    where
-        K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + DeserializeOwned,
-    {
-        let api: kube::Api<K> = kube::Api::namespaced(self.client?.clone(), self.namespace);
-        match api.get_opt(name).await {
-            Ok(k) => k,
+    fn in_files(&self, resource: &ApiResource, name: &str) -> Option<DynamicObject> {
+        let m = self
+            .files
+            .iter()
+            .find(|m| m.kind == resource.kind && m.name == name)?;
+        match serde_json::from_value(m.doc.clone()) {
+            Ok(k) => Some(k),
             Err(e) => {
-                let why = crate::k8s::write::describe(&e);
-                self.notes
-                    .push(format!("reading {}/{name}: {why}", kind.to_lowercase()));
+                self.note(format!("{}: {}/{name}: {e}", m.file, m.kind));
                 None
             }
         }
     }
+
+    /// The object as the cluster has it now.
+    async fn live(&self, resource: &ApiResource, name: &str) -> Option<DynamicObject> {
+        let read = ClusterRead {
+            client: self.client?.clone(),
+            namespace: self.namespace.to_string(),
+        };
+        read.get(resource, name).await.unwrap_or_else(|e| {
+            self.note(e.to_string());
+            None
+        })
+    }
+
+    /// `--image` on the target Deployment.
+    fn with_images(&self, found: DynamicObject) -> Result<DynamicObject, Error> {
+        let Some(mut d) = from_dynamic::<Deployment>(&found) else {
+            return Ok(found);
+        };
+        set_images(&mut d, self.images).map_err(Error::Invalid)?;
+        Ok(to_dynamic(&d).unwrap_or(found))
+    }
 }
 
-fn to_value(v: &impl serde::Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+#[async_trait::async_trait]
+impl Read for Lookup<'_> {
+    async fn get(
+        &self,
+        resource: &ApiResource,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, Error> {
+        let found = match self.in_files(resource, name) {
+            Some(d) => Some(d),
+            None => self.live(resource, name).await,
+        };
+        let target = resource.kind == "Deployment" && name == self.target;
+        match found {
+            Some(d) if target && !self.images.is_empty() => self.with_images(d).map(Some),
+            other => Ok(other),
+        }
+    }
 }
 
+/// What `run` would change, in the order it would: the release on the target, then every step
+/// of initialization (the same steps `init` applies), then what promotion would write.
 async fn objects(
-    c: &Canary,
+    edges: &Edges<'_>,
     plan: &Plan,
-    cluster: &Cluster,
-    look: &mut Lookup<'_>,
-    images: &[String],
+    look: &Lookup<'_>,
+    first: bool,
 ) -> Result<Vec<ObjectChange>, Error> {
-    let mut out = Vec::new();
-    if c.target.kind != TargetKind::Deployment {
-        look.notes.push(format!(
-            "{:?} targets are not planned object by object yet",
-            c.target.kind
-        ));
-        return Ok(out);
-    }
-    let name = &c.target.name;
-    let Some(mut deployment) = look.get::<Deployment>("Deployment", name).await else {
-        look.notes.push(format!(
-            "deployment/{name} (spec.targetRef) is in neither the files nor the cluster: run would stop there"
-        ));
-        return Ok(out);
-    };
-    let live_target: Option<Deployment> = look.live("Deployment", name).await;
-    set_images(&mut deployment, images).map_err(Error::Invalid)?;
-    if let Some(live) = &live_target {
-        let mut live_v = to_value(live);
-        let mut want_v = to_value(&deployment);
-        // Replicas are canary-gate's to set; only the spec the user changes is compared.
-        for v in [&mut live_v, &mut want_v] {
-            v["spec"]["replicas"] = Value::Null;
-        }
-        let change = ObjectChange::between(
-            &format!("deployment/{name}"),
-            "applied first: --apply, --image",
-            Some(&live_v),
-            &want_v,
-        );
-        if change.change != Change::Unchanged {
-            out.push(change);
-        }
-    }
-    let opts = &cluster.workload;
-    let target = match Target::new(deployment, &opts.selector_labels) {
-        Ok(t) => t,
-        Err(why) => {
-            look.notes.push(why);
-            return Ok(out);
-        }
-    };
-    let owner = canary_id(look.namespace, &c.name);
-    let pod = target.pod_spec();
-    let tracked = if opts.config_tracking {
-        configs::references(&pod).into_keys().collect()
-    } else {
-        Default::default()
-    };
-    let mut desired = primary::render(
-        &target.deployment,
-        &target.key,
-        &target.value,
-        opts,
-        &tracked,
-        &owner,
-        "(new id)",
-    );
-    let primary_name = format!("{name}-primary");
-    let what = format!("deployment/{primary_name}");
-    match look.live::<Deployment>("Deployment", &primary_name).await {
-        None => out.push(ObjectChange::between(
-            &what,
-            "init",
-            None,
-            &to_value(&desired),
-        )),
-        Some(live) => {
-            // Promotion copies the target's pod template; the id annotation always changes.
-            let live_id = live
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.annotations.as_ref())
-                .and_then(|a| a.get(ROLLOUT_ID_ANNOTATION))
-                .cloned();
-            if let (Some(id), Some(a)) = (
-                live_id,
-                desired
-                    .spec
-                    .template
-                    .metadata
-                    .as_mut()
-                    .and_then(|m| m.annotations.as_mut()),
-            ) {
-                a.insert(ROLLOUT_ID_ANNOTATION.to_string(), id);
+    let mut out: Vec<ObjectChange> = release(plan, look).await.into_iter().collect();
+    let seq = sequence(edges, look, first).await?;
+    for step in &seq.steps {
+        match step {
+            InitStep::Apply(d) => {
+                let live = look.get(&d.resource, &d.name).await?;
+                let after = d.after(live.as_ref()).or_else(|| live.clone());
+                let after = after.as_ref().map(as_value).unwrap_or(Value::Null);
+                let before = live.as_ref().map(as_value);
+                out.push(ObjectChange::between(
+                    &d.object(),
+                    d.when,
+                    before.as_ref(),
+                    &after,
+                ));
             }
-            out.push(ObjectChange::between(
-                &what,
-                "promotion, if the analysis passes",
-                Some(&json!({"spec": {"template": to_value(&live.spec.template)}})),
-                &json!({"spec": {"template": to_value(&desired.spec.template)}}),
-            ));
+            InitStep::ScaleTargetToZero { object, replicas } => out.push(ObjectChange::between(
+                object,
+                "scaled to zero once the primary is ready; up again for each new revision",
+                Some(&json!({"spec": {"replicas": replicas}})),
+                &json!({"spec": {"replicas": 0}}),
+            )),
+            InitStep::WaitPrimaryReady | InitStep::WaitRouteAccepted => {}
         }
     }
-    if let Some(service) = &c.service {
-        let inputs = services::Inputs::new(
-            look.namespace,
-            &owner,
-            service,
-            &target.key,
-            &target.value,
-            &pod,
-        );
-        for which in [
-            services::Which::Canary,
-            services::Which::Primary,
-            services::Which::Apex,
-        ] {
-            let want = services::render(&inputs, which);
-            let svc_name = want.metadata.name.clone().unwrap_or_default();
-            let live = look.get::<Service>("Service", &svc_name).await;
-            let after = match &live {
-                None => want,
-                Some(l) => services::reconcile(l, &want, &owner, &services::unmanaged(service))
-                    .unwrap_or_else(|| l.clone()),
-            };
-            out.push(ObjectChange::between(
-                &format!("service/{svc_name}"),
-                "init",
-                live.as_ref().map(to_value).as_ref(),
-                &to_value(&after),
-            ));
-        }
-        if plan.provider == Provider::Nginx
-            && let Some(ing) = &plan.names.ingress
-        {
-            match look.get::<Ingress>("Ingress", ing).await {
-                None => look.notes.push(format!(
-                    "ingress/{ing} (spec.ingressRef) is in neither the files nor the cluster: init would stop there"
-                )),
-                Some(original) => {
-                    match nginx::render_canary(&original, &service.name, &cluster.ingress_prefix, &owner) {
-                        Err(why) => look.notes.push(format!("ingress/{ing}: {why}")),
-                        Ok(want) => {
-                            let canary_name = format!("{ing}-canary");
-                            let live = look.live::<Ingress>("Ingress", &canary_name).await;
-                            let after = match &live {
-                                None => want,
-                                Some(l) => Ingress {
-                                    spec: want.spec,
-                                    ..l.clone()
-                                },
-                            };
-                            out.push(ObjectChange::between(
-                                &format!("ingress/{canary_name}"),
-                                "init; its canary annotations carry the weights",
-                                live.as_ref().map(to_value).as_ref(),
-                                &to_value(&after),
-                            ));
-                        }
-                    }
-                }
+    if look
+        .live(
+            &ApiResource::erase::<Deployment>(&()),
+            &plan.names.primary_workload,
+        )
+        .await
+        .is_some()
+    {
+        for d in edges.workload.promotion(look, None).await? {
+            let live = look.live(&d.resource, &d.name).await;
+            if let Some(after) = d.after(live.as_ref()) {
+                let before = live.as_ref().map(as_value);
+                out.push(ObjectChange::between(
+                    &d.object(),
+                    d.when,
+                    before.as_ref(),
+                    &as_value(&after),
+                ));
             }
         }
-        if let Some(route) = gateway_api::input(c, plan, look.namespace) {
-            let live = match look.client {
-                Some(client) => gateway_api::read(client, &route).await.unwrap_or_else(|e| {
-                    look.notes.push(e.to_string());
-                    None
-                }),
-                None => None,
-            };
-            let after = gateway_api::desired(&route, live.as_ref(), &owner, &service.apex);
-            out.push(ObjectChange::between(
-                &format!("httproute/{}", route.name),
-                "init; the rollout sets its backend weights",
-                live.as_ref().map(to_value).as_ref(),
-                &to_value(&after),
-            ));
-        }
-    }
-    if live_target.is_some_and(|t| t.spec.replicas != Some(0)) {
-        out.push(ObjectChange::between(
-            &format!("deployment/{name}"),
-            "scaled to zero once the primary is ready; up again for each new revision",
-            Some(&json!({"spec": {"replicas": target.deployment.spec.replicas.unwrap_or(1)}})),
-            &json!({"spec": {"replicas": 0}}),
-        ));
     }
     Ok(out)
+}
+
+/// The target as `--apply` and `--image` leave it, against the cluster's (replicas are
+/// canary-gate's to set, so they are not compared).
+async fn release(plan: &Plan, look: &Lookup<'_>) -> Option<ObjectChange> {
+    let resource = ApiResource::erase::<Deployment>(&());
+    let name = &plan.names.target;
+    let live = look.live(&resource, name).await?;
+    let want = look.get(&resource, name).await.unwrap_or_else(|e| {
+        look.note(e.to_string());
+        None
+    })?;
+    let (mut live_v, mut want_v) = (as_value(&live), as_value(&want));
+    for v in [&mut live_v, &mut want_v] {
+        v["spec"]["replicas"] = Value::Null;
+        v["metadata"]["resourceVersion"] = Value::Null;
+    }
+    let what = format!("deployment/{name}");
+    let change = ObjectChange::between(
+        &what,
+        "applied first: --apply, --image",
+        Some(&live_v),
+        &want_v,
+    );
+    (change.change != Change::Unchanged).then_some(change)
 }
 
 fn objects_markdown(objects: &[ObjectChange], notes: &[String], cluster: bool) -> String {
@@ -416,8 +362,8 @@ fn schedule(plan: &Plan) -> String {
 }
 
 async fn metric_queries(
-    c: &Canary,
-    plan: &Plan,
+    scope: &Scope<'_>,
+    observer: Option<queries::Observer<'_>>,
     templates: &[MetricTemplate],
     look: &Lookup<'_>,
     settings: &Settings,
@@ -426,8 +372,10 @@ async fn metric_queries(
         .metrics_server
         .as_ref()
         .map_or_else(|| metrics::DEFAULT_SERVER.to_string(), |u| u.to_string());
+    let plan = scope.plan;
     let ctx = queries::Context {
-        canary: c,
+        observer,
+        canary: scope.canary,
         plan,
         namespace: look.namespace,
         default_server: &default_server,

@@ -2,8 +2,8 @@
 //! skipped) and `--image` (`kubectl set image` on the target). Writes only the user's own objects.
 
 use super::specs;
+use crate::driver::executor::Executor;
 use crate::error::Error;
-use crate::executor::Executor;
 use crate::k8s::write::ensure;
 use crate::settings::Settings;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,20 +12,22 @@ use kube::api::Api;
 /// The target as it is, checked against `--image`: every container named must exist. Reads only,
 /// so a wrong name is refused before anything is written.
 pub async fn check_images(exec: &Executor<'_>, images: &[String]) -> Result<(), Error> {
-    let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
-    let target = &exec.canary.target.name;
+    let scope = exec.scope();
+    let api: Api<Deployment> = Api::namespaced(exec.client().clone(), scope.namespace);
+    let target = &scope.plan.names.target;
     let current =
         crate::k8s::write::read_opt(&api, target, &format!("reading deployment/{target}")).await?;
     let mut check = current.unwrap_or_default();
     check.metadata.name = Some(target.clone());
-    crate::workload::deployment::set_images(&mut check, images).map_err(Error::Invalid)
+    crate::workload::images::set_images(&mut check, images).map_err(Error::Invalid)
 }
 
 /// `kubectl set image` on the target Deployment. `strict`: every container must exist (one
 /// canary); otherwise only the pairs whose container the target has are set (several canaries).
 pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) -> Result<(), Error> {
-    let api: Api<Deployment> = Api::namespaced(exec.client.clone(), &exec.namespace);
-    let target = &exec.canary.target.name;
+    let scope = exec.scope();
+    let api: Api<Deployment> = Api::namespaced(exec.client().clone(), scope.namespace);
+    let target = &scope.plan.names.target;
     let images: Vec<String> = if strict {
         check_images(exec, images).await?;
         images.to_vec()
@@ -56,7 +58,7 @@ pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) ->
         &format!("setting images on deployment/{target}"),
         |cur| {
             let mut next = cur?.clone();
-            crate::workload::deployment::set_images(&mut next, &images).ok()?;
+            crate::workload::images::set_images(&mut next, &images).ok()?;
             Some(next)
         },
     )
@@ -84,7 +86,7 @@ pub async fn apply_files(
         } = m;
         let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
         let gvk = GroupVersionKind::gvk(group, version, &kind);
-        let (resource, caps) = kube::discovery::pinned_kind(exec.client, &gvk)
+        let (resource, caps) = kube::discovery::pinned_kind(exec.client(), &gvk)
             .await
             .map_err(|e| {
                 Error::Invalid(format!(
@@ -94,11 +96,11 @@ pub async fn apply_files(
         let api: kube::Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
             let ns = doc["metadata"]["namespace"]
                 .as_str()
-                .unwrap_or(&exec.namespace)
+                .unwrap_or(exec.scope().namespace)
                 .to_string();
-            kube::Api::namespaced_with(exec.client.clone(), &ns, &resource)
+            kube::Api::namespaced_with(exec.client().clone(), &ns, &resource)
         } else {
-            kube::Api::all_with(exec.client.clone(), &resource)
+            kube::Api::all_with(exec.client().clone(), &resource)
         };
         let what = format!("applying {file} {kind}/{name}");
         let params = PatchParams::apply("canary-gate").force();
@@ -108,7 +110,8 @@ pub async fn apply_files(
             .map_err(|e| crate::k8s::write::failed(&what, &e))?;
         println!(
             "{}/{}: applied {kind}/{name} from {file}",
-            exec.namespace, exec.canary.name
+            exec.scope().namespace,
+            exec.scope().plan.name
         );
     }
     Ok(())

@@ -24,6 +24,24 @@ pub fn load_valid(settings: &Settings, what: &str, command: &str) -> Result<Opti
     Ok(None)
 }
 
+/// [`load_valid`] for a command that drives a cluster, with its cluster options parsed and each
+/// canary checked against what this build drives (nothing is written otherwise).
+pub fn load_for(
+    settings: &Settings,
+    args: &crate::cli::ClusterArgs,
+    what: &str,
+    command: &str,
+) -> Result<Option<(Loaded, crate::driver::Cluster)>, Error> {
+    let Some(loaded) = load_valid(settings, what, command)? else {
+        return Ok(None);
+    };
+    let cluster = crate::driver::Cluster::from_args(args)?;
+    for c in &loaded.canaries {
+        crate::driver::check_supported(c, &cluster)?;
+    }
+    Ok(Some((loaded, cluster)))
+}
+
 /// `run` and `step` apply the `apply` manifests only once they hold the lock (and have
 /// initialized the canary): a file that is missing or not a manifest must be refused before the
 /// cluster is touched, so it is read and checked here.

@@ -67,7 +67,7 @@ pub async fn acquire(
     wait: Duration,
 ) -> Result<Lock, Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
-    let name = format!("canary-gate.{canary}");
+    let name = crate::rollout::state_name(canary);
     let started = Instant::now();
     let mut announced = false;
     let mut transient = 0u32;

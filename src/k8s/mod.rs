@@ -2,6 +2,7 @@
 //! and Events. Must not decide anything about rollouts (that is `rollout/`).
 
 pub mod connect;
+pub mod desired;
 pub mod events;
 pub mod lock;
 pub mod state_store;

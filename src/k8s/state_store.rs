@@ -35,7 +35,7 @@ impl StateStore {
         namespace: &str,
         canary: &str,
     ) -> Result<StateStore, Error> {
-        let name = format!("canary-gate.{canary}");
+        let name = crate::rollout::state_name(canary);
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let what = format!("reading state configmap/{name}");
         let cm = read_opt(&api, &name, &what).await?;

@@ -4,6 +4,7 @@
 //! kept apart from "failed". Judging values against thresholds is the core's job.
 
 pub mod builtin;
+pub mod checks;
 pub mod prometheus;
 pub mod queries;
 pub mod template;

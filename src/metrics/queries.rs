@@ -8,10 +8,25 @@ use super::builtin;
 use super::prometheus::Endpoint;
 use super::template;
 use crate::rollout::Plan;
-use crate::spec::model::{Canary, Metric, MetricTemplate, Provider, TemplateRef};
+use crate::spec::model::{Canary, Metric, MetricTemplate, TemplateRef};
+
+/// Which built-in queries observe a provider's traffic (Flagger's observers), chosen with the
+/// router in `driver::edges`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observer<'a> {
+    /// ingress-nginx's metrics, by the user's Ingress.
+    Nginx {
+        /// The user's Ingress.
+        ingress: &'a str,
+    },
+    /// The app's own HTTP histograms (Flagger's generic observer).
+    Http,
+}
 
 /// What rendering needs to know about the canary.
 pub struct Context<'a> {
+    /// The built-in queries of the canary's provider (`None`: it has none).
+    pub observer: Option<Observer<'a>>,
     /// The validated spec.
     pub canary: &'a Canary,
     /// Its plan (provider, object names).
@@ -53,18 +68,17 @@ pub fn render(
     let names = &ctx.plan.names;
     let mut out = Vec::new();
     if let Some(b) = m.builtin {
-        match (ctx.plan.provider, &names.ingress) {
-            (Provider::Nginx, Some(ing)) => out.push((
+        match ctx.observer {
+            Some(Observer::Nginx { ingress }) => out.push((
                 plain(server.clone()),
-                builtin::nginx(b, ctx.namespace, ing, &interval),
+                builtin::nginx(b, ctx.namespace, ingress, &interval),
             )),
             // Flagger's generic HTTP observer: the app's own histograms (reference §5.1).
-            (Provider::GatewayApiV1 | Provider::GatewayApiV1beta1 | Provider::Kubernetes, _) => out
-                .push((
-                    plain(server.clone()),
-                    builtin::http(b, ctx.namespace, &ctx.canary.target.name, &interval),
-                )),
-            _ => {
+            Some(Observer::Http) => out.push((
+                plain(server.clone()),
+                builtin::http(b, ctx.namespace, &ctx.canary.target.name, &interval),
+            )),
+            None => {
                 return Err(format!(
                     "metric {}: built-in checks for provider {} are not implemented yet; use a MetricTemplate",
                     m.name,

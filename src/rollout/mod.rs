@@ -1,5 +1,6 @@
-//! PURE. The rollout: the plan a validated canary implies and (later) the state machine that walks
-//! it.
+//! PURE. The rollout: the plan a validated canary implies (`plan.rs`, with Flagger's object names)
+//! and the tick that walks it (`tick.rs`: one stage per tick, `step` and its driver `decide`),
+//! with the manual decisions (`manual.rs`) and the judging of metric values (`analysis.rs`).
 //!
 //! Owns every decision about weights, iterations and strategy. Must not import kube, k8s-openapi,
 //! octocrab, reqwest or tokio, must not read a clock or do I/O (a test enforces the imports).
@@ -16,6 +17,6 @@ pub use decision::{
     Action, CheckKind, Checks, Decision, GateOutcome, MetricOutcome, Note, NoteKind, Observed,
     Routes, Step,
 };
-pub use plan::{Names, Plan, PlanNote, Strategy};
+pub use plan::{Names, Plan, PlanNote, Strategy, canary_name, primary_name, state_name};
 pub use state::{Health, HookRecord, MetricRecord, Phase, RolloutState, StepRecord};
-pub use tick::step;
+pub use tick::{decide, step};

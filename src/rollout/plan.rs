@@ -101,6 +101,21 @@ pub struct PlanNote {
     pub message: String,
 }
 
+/// `<name>-primary`: the primary copy of a workload, Service, ConfigMap, Secret or HPA.
+pub fn primary_name(name: &str) -> String {
+    format!("{name}-primary")
+}
+
+/// `<name>-canary`: the Service and Ingress that carry the canary's traffic.
+pub fn canary_name(name: &str) -> String {
+    format!("{name}-canary")
+}
+
+/// `canary-gate.<canary>`: the state ConfigMap and the run lock's Lease.
+pub fn state_name(canary: &str) -> String {
+    format!("canary-gate.{canary}")
+}
+
 /// What `run` will do for one canary.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -141,85 +156,10 @@ impl Plan {
     pub fn new(c: &Canary) -> (Plan, Vec<PlanNote>) {
         let mut notes = Vec::new();
         let a = &c.analysis;
-        let mut iterations = a.iterations;
-        let mut matches = a.matches.clone();
-        if c.effective_provider == Provider::Kubernetes {
-            if !matches.is_empty() {
-                matches.clear();
-                notes.push(PlanNote {
-                    path: a.path.key("match"),
-                    message: "cleared: provider kubernetes cannot route by request, so this runs blue/green".into(),
-                });
-            }
-            if iterations < 1 {
-                iterations = KUBERNETES_DEFAULT_ITERATIONS;
-                notes.push(PlanNote {
-                    path: a.path.clone(),
-                    message: format!(
-                        "provider kubernetes runs blue/green: {KUBERNETES_DEFAULT_ITERATIONS} iterations are used, as Flagger does (set iterations to choose)"
-                    ),
-                });
-            }
-        }
-        let mirror_capable = matches!(
-            c.effective_provider,
-            Provider::Istio | Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
-        );
-        let strategy = if !matches.is_empty() && iterations > 0 {
-            Strategy::AbTesting {
-                iterations,
-                matches,
-            }
-        } else if iterations > 0 {
-            Strategy::BlueGreen {
-                iterations,
-                mirror: a.mirror && mirror_capable,
-            }
-        } else {
-            let step_weight = a.step_weight.unwrap_or(0);
-            Strategy::Canary {
-                weights: weights::schedule(step_weight, &a.step_weights, a.max_weight),
-                max_weight: weights::max_weight(&a.step_weights, a.max_weight),
-                step_weight,
-                step_weights: a.step_weights.clone(),
-                step_weight_promotion: a.step_weight_promotion,
-                mirror: a.mirror && mirror_capable,
-            }
-        };
-        if let Strategy::Canary {
-            weights,
-            max_weight,
-            ..
-        } = &strategy
-            && let Some(&last) = weights.last()
-            && last > *max_weight
-        {
-            notes.push(PlanNote {
-                path: a.path.key("maxWeight"),
-                message: format!(
-                    "the last step overshoots maxWeight {max_weight}: the canary reaches {last}% before promotion, as in Flagger"
-                ),
-            });
-        }
-        let apex = c
-            .service
-            .as_ref()
-            .map_or_else(|| c.target.name.clone(), |s| s.name.clone());
-        let gateway = matches!(
-            c.effective_provider,
-            Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
-        );
-        let names = Names {
-            primary_service: format!("{apex}-primary"),
-            canary_service: format!("{apex}-canary"),
-            target: c.target.name.clone(),
-            primary_workload: format!("{}-primary", c.target.name),
-            ingress: c.ingress.clone(),
-            canary_ingress: c.ingress.as_ref().map(|i| format!("{i}-canary")),
-            route: gateway.then(|| apex.clone()),
-            state: format!("canary-gate.{}", c.name),
-            apex,
-        };
+        let (iterations, matches) = kubernetes_coercion(c, &mut notes);
+        let strategy = strategy(c, iterations, matches);
+        overshoot_note(c, &strategy, &mut notes);
+        let names = names(c);
         let plan = Plan {
             name: c.name.clone(),
             namespace: c.namespace.clone(),
@@ -283,5 +223,108 @@ impl Plan {
             line.push_str("; skipAnalysis: promoted without checks");
         }
         line
+    }
+}
+
+/// Applies Flagger's coercion of `provider: kubernetes` to blue/green: its request matches are
+/// cleared and, when unset, its iterations defaulted, with a note for each. Returns the
+/// iterations and matches to plan with.
+fn kubernetes_coercion(c: &Canary, notes: &mut Vec<PlanNote>) -> (u32, Vec<HttpMatch>) {
+    let a = &c.analysis;
+    let mut iterations = a.iterations;
+    let mut matches = a.matches.clone();
+    if c.effective_provider == Provider::Kubernetes {
+        if !matches.is_empty() {
+            matches.clear();
+            notes.push(PlanNote {
+                path: a.path.key("match"),
+                message:
+                    "cleared: provider kubernetes cannot route by request, so this runs blue/green"
+                        .into(),
+            });
+        }
+        if iterations < 1 {
+            iterations = KUBERNETES_DEFAULT_ITERATIONS;
+            notes.push(PlanNote {
+                path: a.path.clone(),
+                message: format!(
+                    "provider kubernetes runs blue/green: {KUBERNETES_DEFAULT_ITERATIONS} iterations are used, as Flagger does (set iterations to choose)"
+                ),
+            });
+        }
+    }
+    (iterations, matches)
+}
+
+/// Chooses the strategy as Flagger does: A/B with matches and iterations, blue/green with
+/// iterations alone, otherwise a weighted canary.
+fn strategy(c: &Canary, iterations: u32, matches: Vec<HttpMatch>) -> Strategy {
+    let a = &c.analysis;
+    let mirror_capable = matches!(
+        c.effective_provider,
+        Provider::Istio | Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
+    );
+    if !matches.is_empty() && iterations > 0 {
+        Strategy::AbTesting {
+            iterations,
+            matches,
+        }
+    } else if iterations > 0 {
+        Strategy::BlueGreen {
+            iterations,
+            mirror: a.mirror && mirror_capable,
+        }
+    } else {
+        let step_weight = a.step_weight.unwrap_or(0);
+        Strategy::Canary {
+            weights: weights::schedule(step_weight, &a.step_weights, a.max_weight),
+            max_weight: weights::max_weight(&a.step_weights, a.max_weight),
+            step_weight,
+            step_weights: a.step_weights.clone(),
+            step_weight_promotion: a.step_weight_promotion,
+            mirror: a.mirror && mirror_capable,
+        }
+    }
+}
+
+/// Notes when a canary schedule's last weight goes past `maxWeight`, as Flagger's arithmetic allows.
+fn overshoot_note(c: &Canary, strategy: &Strategy, notes: &mut Vec<PlanNote>) {
+    if let Strategy::Canary {
+        weights,
+        max_weight,
+        ..
+    } = strategy
+        && let Some(&last) = weights.last()
+        && last > *max_weight
+    {
+        notes.push(PlanNote {
+            path: c.analysis.path.key("maxWeight"),
+            message: format!(
+                "the last step overshoots maxWeight {max_weight}: the canary reaches {last}% before promotion, as in Flagger"
+            ),
+        });
+    }
+}
+
+/// Names every object the canary involves, after Flagger's conventions.
+fn names(c: &Canary) -> Names {
+    let apex = c
+        .service
+        .as_ref()
+        .map_or_else(|| c.target.name.clone(), |s| s.name.clone());
+    let gateway = matches!(
+        c.effective_provider,
+        Provider::GatewayApiV1 | Provider::GatewayApiV1beta1
+    );
+    Names {
+        primary_service: primary_name(&apex),
+        canary_service: canary_name(&apex),
+        target: c.target.name.clone(),
+        primary_workload: primary_name(&c.target.name),
+        ingress: c.ingress.clone(),
+        canary_ingress: c.ingress.as_deref().map(canary_name),
+        route: gateway.then(|| apex.clone()),
+        state: state_name(&c.name),
+        apex,
     }
 }

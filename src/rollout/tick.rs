@@ -159,377 +159,436 @@ fn namespace(plan: &Plan) -> &str {
     plan.namespace.as_deref().unwrap_or("default")
 }
 
-/// One tick. Call again with the asked-for check's outcome added until it returns a decision.
+/// Where a tick stands, computed once from the stored phase and whether the target changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing is running and the target is unchanged (15).
+    Idle,
+    /// A new revision waits behind the confirm-rollout gates (19).
+    NewRevision,
+    /// A newer revision arrived mid-analysis (20).
+    Restart,
+    /// A run is under way.
+    Running(Run),
+}
+
+/// The stages of a run under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// Analysing and moving traffic (26-29).
+    Analysing,
+    /// Moving traffic back to the promoted primary (24).
+    Promoting,
+    /// Scaling the canary down (25).
+    Finalising,
+}
+
+impl Stage {
+    fn of(phase: Phase, changed: bool) -> Stage {
+        match phase {
+            Phase::Promoting => Stage::Running(Run::Promoting),
+            Phase::Finalising => Stage::Running(Run::Finalising),
+            Phase::Progressing | Phase::WaitingPromotion if changed => Stage::Restart,
+            Phase::Progressing | Phase::WaitingPromotion => Stage::Running(Run::Analysing),
+            Phase::Waiting => Stage::NewRevision,
+            Phase::Initializing | Phase::Initialized | Phase::Succeeded | Phase::Failed => {
+                if changed {
+                    Stage::NewRevision
+                } else {
+                    Stage::Idle
+                }
+            }
+        }
+    }
+}
+
+/// One tick. Call again with the asked-for check's outcome added until it returns a decision
+/// (or let [`decide`] do it).
 pub fn step(plan: &Plan, state: &RolloutState, obs: &Observed, checks: &Checks) -> Step {
-    let mut t = Tick {
+    let t = Tick {
         plan,
         obs,
         state: state.clone(),
         actions: Vec::new(),
         notes: Vec::new(),
     };
-    let phase = state.phase;
-    let active = matches!(
-        phase,
-        Phase::Progressing
-            | Phase::Waiting
-            | Phase::WaitingPromotion
-            | Phase::Promoting
-            | Phase::Finalising
-    );
-    let changed = revision_changed(state, obs);
+    let stage = Stage::of(state.phase, revision_changed(state, obs));
+    if stage == Stage::Idle {
+        return t.idle();
+    }
+    let t = match t.primary_ready() {
+        Ok(t) => t,
+        Err(step) => return step,
+    };
+    match stage {
+        Stage::Idle => t.idle(),
+        Stage::NewRevision => t.confirm_rollout(checks),
+        Stage::Restart => t.restart(),
+        Stage::Running(run) => t.running(run, checks),
+    }
+}
 
-    // 15: idle unless a run is active or the target changed. A Failed canary whose target was put
-    // back to the primary's spec remembers it, so the failed revision counts as new again later.
-    if !active && !changed {
-        if phase == Phase::Failed
-            && state.last_applied_spec.as_deref() != Some(obs.target_hash.as_str())
-        {
-            t.state.last_applied_spec = Some(obs.target_hash.clone());
+/// Runs a tick to its decision, answering each check it asks for with `answer` (the executor
+/// runs webhooks and queries; tests answer from a table). A check is asked at most once per
+/// tick: asking again would be a bug in [`step`], and panics rather than loops.
+pub async fn decide(
+    plan: &Plan,
+    state: &RolloutState,
+    obs: &Observed,
+    mut answer: impl AsyncFnMut(CheckKind) -> GateOutcome,
+) -> Decision {
+    let mut checks = Checks::new();
+    loop {
+        match step(plan, state, obs, &checks) {
+            Step::Need(kind) => {
+                assert!(
+                    !checks.contains_key(&kind),
+                    "rollout::step asked for {kind:?} twice in one tick"
+                );
+                let outcome = answer(kind).await;
+                checks.insert(kind, outcome);
+            }
+            Step::Decided(d) => return *d,
         }
-        return t.done();
+    }
+}
+
+/// A gate passed (the tick goes on) or the tick's answer.
+type Gate<'a> = Result<Tick<'a>, Step>;
+
+impl<'a> Tick<'a> {
+    /// 15: idle. A Failed canary whose target was put back to the primary's spec remembers it,
+    /// so the failed revision counts as new again later.
+    fn idle(mut self) -> Step {
+        let hash = &self.obs.target_hash;
+        if self.state.phase == Phase::Failed
+            && self.state.last_applied_spec.as_deref() != Some(hash.as_str())
+        {
+            self.state.last_applied_spec = Some(hash.clone());
+        }
+        self.done()
     }
 
-    // 17: the primary must be ready (its rollout finished) before anything moves.
-    if !plan.skip_analysis {
-        match &obs.primary {
-            Health::Stuck(why) if matches!(phase, Phase::Promoting | Phase::Finalising) => {
-                return t.failed_promotion(why.clone());
-            }
+    /// 17: the primary must be ready (its rollout finished) before anything moves.
+    fn primary_ready(mut self) -> Gate<'a> {
+        if self.plan.skip_analysis {
+            return Ok(self);
+        }
+        let promoting = matches!(self.state.phase, Phase::Promoting | Phase::Finalising);
+        match &self.obs.primary {
+            Health::Stuck(why) if promoting => Err(self.failed_promotion(why.clone())),
             Health::Stuck(why) => {
-                return t.rollback(format!(
+                let why = format!(
                     "Rolling back {}: the primary is not ready: {why}",
-                    plan.name
-                ));
+                    self.plan.name
+                );
+                Err(self.rollback(why))
             }
             Health::Waiting(why) => {
-                t.note(NoteKind::Normal, format!("Waiting for the primary: {why}"));
-                return t.done();
+                self.note(NoteKind::Normal, format!("Waiting for the primary: {why}"));
+                Err(self.done())
             }
-            Health::Ready => {}
+            Health::Ready => Ok(self),
         }
     }
 
-    // 19: a pending revision starts only behind the confirm-rollout gates, and the first
-    // progressing tick only scales the target up.
-    if !matches!(
-        phase,
-        Phase::Progressing | Phase::WaitingPromotion | Phase::Promoting | Phase::Finalising
-    ) {
-        return match check(plan, checks, CheckKind::ConfirmRollout) {
+    /// 19: a pending revision starts only behind the confirm-rollout gates, and the first
+    /// progressing tick only scales the target up.
+    fn confirm_rollout(mut self, checks: &Checks) -> Step {
+        let plan = self.plan;
+        match check(plan, checks, CheckKind::ConfirmRollout) {
             Err(kind) => Step::Need(kind),
             Ok(GateOutcome::Closed(why)) => {
-                if phase != Phase::Waiting {
-                    t.note(
-                        NoteKind::Warning,
-                        format!("Halt {} advancement waiting for approval: {why}", plan.name),
-                    );
-                    t.state.phase = Phase::Waiting;
+                if self.state.phase != Phase::Waiting {
+                    let msg = format!("Halt {} advancement waiting for approval: {why}", plan.name);
+                    self.note(NoteKind::Warning, msg);
+                    self.state.phase = Phase::Waiting;
                 }
-                t.done()
+                self.done()
             }
             Ok(GateOutcome::Open) => {
-                t.note(
-                    NoteKind::Normal,
-                    format!(
-                        "New revision detected! Scaling up {}.{}",
-                        plan.target.name,
-                        namespace(plan)
-                    ),
-                );
-                t.actions.push(Action::ScaleTargetFromZero);
-                t.start_progressing();
-                t.done()
+                let (target, ns) = (&plan.target.name, namespace(plan));
+                let msg = format!("New revision detected! Scaling up {target}.{ns}");
+                self.note(NoteKind::Normal, msg);
+                self.actions.push(Action::ScaleTargetFromZero);
+                self.start_progressing();
+                self.done()
             }
+        }
+    }
+
+    /// 20: a newer revision mid-analysis restarts it.
+    fn restart(mut self) -> Step {
+        let (target, ns) = (&self.plan.target.name, namespace(self.plan));
+        let msg = format!("New revision detected! Restarting analysis for {target}.{ns}");
+        self.note(NoteKind::Normal, msg);
+        self.routes(100, 0, false);
+        self.start_progressing();
+        self.done()
+    }
+
+    /// A run under way: the canary's readiness, skipped analysis and the rollback hooks first.
+    fn running(self, run: Run, checks: &Checks) -> Step {
+        let t = match self.canary_ready(run) {
+            Ok(t) => t,
+            Err(step) => return step,
         };
-    }
-
-    // 20: a newer revision mid-analysis restarts it.
-    if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) && changed {
-        t.note(
-            NoteKind::Normal,
-            format!(
-                "New revision detected! Restarting analysis for {}.{}",
-                plan.target.name,
-                namespace(plan)
-            ),
-        );
-        t.routes(100, 0, false);
-        t.start_progressing();
-        return t.done();
-    }
-
-    // 21: the canary must be ready.
-    match &obs.canary {
-        Health::Stuck(why) => {
-            return t.rollback(format!(
-                "Rolling back {}: progress deadline exceeded: {why}",
-                plan.name
-            ));
+        if t.plan.skip_analysis {
+            return t.skip_analysis();
         }
-        Health::Waiting(why) if !matches!(phase, Phase::Promoting | Phase::Finalising) => {
-            t.note(NoteKind::Normal, format!("Waiting for the canary: {why}"));
-            return t.done();
+        match run {
+            Run::Promoting => t.promoting(),
+            Run::Finalising => t.finalising(),
+            Run::Analysing => match t.rollback_hook(checks) {
+                Ok(t) => t.analyse(checks),
+                Err(step) => step,
+            },
         }
-        _ => {}
     }
 
-    // 22: skipAnalysis promotes in one tick.
-    if plan.skip_analysis {
-        t.routes(100, 0, false);
-        t.actions.push(Action::PromotePrimary);
-        t.actions.push(Action::ScaleTargetToZero);
-        t.state.phase = Phase::Succeeded;
-        t.state.canary_weight = 0;
-        t.state.last_promoted_spec = Some(obs.target_hash.clone());
-        t.actions.push(Action::PostRollout(Phase::Succeeded));
-        t.note(
-            NoteKind::Normal,
-            format!(
-                "Promotion completed! Canary analysis was skipped for {}.{}",
-                plan.target.name,
-                namespace(plan)
-            ),
-        );
-        return t.done();
-    }
-
-    // 23: a rollback hook answering 2xx rolls back now.
-    if matches!(
-        phase,
-        Phase::Progressing | Phase::Waiting | Phase::WaitingPromotion
-    ) {
-        match check(plan, checks, CheckKind::Rollback) {
-            Err(kind) => return Step::Need(kind),
-            Ok(GateOutcome::Open) if has_hooks(plan, HookKind::Rollback) => {
-                return t.rollback(format!(
-                    "Rolling back {}.{}: a rollback webhook was invoked",
-                    plan.name,
-                    namespace(plan)
-                ));
+    /// 21: the canary must be ready (while promoting, only not stuck).
+    fn canary_ready(mut self, run: Run) -> Gate<'a> {
+        match &self.obs.canary {
+            Health::Stuck(why) => {
+                let why = format!(
+                    "Rolling back {}: progress deadline exceeded: {why}",
+                    self.plan.name
+                );
+                Err(self.rollback(why))
             }
-            Ok(_) => {}
+            Health::Waiting(why) if run == Run::Analysing => {
+                self.note(NoteKind::Normal, format!("Waiting for the canary: {why}"));
+                Err(self.done())
+            }
+            Health::Waiting(_) | Health::Ready => Ok(self),
         }
     }
 
-    // 24: promoting: move traffic back to the primary (the primary is ready: step 17).
-    if phase == Phase::Promoting {
+    /// 22: skipAnalysis promotes in one tick.
+    fn skip_analysis(mut self) -> Step {
+        self.routes(100, 0, false);
+        self.actions.push(Action::PromotePrimary);
+        self.actions.push(Action::ScaleTargetToZero);
+        self.state.phase = Phase::Succeeded;
+        self.state.canary_weight = 0;
+        self.state.last_promoted_spec = Some(self.obs.target_hash.clone());
+        self.actions.push(Action::PostRollout(Phase::Succeeded));
+        let (target, ns) = (&self.plan.target.name, namespace(self.plan));
+        let msg = format!("Promotion completed! Canary analysis was skipped for {target}.{ns}");
+        self.note(NoteKind::Normal, msg);
+        self.done()
+    }
+
+    /// 23: a rollback hook answering 2xx rolls back now.
+    fn rollback_hook(self, checks: &Checks) -> Gate<'a> {
+        let plan = self.plan;
+        match check(plan, checks, CheckKind::Rollback) {
+            Err(kind) => Err(Step::Need(kind)),
+            Ok(GateOutcome::Open) if has_hooks(plan, HookKind::Rollback) => {
+                let (name, ns) = (&plan.name, namespace(plan));
+                let why = format!("Rolling back {name}.{ns}: a rollback webhook was invoked");
+                Err(self.rollback(why))
+            }
+            Ok(_) => Ok(self),
+        }
+    }
+
+    /// 24: promoting: move traffic back to the primary (the primary is ready: step 17).
+    fn promoting(mut self) -> Step {
+        let (plan, obs) = (self.plan, self.obs);
         let step_back = match plan.strategy {
             Strategy::Canary {
                 step_weight_promotion,
                 ..
             } => step_weight_promotion,
-            _ => 0,
+            Strategy::AbTesting { .. } | Strategy::BlueGreen { .. } => 0,
         };
         if plan.provider == Provider::Kubernetes {
-            t.state.phase = Phase::Finalising;
+            self.state.phase = Phase::Finalising;
         } else if step_back == 0 || obs.routes.canary == 0 {
-            t.routes(100, 0, false);
-            t.state.phase = Phase::Finalising;
-            t.state.canary_weight = 0;
+            self.routes(100, 0, false);
+            self.state.phase = Phase::Finalising;
+            self.state.canary_weight = 0;
         } else {
             let primary = (obs.routes.primary + step_back).min(100);
             let canary = obs.routes.canary.saturating_sub(step_back);
-            t.routes(primary, canary, false);
-            t.note(
-                NoteKind::Normal,
-                format!(
-                    "Advance {}.{} primary weight {primary}",
-                    plan.name,
-                    namespace(plan)
-                ),
-            );
-            t.state.canary_weight = canary;
+            self.routes(primary, canary, false);
+            let (name, ns) = (&plan.name, namespace(plan));
+            let msg = format!("Advance {name}.{ns} primary weight {primary}");
+            self.note(NoteKind::Normal, msg);
+            self.state.canary_weight = canary;
             if primary == 100 {
-                t.state.phase = Phase::Finalising;
+                self.state.phase = Phase::Finalising;
             }
         }
-        return t.done();
+        self.done()
     }
 
-    // 25: finalising: the canary goes to zero; done.
-    if phase == Phase::Finalising {
-        t.actions.push(Action::ScaleTargetToZero);
-        t.state.phase = Phase::Succeeded;
-        t.state.canary_weight = 0;
-        t.state.failed_checks = 0;
-        t.state.iterations = 0;
-        t.state.last_promoted_spec = t.state.last_applied_spec.clone();
-        t.actions.push(Action::PostRollout(Phase::Succeeded));
-        t.note(
-            NoteKind::Normal,
-            format!(
-                "Promotion completed! Scaling down {}.{}",
-                plan.target.name,
-                namespace(plan)
-            ),
-        );
-        return t.done();
+    /// 25: finalising: the canary goes to zero; done.
+    fn finalising(mut self) -> Step {
+        self.actions.push(Action::ScaleTargetToZero);
+        self.state.phase = Phase::Succeeded;
+        self.state.canary_weight = 0;
+        self.state.failed_checks = 0;
+        self.state.iterations = 0;
+        self.state.last_promoted_spec = self.state.last_applied_spec.clone();
+        self.actions.push(Action::PostRollout(Phase::Succeeded));
+        let (target, ns) = (&self.plan.target.name, namespace(self.plan));
+        let msg = format!("Promotion completed! Scaling down {target}.{ns}");
+        self.note(NoteKind::Normal, msg);
+        self.done()
     }
 
-    // 26: the threshold is checked before this tick's analysis.
-    if t.state.failed_checks >= plan.threshold {
-        let n = t.state.failed_checks;
-        return t.rollback(format!(
-            "Rolling back {}.{} failed checks threshold reached {n}",
-            plan.name,
-            namespace(plan)
-        ));
+    /// 26-29: the threshold, this tick's checks, then the strategy moves traffic or promotes.
+    fn analyse(self, checks: &Checks) -> Step {
+        let plan = self.plan;
+        // 26: the threshold is checked before this tick's analysis.
+        if self.state.failed_checks >= plan.threshold {
+            let (n, name, ns) = (self.state.failed_checks, &plan.name, namespace(plan));
+            let why = format!("Rolling back {name}.{ns} failed checks threshold reached {n}");
+            return self.rollback(why);
+        }
+        let t = match self.checks_pass(checks) {
+            Ok(t) => t,
+            Err(step) => return step,
+        };
+        match &plan.strategy {
+            Strategy::Canary { .. } => t.advance_canary(checks),
+            Strategy::AbTesting { iterations, .. } => t.advance_ab(*iterations, checks),
+            Strategy::BlueGreen { iterations, mirror } => {
+                t.advance_blue_green(*iterations, *mirror, checks)
+            }
+        }
     }
 
-    // 27: the first analysis tick runs pre-rollout and then moves traffic in the same tick; every
-    // other tick runs the rollout hooks and metrics first.
-    let mirror_first =
-        matches!(plan.strategy, Strategy::Canary { mirror: true, .. }) && obs.routes.mirrored;
-    if obs.routes.canary == 0 && t.state.iterations == 0 && !mirror_first {
-        t.note(
-            NoteKind::Normal,
-            format!(
-                "Starting canary analysis for {}.{}",
-                plan.target.name,
-                namespace(plan)
-            ),
-        );
-        match check(plan, checks, CheckKind::PreRollout) {
-            Err(kind) => return Step::Need(kind),
+    /// 27: the first analysis tick runs pre-rollout and then moves traffic in the same tick;
+    /// every other tick runs the rollout hooks and metrics first. A closed gate counts a failure.
+    fn checks_pass(mut self, checks: &Checks) -> Gate<'a> {
+        let (plan, obs) = (self.plan, self.obs);
+        let mirror_first =
+            matches!(plan.strategy, Strategy::Canary { mirror: true, .. }) && obs.routes.mirrored;
+        let first = obs.routes.canary == 0 && self.state.iterations == 0 && !mirror_first;
+        if first {
+            let (target, ns) = (&plan.target.name, namespace(plan));
+            let msg = format!("Starting canary analysis for {target}.{ns}");
+            self.note(NoteKind::Normal, msg);
+        }
+        let kind = if first {
+            CheckKind::PreRollout
+        } else {
+            CheckKind::Analysis
+        };
+        match check(plan, checks, kind) {
+            Err(kind) => Err(Step::Need(kind)),
             Ok(GateOutcome::Closed(why)) => {
-                t.state.failed_checks += 1;
-                t.note(
-                    NoteKind::Warning,
+                self.state.failed_checks += 1;
+                let why = if first {
                     format!(
                         "Halt {} advancement: pre-rollout check failed: {why}",
                         plan.name
-                    ),
-                );
-                return t.done();
+                    )
+                } else {
+                    why
+                };
+                self.note(NoteKind::Warning, why);
+                Err(self.done())
             }
-            Ok(GateOutcome::Open) => {}
-        }
-    } else {
-        match check(plan, checks, CheckKind::Analysis) {
-            Err(kind) => return Step::Need(kind),
-            Ok(GateOutcome::Closed(why)) => {
-                t.state.failed_checks += 1;
-                t.note(NoteKind::Warning, why);
-                return t.done();
-            }
-            Ok(GateOutcome::Open) => {}
+            Ok(GateOutcome::Open) => Ok(self),
         }
     }
 
-    // 29: the strategy moves traffic or promotes.
-    match &plan.strategy {
-        Strategy::Canary {
+    /// 29, canary: behind confirm-traffic-increase, mirror first when asked, then the next weight;
+    /// at the maximum weight, promote.
+    fn advance_canary(mut self, checks: &Checks) -> Step {
+        let (plan, obs) = (self.plan, self.obs);
+        let Strategy::Canary {
             step_weight,
             step_weights,
             max_weight,
             mirror,
             ..
-        } => {
-            let cw = obs.routes.canary;
-            let next = weights::next_step(cw, *step_weight, step_weights);
-            if next > 0 && !obs.routes.mirrored && phase != Phase::WaitingPromotion {
-                match check(plan, checks, CheckKind::ConfirmTrafficIncrease) {
-                    Err(kind) => return Step::Need(kind),
-                    Ok(GateOutcome::Closed(why)) => {
-                        t.note(
-                            NoteKind::Warning,
-                            format!(
-                                "Halt {} advancement waiting for traffic increase approval: {why}",
-                                plan.name
-                            ),
-                        );
-                        return t.done();
-                    }
-                    Ok(GateOutcome::Open) => {}
-                }
-            }
-            if cw < *max_weight {
-                if *mirror && cw == 0 && !obs.routes.mirrored {
-                    t.routes(100, 0, true);
-                    t.note(
-                        NoteKind::Normal,
-                        format!(
-                            "Starting traffic mirroring to {}.{}",
-                            plan.name,
-                            namespace(plan)
-                        ),
+        } = &plan.strategy
+        else {
+            return self.done();
+        };
+        let cw = obs.routes.canary;
+        let next = weights::next_step(cw, *step_weight, step_weights);
+        if next > 0 && !obs.routes.mirrored && self.state.phase != Phase::WaitingPromotion {
+            match check(plan, checks, CheckKind::ConfirmTrafficIncrease) {
+                Err(kind) => return Step::Need(kind),
+                Ok(GateOutcome::Closed(why)) => {
+                    let msg = format!(
+                        "Halt {} advancement waiting for traffic increase approval: {why}",
+                        plan.name
                     );
-                    return t.done();
+                    self.note(NoteKind::Warning, msg);
+                    return self.done();
                 }
-                let canary = weights::advance(cw, *step_weight, step_weights);
-                t.routes(100 - canary, canary, false);
-                t.state.canary_weight = canary;
-                t.note(
-                    NoteKind::Normal,
-                    format!(
-                        "Advance {}.{} canary weight {canary}",
-                        plan.name,
-                        namespace(plan)
-                    ),
-                );
-                t.done()
-            } else {
-                t.promote(checks)
+                Ok(GateOutcome::Open) => {}
             }
         }
-        Strategy::AbTesting { iterations, .. } => {
-            if t.state.iterations < *iterations {
-                t.routes(0, 100, false);
-                t.state.iterations += 1;
-                let i = t.state.iterations;
-                t.note(
-                    NoteKind::Normal,
-                    format!(
-                        "Advance {}.{} canary iteration {i}/{iterations}",
-                        plan.name,
-                        namespace(plan)
-                    ),
-                );
-                t.done()
-            } else {
-                t.promote(checks)
-            }
+        if cw >= *max_weight {
+            return self.promote(checks);
         }
-        Strategy::BlueGreen { iterations, mirror } => {
-            let n = *iterations;
-            if t.state.iterations < n {
-                if *mirror {
-                    t.routes(100, 0, true);
+        let (name, ns) = (&plan.name, namespace(plan));
+        if *mirror && cw == 0 && !obs.routes.mirrored {
+            self.routes(100, 0, true);
+            self.note(
+                NoteKind::Normal,
+                format!("Starting traffic mirroring to {name}.{ns}"),
+            );
+            return self.done();
+        }
+        let canary = weights::advance(cw, *step_weight, step_weights);
+        self.routes(100 - canary, canary, false);
+        self.state.canary_weight = canary;
+        let msg = format!("Advance {name}.{ns} canary weight {canary}");
+        self.note(NoteKind::Normal, msg);
+        self.done()
+    }
+
+    /// 29, A/B: all matching traffic to the canary for `iterations` ticks, then promote.
+    fn advance_ab(mut self, iterations: u32, checks: &Checks) -> Step {
+        if self.state.iterations >= iterations {
+            return self.promote(checks);
+        }
+        self.routes(0, 100, false);
+        self.state.iterations += 1;
+        let (i, name, ns) = (self.state.iterations, &self.plan.name, namespace(self.plan));
+        let msg = format!("Advance {name}.{ns} canary iteration {i}/{iterations}");
+        self.note(NoteKind::Normal, msg);
+        self.done()
+    }
+
+    /// 29, blue/green: `n` iterations (mirrored when asked), then, behind confirm-promotion, all
+    /// traffic to the canary for one more tick, then promote.
+    fn advance_blue_green(mut self, n: u32, mirror: bool, checks: &Checks) -> Step {
+        let plan = self.plan;
+        let (name, ns) = (&plan.name, namespace(plan));
+        if self.state.iterations < n {
+            if mirror {
+                self.routes(100, 0, true);
+            }
+            self.state.iterations += 1;
+            let i = self.state.iterations;
+            let msg = format!("Advance {name}.{ns} canary iteration {i}/{n}");
+            self.note(NoteKind::Normal, msg);
+            return self.done();
+        }
+        if self.state.iterations > n {
+            return self.promote(checks);
+        }
+        match check(plan, checks, CheckKind::ConfirmPromotion) {
+            Err(kind) => Step::Need(kind),
+            Ok(GateOutcome::Closed(_)) => self.promote(checks),
+            Ok(GateOutcome::Open) => {
+                if plan.provider != Provider::Kubernetes {
+                    self.routes(0, 100, false);
+                    let msg = format!("Routing all traffic to canary {name}.{ns}");
+                    self.note(NoteKind::Normal, msg);
                 }
-                t.state.iterations += 1;
-                let i = t.state.iterations;
-                t.note(
-                    NoteKind::Normal,
-                    format!(
-                        "Advance {}.{} canary iteration {i}/{n}",
-                        plan.name,
-                        namespace(plan)
-                    ),
-                );
-                t.done()
-            } else if t.state.iterations == n {
-                match check(plan, checks, CheckKind::ConfirmPromotion) {
-                    Err(kind) => Step::Need(kind),
-                    Ok(GateOutcome::Closed(_)) => t.promote(checks),
-                    Ok(GateOutcome::Open) => {
-                        if plan.provider != Provider::Kubernetes {
-                            t.routes(0, 100, false);
-                            t.note(
-                                NoteKind::Normal,
-                                format!(
-                                    "Routing all traffic to canary {}.{}",
-                                    plan.name,
-                                    namespace(plan)
-                                ),
-                            );
-                        }
-                        t.state.iterations = n + 1;
-                        t.done()
-                    }
-                }
-            } else {
-                t.promote(checks)
+                self.state.iterations = n + 1;
+                self.done()
             }
         }
     }

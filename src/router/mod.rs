@@ -1,8 +1,47 @@
-//! Traffic routing objects: the ClusterIP Services every provider needs (`services.rs`) and the
-//! provider's own objects (`nginx.rs`: the canary Ingress; `gateway_api/`: the HTTPRoute;
-//! `kubernetes.rs`: none, blue/green). Must not touch workloads.
+//! Traffic routing behind one trait, [`TrafficRouter`]: the ClusterIP Services every provider
+//! needs (`services.rs`, used by the workloads that have them) and one file per provider for its
+//! own objects (`nginx.rs`: the canary Ingress; `gateway_api/`: the HTTPRoute; `kubernetes.rs`:
+//! none, blue/green). Which router a canary gets is decided once, in `driver::edges`. Must not
+//! touch workloads.
 
 pub mod gateway_api;
 pub mod kubernetes;
 pub mod nginx;
 pub mod services;
+
+use crate::error::Error;
+use crate::k8s::desired::{InitStep, Read};
+use crate::rollout::Routes;
+use std::time::Duration;
+
+/// A provider's routing: the objects it owns, the live split, and moving it.
+#[async_trait::async_trait]
+pub trait TrafficRouter: Send + Sync {
+    /// Reads what the route objects are rendered from and checks it (a missing or foreign object
+    /// is invalid input, before anything is written); returns the steps that create them or
+    /// bring them up to date without moving traffic.
+    async fn initialization(&self, read: &dyn Read) -> Result<Vec<InitStep<'_>>, Error>;
+
+    /// The live split; a router whose object must first be accepted waits up to `wait`.
+    async fn routes(&self, client: &kube::Client, wait: Duration) -> Result<Routes, Error>;
+
+    /// Moves traffic to `split`; `revision` (the target's, when known) names a sticky-session
+    /// cookie where the router sets one.
+    async fn set_routes(
+        &self,
+        client: &kube::Client,
+        split: Routes,
+        revision: Option<&str>,
+    ) -> Result<(), Error>;
+
+    /// Whether the split this process wrote can be trusted on the next tick instead of being read
+    /// again (false when every write must be seen accepted).
+    fn remembers_writes(&self) -> bool;
+}
+
+/// All traffic on the primary.
+pub const ALL_PRIMARY: Routes = Routes {
+    primary: 100,
+    canary: 0,
+    mirrored: false,
+};

@@ -1,15 +1,18 @@
 //! The NGINX router (reference §4): the `<ingress>-canary` copy of the user's Ingress, pointed at
 //! the canary Service, created at weight 0. Weight changes belong to the rollout.
 
+use super::TrafficRouter;
 use crate::error::Error;
 use crate::k8s::OWNER_ANNOTATION;
-use crate::k8s::write::{Outcome, ensure, read_opt};
-use crate::rollout::Routes;
+use crate::k8s::desired::{Desired, InitStep, Read, get};
+use crate::k8s::write::{ensure, read_opt};
+use crate::rollout::{Routes, canary_name};
 use crate::spec::model::HttpMatch;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The default annotation prefix of ingress-nginx.
 pub const DEFAULT_PREFIX: &str = "nginx.ingress.kubernetes.io";
@@ -31,7 +34,7 @@ pub fn render_canary(
             if let Some(svc) = path.backend.service.as_mut()
                 && svc.name == apex
             {
-                svc.name = format!("{apex}-canary");
+                svc.name = canary_name(apex);
                 matched = true;
             }
         }
@@ -55,7 +58,7 @@ pub fn render_canary(
     annotations.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
     Ok(Ingress {
         metadata: ObjectMeta {
-            name: Some(format!("{name}-canary")),
+            name: Some(canary_name(&name)),
             namespace: original.metadata.namespace.clone(),
             labels: original.metadata.labels.clone(),
             annotations: Some(annotations),
@@ -66,55 +69,79 @@ pub fn render_canary(
     })
 }
 
-/// The canary Ingress the user's Ingress calls for: an input error when that Ingress is missing
-/// or has no backend on the apex Service. Reads only.
-pub async fn desired_canary(
-    client: &kube::Client,
-    namespace: &str,
-    ingress: &str,
-    apex: &str,
-    prefix: &str,
-    owner: &str,
-) -> Result<Ingress, Error> {
-    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let what = format!("reading ingress/{ingress}");
-    let original = read_opt(&api, ingress, &what).await?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
-        ))
-    })?;
-    render_canary(&original, apex, prefix, owner)
-        .map_err(|why| Error::Invalid(format!("ingress/{ingress}: {why}")))
+/// The NGINX router of one canary: its `<ingress>-canary` Ingress carries the weights.
+pub struct Nginx<'a> {
+    /// Namespace.
+    pub namespace: &'a str,
+    /// The user's Ingress (`spec.ingressRef`).
+    pub ingress: &'a str,
+    /// `<ingress>-canary`.
+    pub canary_ingress: &'a str,
+    /// The apex Service the user's Ingress routes to.
+    pub apex: &'a str,
+    /// The annotation prefix (`--ingress-annotations-prefix`).
+    pub prefix: &'a str,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+    /// A/B matches (empty for weights).
+    pub matches: &'a [HttpMatch],
 }
 
-/// Creates the canary Ingress, or updates its spec when the original's changed (annotations of an
-/// existing canary Ingress are the router's, never reset here).
-pub async fn reconcile(
-    client: &kube::Client,
-    namespace: &str,
-    ingress: &str,
-    apex: &str,
-    prefix: &str,
-    owner: &str,
-) -> Result<Outcome, Error> {
-    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let desired = desired_canary(client, namespace, ingress, apex, prefix, owner).await?;
-    let name = format!("{ingress}-canary");
-    ensure(
-        &api,
+/// The canary Ingress as an initialization step: created, or its spec updated when the
+/// original's changed (annotations of an existing canary Ingress are the router's, never reset).
+fn desired(want: Ingress) -> Desired<'static> {
+    let name = want.metadata.name.clone().unwrap_or_default();
+    let when = "init; its canary annotations carry the weights";
+    Desired::typed(
         &name,
-        &format!("ingress/{name}"),
-        |current| match current {
-            None => Some(desired.clone()),
-            Some(cur) if cur.spec == desired.spec => None,
+        when,
+        move |current: Option<&Ingress>| match current {
+            None => Some(want.clone()),
             Some(cur) => {
                 let mut next = cur.clone();
-                next.spec = desired.spec.clone();
+                next.spec = want.spec.clone();
                 Some(next)
             }
         },
     )
-    .await
+}
+
+#[async_trait::async_trait]
+impl TrafficRouter for Nginx<'_> {
+    async fn initialization(&self, read: &dyn Read) -> Result<Vec<InitStep<'_>>, Error> {
+        let (ingress, namespace) = (self.ingress, self.namespace);
+        let original = get::<Ingress>(read, ingress).await?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
+            ))
+        })?;
+        let want = render_canary(&original, self.apex, self.prefix, self.owner)
+            .map_err(|why| Error::Invalid(format!("ingress/{ingress}: {why}")))?;
+        Ok(vec![InitStep::Apply(desired(want))])
+    }
+
+    async fn routes(&self, client: &kube::Client, _wait: Duration) -> Result<Routes, Error> {
+        read_routes(client, self).await
+    }
+
+    async fn set_routes(
+        &self,
+        client: &kube::Client,
+        split: Routes,
+        _revision: Option<&str>,
+    ) -> Result<(), Error> {
+        // The A/B rules route everything matching to the canary only while it takes it all.
+        let matches = if split.canary == 100 && split.primary == 0 {
+            self.matches
+        } else {
+            &[]
+        };
+        set_routes(client, self, split.canary, matches).await
+    }
+
+    fn remembers_writes(&self) -> bool {
+        true
+    }
 }
 
 /// The canary Ingress annotations for a traffic split (§4.2): weight 0 strips every
@@ -194,49 +221,40 @@ pub fn routes_from(
 }
 
 /// Reads the live split.
-pub async fn read_routes(
-    client: &kube::Client,
-    namespace: &str,
-    canary_ingress: &str,
-    ab: bool,
-    prefix: &str,
-) -> Result<Routes, Error> {
-    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let what = format!("reading ingress/{canary_ingress}");
-    let ing = read_opt(&api, canary_ingress, &what)
+async fn read_routes(client: &kube::Client, r: &Nginx<'_>) -> Result<Routes, Error> {
+    let api: Api<Ingress> = Api::namespaced(client.clone(), r.namespace);
+    let name = r.canary_ingress;
+    let what = format!("reading ingress/{name}");
+    let ing = read_opt(&api, name, &what)
         .await?
-        .ok_or_else(|| {
-            Error::Infra(format!(
-                "ingress/{canary_ingress} is missing; run init again"
-            ))
-        })?;
-    routes_from(&ing.metadata.annotations.unwrap_or_default(), ab, prefix)
-        .map_err(|why| Error::Infra(format!("ingress/{canary_ingress}: {why}")))
+        .ok_or_else(|| Error::Infra(format!("ingress/{name} is missing; run init again")))?;
+    let ab = !r.matches.is_empty();
+    routes_from(&ing.metadata.annotations.unwrap_or_default(), ab, r.prefix)
+        .map_err(|why| Error::Infra(format!("ingress/{name}: {why}")))
 }
 
 /// Writes a split. A plain weight is one merge patch (no read); weight 0 and A/B rules need the
 /// current annotations to strip or set the `canary-*` keys, so they read first and write only
 /// when something changes.
-pub async fn set_routes(
+async fn set_routes(
     client: &kube::Client,
-    namespace: &str,
-    canary_ingress: &str,
+    r: &Nginx<'_>,
     canary_weight: u32,
     matches: &[HttpMatch],
-    prefix: &str,
-) -> Result<Outcome, Error> {
-    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let what = format!("ingress/{canary_ingress} weight {canary_weight}");
+) -> Result<(), Error> {
+    let (name, prefix) = (r.canary_ingress, r.prefix);
+    let api: Api<Ingress> = Api::namespaced(client.clone(), r.namespace);
+    let what = format!("ingress/{name} weight {canary_weight}");
     if canary_weight > 0 && matches.is_empty() {
         let patch = serde_json::json!({"metadata": {"annotations": {
             format!("{prefix}/canary"): "true",
             format!("{prefix}/canary-weight"): canary_weight.to_string(),
         }}});
-        crate::k8s::write::merge_patch(&api, canary_ingress, &what, patch).await?;
+        crate::k8s::write::merge_patch(&api, name, &what, patch).await?;
         tracing::info!("{what}");
-        return Ok(Outcome::Updated);
+        return Ok(());
     }
-    ensure(&api, canary_ingress, &what, |current| {
+    ensure(&api, name, &what, |current| {
         let cur = current?;
         let annotations = route_annotations(
             &cur.metadata.annotations.clone().unwrap_or_default(),
@@ -248,7 +266,8 @@ pub async fn set_routes(
         next.metadata.annotations = Some(annotations);
         Some(next)
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,14 +1,13 @@
 //! The apex, `-primary` and `-canary` Services exactly as Flagger's `KubernetesDefaultRouter`
-//! builds them (reference §3.9): pure renders, one reconcile rule, one apply function.
+//! builds them (reference §3.9): pure renders, one reconcile rule, each Service as an init step.
 
-use crate::error::Error;
-use crate::k8s::write::{Outcome, ensure};
+use crate::k8s::desired::Desired;
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::rollout::{canary_name, primary_name};
 use crate::spec::model::{Metadata, PortRef, Service as ServiceSpec, TrafficDistribution};
 use k8s_openapi::api::core::v1::{PodSpec, Service, ServicePort, ServiceSpec as K8sServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::Api;
 use std::collections::BTreeMap;
 
 /// Which of the three Services.
@@ -100,18 +99,14 @@ pub fn discover_ports(pod: &PodSpec, service: &ServiceSpec) -> Vec<ServicePort> 
 pub fn render(inputs: &Inputs<'_>, which: Which) -> Service {
     let svc = inputs.service;
     let (name, selector_value, meta) = match which {
-        Which::Apex => (
-            svc.name.clone(),
-            format!("{}-primary", inputs.value),
-            &svc.apex,
-        ),
+        Which::Apex => (svc.name.clone(), primary_name(inputs.value), &svc.apex),
         Which::Primary => (
-            format!("{}-primary", svc.name),
-            format!("{}-primary", inputs.value),
+            primary_name(&svc.name),
+            primary_name(inputs.value),
             &svc.primary,
         ),
         Which::Canary => (
-            format!("{}-canary", svc.name),
+            canary_name(&svc.name),
             inputs.value.to_string(),
             &svc.canary,
         ),
@@ -242,26 +237,24 @@ pub fn unmanaged(service: &ServiceSpec) -> Metadata {
     }
 }
 
-/// Creates or updates one of the three Services.
-pub async fn apply(
-    client: &kube::Client,
-    inputs: &Inputs<'_>,
-    which: Which,
-) -> Result<Outcome, Error> {
-    let desired = render(inputs, which);
-    let name = desired.metadata.name.clone().unwrap_or_default();
-    let api: Api<Service> = Api::namespaced(client.clone(), inputs.namespace);
-    let unmanaged = unmanaged(inputs.service);
-    ensure(
-        &api,
+/// One of the three Services as an initialization step: created, or brought in line by
+/// [`reconcile`].
+pub fn desired(inputs: &Inputs<'_>, which: Which) -> Desired<'static> {
+    let want = render(inputs, which);
+    let name = want.metadata.name.clone().unwrap_or_default();
+    let (owner, unmanaged) = (inputs.owner.to_string(), unmanaged(inputs.service));
+    let when = match which {
+        Which::Apex => "init, once the primary is ready",
+        Which::Primary | Which::Canary => "init",
+    };
+    Desired::typed(
         &name,
-        &format!("service/{name}"),
-        |current| match current {
-            None => Some(desired.clone()),
-            Some(cur) => reconcile(cur, &desired, inputs.owner, &unmanaged),
+        when,
+        move |current: Option<&Service>| match current {
+            None => Some(want.clone()),
+            Some(cur) => reconcile(cur, &want, &owner, &unmanaged),
         },
     )
-    .await
 }
 
 #[cfg(test)]

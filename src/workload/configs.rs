@@ -4,11 +4,10 @@
 
 use super::{Options, hash_json, include_by_prefix};
 use crate::error::Error;
-use crate::k8s::write::{ensure, read_opt};
+use crate::k8s::desired::{Desired, Read, get};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::Api;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation that opts a ConfigMap or Secret out of tracking (`disabled`).
@@ -99,7 +98,7 @@ fn containers(pod: &PodSpec) -> impl Iterator<Item = &Container> {
 pub fn rewrite(pod: &mut PodSpec, tracked: &BTreeSet<(Kind, String)>) {
     let renamed = |kind: Kind, name: &mut String| {
         if tracked.contains(&(kind, name.clone())) {
-            *name = format!("{name}-primary");
+            *name = crate::rollout::primary_name(name);
         }
     };
     for v in pod.volumes.iter_mut().flatten() {
@@ -164,7 +163,7 @@ fn copy_meta(source: &ObjectMeta, opts: &Options, owner: &str) -> ObjectMeta {
         .entry(MANAGED_BY.0.to_string())
         .or_insert_with(|| MANAGED_BY.1.to_string());
     ObjectMeta {
-        name: source.name.as_ref().map(|n| format!("{n}-primary")),
+        name: source.name.as_deref().map(crate::rollout::primary_name),
         namespace: source.namespace.clone(),
         labels: Some(labels),
         annotations: Some(BTreeMap::from([(
@@ -175,36 +174,96 @@ fn copy_meta(source: &ObjectMeta, opts: &Options, owner: &str) -> ObjectMeta {
     }
 }
 
-/// What tracking found: the tracked set (for [`rewrite`]) and their checksums (for the state).
+/// What tracking found: the tracked configs as read, in reference order.
 #[derive(Debug, Default)]
 pub struct Tracked {
-    /// Tracked configs.
-    pub set: BTreeSet<(Kind, String)>,
-    /// `configmap/<name>` → checksum of its data.
-    pub checksums: BTreeMap<String, String>,
+    /// The tracked ConfigMaps.
+    pub config_maps: Vec<ConfigMap>,
+    /// The tracked Secrets.
+    pub secrets: Vec<Secret>,
 }
 
-/// Reads the configs `pod` references; `copy` also writes the `-primary` copies.
+impl Tracked {
+    /// The tracked set (for [`rewrite`]).
+    pub fn set(&self) -> BTreeSet<(Kind, String)> {
+        let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
+        let cms = self
+            .config_maps
+            .iter()
+            .map(|c| (Kind::ConfigMap, name(&c.metadata)));
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|s| (Kind::Secret, name(&s.metadata)));
+        cms.chain(secrets).collect()
+    }
+
+    /// `configmap/<name>` → checksum of its data (kept in the state to notice a change).
+    pub fn checksums(&self) -> BTreeMap<String, String> {
+        let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
+        let cms = self.config_maps.iter().map(|c| {
+            let key = format!("configmap/{}", name(&c.metadata));
+            (key, hash_json(&(&c.data, &c.binary_data)))
+        });
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|s| (format!("secret/{}", name(&s.metadata)), hash_json(&s.data)));
+        cms.chain(secrets).collect()
+    }
+
+    /// The `-primary` copies, refreshed from the originals on every write.
+    pub fn copies(&self, opts: &Options, owner: &str) -> Vec<Desired<'static>> {
+        let mut out = Vec::new();
+        for cm in &self.config_maps {
+            let want = ConfigMap {
+                metadata: copy_meta(&cm.metadata, opts, owner),
+                data: cm.data.clone(),
+                binary_data: cm.binary_data.clone(),
+                immutable: None,
+            };
+            let name = want.metadata.name.clone().unwrap_or_default();
+            out.push(Desired::typed(
+                &name,
+                "init, and again at promotion",
+                move |cur: Option<&ConfigMap>| {
+                    Some(refresh(cur.map(|c| &c.metadata), want.clone()))
+                },
+            ));
+        }
+        for s in &self.secrets {
+            let want = Secret {
+                metadata: copy_meta(&s.metadata, opts, owner),
+                data: s.data.clone(),
+                type_: s.type_.clone(),
+                ..Secret::default()
+            };
+            let name = want.metadata.name.clone().unwrap_or_default();
+            out.push(Desired::typed(
+                &name,
+                "init, and again at promotion",
+                move |cur: Option<&Secret>| Some(refresh(cur.map(|c| &c.metadata), want.clone())),
+            ));
+        }
+        out
+    }
+}
+
+/// Reads the configs `pod` references (a missing one that is not optional is invalid input;
+/// an opted-out one or a Secret of an untracked type is skipped). `workload` names the
+/// referencing object in errors.
 pub async fn track(
-    client: &kube::Client,
+    read: &dyn Read,
     namespace: &str,
     pod: &PodSpec,
     opts: &Options,
-    owner: &str,
     workload: &str,
-    copy: bool,
 ) -> Result<Tracked, Error> {
     let mut out = Tracked::default();
     if !opts.config_tracking {
         return Ok(out);
     }
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     for ((kind, name), optional) in references(pod) {
-        let what = format!(
-            "reading {}/{name} (referenced by {workload})",
-            kind.as_str()
-        );
         let missing = || {
             Error::Invalid(format!(
                 "{}/{name} in namespace {namespace}, referenced by {workload}, does not exist",
@@ -212,70 +271,24 @@ pub async fn track(
             ))
         };
         match kind {
-            Kind::ConfigMap => {
-                let Some(cm) = read_opt(&cms, &name, &what).await? else {
-                    if optional {
-                        continue;
-                    } else {
-                        return Err(missing());
+            Kind::ConfigMap => match get::<ConfigMap>(read, &name).await? {
+                None if optional => {}
+                None => return Err(missing()),
+                Some(cm) if disabled(&cm.metadata) => {}
+                Some(cm) => out.config_maps.push(cm),
+            },
+            Kind::Secret => match get::<Secret>(read, &name).await? {
+                None if optional => {}
+                None => return Err(missing()),
+                Some(s) => {
+                    let kind_ok =
+                        TRACKED_SECRET_TYPES.contains(&s.type_.as_deref().unwrap_or("Opaque"));
+                    if kind_ok && !disabled(&s.metadata) {
+                        out.secrets.push(s);
                     }
-                };
-                if disabled(&cm.metadata) {
-                    continue;
                 }
-                out.checksums.insert(
-                    format!("configmap/{name}"),
-                    hash_json(&(&cm.data, &cm.binary_data)),
-                );
-                if copy {
-                    let want = ConfigMap {
-                        metadata: copy_meta(&cm.metadata, opts, owner),
-                        data: cm.data.clone(),
-                        binary_data: cm.binary_data.clone(),
-                        immutable: None,
-                    };
-                    ensure(
-                        &cms,
-                        &format!("{name}-primary"),
-                        &format!("configmap/{name}-primary"),
-                        |cur| Some(refresh(cur.map(|c| &c.metadata), want.clone())),
-                    )
-                    .await?;
-                }
-            }
-            Kind::Secret => {
-                let Some(s) = read_opt(&secrets, &name, &what).await? else {
-                    if optional {
-                        continue;
-                    } else {
-                        return Err(missing());
-                    }
-                };
-                let kind_ok =
-                    TRACKED_SECRET_TYPES.contains(&s.type_.as_deref().unwrap_or("Opaque"));
-                if !kind_ok || disabled(&s.metadata) {
-                    continue;
-                }
-                out.checksums
-                    .insert(format!("secret/{name}"), hash_json(&s.data));
-                if copy {
-                    let want = Secret {
-                        metadata: copy_meta(&s.metadata, opts, owner),
-                        data: s.data.clone(),
-                        type_: s.type_.clone(),
-                        ..Secret::default()
-                    };
-                    ensure(
-                        &secrets,
-                        &format!("{name}-primary"),
-                        &format!("secret/{name}-primary"),
-                        |cur| Some(refresh(cur.map(|c| &c.metadata), want.clone())),
-                    )
-                    .await?;
-                }
-            }
+            },
         }
-        out.set.insert((kind, name));
     }
     Ok(out)
 }

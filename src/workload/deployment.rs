@@ -1,13 +1,17 @@
-//! Applying the Deployment controller: read the target, create the primary (with its configs and
-//! HPA) once, wait for readiness, scale. Must not route traffic.
+//! The Deployment target (reference §3): read the target, render the primary with its configs,
+//! HPA and the three Services as initialization steps, observe revision and readiness, promote,
+//! scale. Must not route traffic.
 
 use super::configs::{self, Tracked};
 use super::readiness::deployment_health;
-use super::{Options, hash_json, hpa, primary, selector_label};
+use super::{Initialization, Observation, Options, Workload, hash_json, hpa, primary};
+use super::{ROLLOUT_ID_ANNOTATION, selector_label};
 use crate::error::Error;
-use crate::k8s::write::{Outcome, ensure, failed, merge_patch, read_opt, with_retries};
-use crate::rollout::Health;
-use crate::spec::model::Autoscaler;
+use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, get};
+use crate::k8s::write::{failed, merge_patch, read_opt, with_retries};
+use crate::rollout::{Health, Plan};
+use crate::router::services::{self, Which};
+use crate::spec::model::{Autoscaler, PortRef, Service as ServiceSpec};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::Api;
@@ -15,16 +19,18 @@ use std::time::{Duration, Instant};
 
 /// One canary's Deployment target and its primary.
 pub struct DeploymentWorkload<'a> {
-    /// The client.
-    pub client: &'a kube::Client,
+    /// The canary's plan (names, readiness thresholds, deadline).
+    pub plan: &'a Plan,
     /// Namespace.
     pub namespace: &'a str,
-    /// The target Deployment's name.
-    pub target: &'a str,
     /// Controller options.
     pub opts: &'a Options,
     /// `<namespace>/<canary>`.
     pub owner: &'a str,
+    /// `spec.service`: the three Services.
+    pub service: &'a ServiceSpec,
+    /// `spec.autoscalerRef`.
+    pub autoscaler: Option<&'a Autoscaler>,
 }
 
 /// The target as read, with what the rest of initialization needs from it.
@@ -76,134 +82,265 @@ impl Target {
 }
 
 impl DeploymentWorkload<'_> {
-    fn api(&self) -> Api<Deployment> {
-        Api::namespaced(self.client.clone(), self.namespace)
+    fn api(&self, client: &kube::Client) -> Api<Deployment> {
+        Api::namespaced(client.clone(), self.namespace)
     }
 
-    fn primary_name(&self) -> String {
-        format!("{}-primary", self.target)
+    fn target(&self) -> &str {
+        &self.plan.names.target
+    }
+
+    fn primary(&self) -> &str {
+        &self.plan.names.primary_workload
     }
 
     /// Reads the target; a missing target or one without a known selector label is invalid input.
-    pub async fn read_target(&self) -> Result<Target, Error> {
-        let what = format!("reading deployment/{}", self.target);
-        let api = self.api();
-        let found = read_opt(&api, self.target, &what).await?;
-        let deployment = found.ok_or_else(|| {
+    async fn read_target(&self, read: &dyn Read) -> Result<Target, Error> {
+        let name = self.target();
+        let deployment = get::<Deployment>(read, name).await?.ok_or_else(|| {
             Error::Invalid(format!(
-                "deployment/{} (spec.targetRef) does not exist in namespace {}",
-                self.target, self.namespace
+                "deployment/{name} (spec.targetRef) does not exist in namespace {}",
+                self.namespace
             ))
         })?;
         Target::new(deployment, &self.opts.selector_labels).map_err(Error::Invalid)
     }
 
-    /// The primary rendered from the target with a fresh rollout id.
-    fn render_primary(&self, target: &Target, tracked: &Tracked) -> Deployment {
-        let id = uuid::Uuid::new_v4().to_string();
+    fn cluster(&self, client: &kube::Client) -> ClusterRead {
+        ClusterRead {
+            client: client.clone(),
+            namespace: self.namespace.to_string(),
+        }
+    }
+
+    async fn track(&self, read: &dyn Read, target: &Target) -> Result<Tracked, Error> {
+        let workload = format!("deployment/{}", self.target());
+        let pod = target.pod_spec();
+        configs::track(read, self.namespace, &pod, self.opts, &workload).await
+    }
+
+    /// The primary rendered from the target (`id`: the rollout id its pods get).
+    fn render_primary(&self, target: &Target, tracked: &Tracked, id: &str) -> Deployment {
+        let set = tracked.set();
+        let (key, value) = (&target.key, &target.value);
         primary::render(
             &target.deployment,
-            &target.key,
-            &target.value,
+            key,
+            value,
             self.opts,
-            &tracked.set,
+            &set,
             self.owner,
-            &id,
+            id,
         )
     }
 
-    /// Creates the primary (configs first) when it is missing; returns whether it was created and
-    /// the tracked configs.
-    pub async fn initialize(&self, target: &Target) -> Result<(bool, Tracked), Error> {
-        let api = self.api();
-        let name = self.primary_name();
-        let what = format!("reading deployment/{name}");
-        let exists = read_opt(&api, &name, &what).await?.is_some();
-        let tracked = self.track(target, !exists).await?;
-        if exists {
-            return Ok((false, tracked));
+    /// A named `targetPort` must be declared by a container of the target.
+    fn check_target_port(&self, target: &Target) -> Result<(), Error> {
+        let PortRef::Name(port) = &self.service.target_port else {
+            return Ok(());
+        };
+        let pod = target.pod_spec();
+        let mut ports = pod.containers.iter().flat_map(|k| k.ports.iter().flatten());
+        if ports.any(|p| p.name.as_deref() == Some(port.as_str())) {
+            return Ok(());
         }
-        let desired = self.render_primary(target, &tracked);
-        let outcome = ensure(
-            &api,
-            &name,
-            &format!("deployment/{name}"),
-            |current| match current {
-                Some(_) => None,
-                None => Some(desired.clone()),
-            },
-        )
-        .await?;
-        Ok((outcome == Outcome::Created, tracked))
+        Err(Error::Invalid(format!(
+            "spec.service.targetPort: no container of deployment/{} declares a port named {port:?}",
+            self.target()
+        )))
     }
 
-    /// Creates `<hpa>-primary` when the canary has an HPA and the copy is missing.
-    pub async fn initialize_hpa(&self, autoscaler: &Autoscaler) -> Result<Outcome, Error> {
-        let api: Api<HorizontalPodAutoscaler> =
-            Api::namespaced(self.client.clone(), self.namespace);
-        let what = format!("reading horizontalpodautoscaler/{}", autoscaler.name);
-        let source = read_opt(&api, &autoscaler.name, &what).await?
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "horizontalpodautoscaler/{} (spec.autoscalerRef) does not exist in namespace {}",
-                    autoscaler.name, self.namespace
-                ))
-            })?;
-        let desired = hpa::render(
-            &source,
-            &self.primary_name(),
-            autoscaler.primary_min_replicas,
-            autoscaler.primary_max_replicas,
-            self.owner,
-        );
-        let name = format!("{}-primary", autoscaler.name);
-        ensure(
-            &api,
-            &name,
-            &format!("horizontalpodautoscaler/{name}"),
-            |current| match current {
-                Some(_) => None,
-                None => Some(desired.clone()),
-            },
+    /// The `<hpa>-primary` copy, created once; the HPA must exist.
+    async fn hpa(&self, read: &dyn Read, a: &Autoscaler) -> Result<Desired<'static>, Error> {
+        let source = get::<HorizontalPodAutoscaler>(read, &a.name).await?;
+        let source = source.ok_or_else(|| {
+            Error::Invalid(format!(
+                "horizontalpodautoscaler/{} (spec.autoscalerRef) does not exist in namespace {}",
+                a.name, self.namespace
+            ))
+        })?;
+        let (min, max) = (a.primary_min_replicas, a.primary_max_replicas);
+        let want = hpa::render(&source, self.primary(), min, max, self.owner);
+        Ok(Desired::create_only(want, "init"))
+    }
+
+    /// The primary's promotion merge: the target's pod spec, labels, annotations, strategy and
+    /// deadlines; its own selector, and its replicas when an autoscaler owns them.
+    fn promoted(&self, want: Deployment, keep_id: bool) -> Desired<'static> {
+        let has_autoscaler = self.autoscaler.is_some();
+        let name = self.primary().to_string();
+        let when = "promotion, if the analysis passes";
+        Desired::typed(&name, when, move |current: Option<&Deployment>| {
+            let cur = current?;
+            let mut next = cur.clone();
+            next.metadata.labels = want.metadata.labels.clone();
+            next.metadata.annotations = want.metadata.annotations.clone();
+            next.spec = want.spec.clone();
+            next.spec.replicas = if has_autoscaler {
+                cur.spec.replicas
+            } else {
+                want.spec.replicas
+            };
+            next.spec.selector = cur.spec.selector.clone();
+            if keep_id {
+                keep_rollout_id(cur, &mut next);
+            }
+            Some(next)
+        })
+    }
+
+    async fn read_primary(&self, client: &kube::Client) -> Result<Option<Deployment>, Error> {
+        let name = self.primary();
+        read_opt(
+            &self.api(client),
+            name,
+            &format!("reading deployment/{name}"),
         )
         .await
     }
+}
 
-    /// Waits until the primary is ready; `Stuck` or `timeout` is an infrastructure error naming
-    /// the Deployment's condition.
-    pub async fn wait_primary_ready(
+/// Keeps the live rollout id on `next` (so `plan` shows only what the user changed).
+fn keep_rollout_id(cur: &Deployment, next: &mut Deployment) {
+    let annotations = |d: &Deployment| {
+        let meta = d.spec.template.metadata.as_ref()?;
+        meta.annotations
+            .as_ref()?
+            .get(ROLLOUT_ID_ANNOTATION)
+            .cloned()
+    };
+    if let (Some(id), Some(meta)) = (annotations(cur), next.spec.template.metadata.as_mut()) {
+        let map = meta.annotations.get_or_insert_with(Default::default);
+        map.insert(ROLLOUT_ID_ANNOTATION.to_string(), id);
+    }
+}
+
+#[async_trait::async_trait]
+impl Workload for DeploymentWorkload<'_> {
+    fn kind(&self) -> (&'static str, &'static str) {
+        ("apps/v1", "Deployment")
+    }
+
+    /// Flagger's order (reference §2.5): canary and primary Services, the tracked configs and the
+    /// primary (when it is missing), the HPA copy, a wait for the primary, the apex Service, the
+    /// target scaled to zero (the first time only).
+    async fn initialization(
         &self,
-        threshold: u32,
-        deadline: Duration,
+        read: &dyn Read,
+        first: bool,
+    ) -> Result<Initialization<'_>, Error> {
+        let target = self.read_target(read).await?;
+        self.check_target_port(&target)?;
+        let hpa = match self.autoscaler {
+            Some(a) => Some(self.hpa(read, a).await?),
+            None => None,
+        };
+        let tracked = self.track(read, &target).await?;
+        let primary_exists = get::<Deployment>(read, self.primary()).await?.is_some();
+        let pod = target.pod_spec();
+        let (ns, owner, service) = (self.namespace, self.owner, self.service);
+        let inputs = services::Inputs::new(ns, owner, service, &target.key, &target.value, &pod);
+        let mut steps = vec![
+            InitStep::Apply(services::desired(&inputs, Which::Canary)),
+            InitStep::Apply(services::desired(&inputs, Which::Primary)),
+        ];
+        if !primary_exists {
+            let id = uuid::Uuid::new_v4().to_string();
+            let primary = self.render_primary(&target, &tracked, &id);
+            steps.extend(
+                tracked
+                    .copies(self.opts, owner)
+                    .into_iter()
+                    .map(InitStep::Apply),
+            );
+            steps.push(InitStep::Apply(Desired::create_only(primary, "init")));
+        }
+        steps.extend(hpa.map(InitStep::Apply));
+        steps.push(InitStep::WaitPrimaryReady);
+        steps.push(InitStep::Apply(services::desired(&inputs, Which::Apex)));
+        let replicas = target.deployment.spec.replicas.unwrap_or(1);
+        if first && replicas != 0 {
+            let object = format!("deployment/{}", self.target());
+            steps.push(InitStep::ScaleTargetToZero { object, replicas });
+        }
+        Ok(Initialization {
+            steps,
+            revision: target.template_hash,
+            tracked_configs: tracked.checksums(),
+            uid: target.deployment.metadata.uid,
+        })
+    }
+
+    async fn promotion(
+        &self,
+        read: &dyn Read,
+        id: Option<&str>,
+    ) -> Result<Vec<Desired<'_>>, Error> {
+        let target = self.read_target(read).await?;
+        let tracked = self.track(read, &target).await?;
+        let want = self.render_primary(&target, &tracked, id.unwrap_or_default());
+        let mut out = tracked.copies(self.opts, self.owner);
+        out.push(self.promoted(want, id.is_none()));
+        Ok(out)
+    }
+
+    async fn observe(&self, client: &kube::Client) -> Result<Observation, Error> {
+        let read = self.cluster(client);
+        let target = self.read_target(&read).await?;
+        let tracked = self.track(&read, &target).await?;
+        let plan = self.plan;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let deadline = plan.progress_deadline;
+        let canary = deployment_health(
+            &target.deployment,
+            plan.canary_ready_threshold,
+            deadline,
+            now,
+        );
+        let name = self.primary();
+        let primary = self
+            .read_primary(client)
+            .await?
+            .ok_or_else(|| Error::Infra(format!("deployment/{name} is missing; run init again")))?;
+        let primary = deployment_health(&primary, plan.primary_ready_threshold, deadline, now);
+        Ok(Observation {
+            revision: target.template_hash,
+            tracked_configs: tracked.checksums(),
+            canary,
+            primary,
+        })
+    }
+
+    async fn wait_primary_ready(
+        &self,
+        client: &kube::Client,
         timeout: Duration,
     ) -> Result<(), Error> {
-        let api = self.api();
-        let name = self.primary_name();
+        let (api, name) = (self.api(client), self.primary());
+        let (threshold, deadline) = (
+            self.plan.primary_ready_threshold,
+            self.plan.progress_deadline,
+        );
         let started = Instant::now();
         let mut last = String::new();
         loop {
             let what = format!("reading deployment/{name}");
-            let dep = with_retries(&what, || api.get(&name))
+            let dep = with_retries(&what, || api.get(name))
                 .await
                 .map_err(|e| failed(&what, &e))?;
-            match deployment_health(
-                &dep,
-                threshold,
-                deadline,
-                k8s_openapi::jiff::Timestamp::now(),
-            ) {
+            let now = k8s_openapi::jiff::Timestamp::now();
+            match deployment_health(&dep, threshold, deadline, now) {
                 Health::Ready => return Ok(()),
                 Health::Stuck(why) => {
                     return Err(Error::Infra(format!(
                         "the primary is not ready, so traffic was not moved: {why}"
                     )));
                 }
-                Health::Waiting(why) => {
-                    if why != last {
-                        tracing::info!("waiting for the primary: {why}");
-                        last = why;
-                    }
+                Health::Waiting(why) if why != last => {
+                    tracing::info!("waiting for the primary: {why}");
+                    last = why;
                 }
+                Health::Waiting(_) => {}
             }
             if started.elapsed() >= timeout {
                 return Err(Error::Infra(format!(
@@ -215,118 +352,35 @@ impl DeploymentWorkload<'_> {
         }
     }
 
-    /// The configs the target references (copied to `-primary` when `copy`).
-    pub async fn track(&self, target: &Target, copy: bool) -> Result<Tracked, Error> {
-        let workload = format!("deployment/{}", self.target);
-        configs::track(
-            self.client,
-            self.namespace,
-            &target.pod_spec(),
-            self.opts,
-            self.owner,
-            &workload,
-            copy,
-        )
-        .await
-    }
-
-    /// Promotion (§3.5): configs re-synced, then the primary gets the target's pod spec (configs
-    /// re-pointed), labels, annotations, strategy and deadlines, a new rollout id, and the
-    /// target's replicas unless an autoscaler owns them.
-    pub async fn promote(&self, target: &Target, has_autoscaler: bool) -> Result<(), Error> {
-        let tracked = self.track(target, true).await?;
-        let desired = self.render_primary(target, &tracked);
-        let name = self.primary_name();
-        ensure(
-            &self.api(),
-            &name,
-            &format!("promoting deployment/{name}"),
-            |current| {
-                let cur = current?;
-                let mut next = cur.clone();
-                next.metadata.labels = desired.metadata.labels.clone();
-                next.metadata.annotations = desired.metadata.annotations.clone();
-                let replicas = if has_autoscaler {
-                    cur.spec.replicas
-                } else {
-                    desired.spec.replicas
-                };
-                next.spec = desired.spec.clone();
-                next.spec.replicas = replicas;
-                next.spec.selector = cur.spec.selector.clone();
-                Some(next)
-            },
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The primary's readiness now.
-    pub async fn primary_health(
-        &self,
-        threshold: u32,
-        deadline: Duration,
-    ) -> Result<Health, Error> {
-        let name = self.primary_name();
-        let what = format!("reading deployment/{name}");
-        let dep = read_opt(&self.api(), &name, &what)
-            .await?
-            .ok_or_else(|| Error::Infra(format!("deployment/{name} is missing; run init again")))?;
-        Ok(deployment_health(
-            &dep,
-            threshold,
-            deadline,
-            k8s_openapi::jiff::Timestamp::now(),
-        ))
-    }
-
-    /// Scales the target back up for a new revision (§3.4), to [`replicas_from_zero`].
-    pub async fn scale_target_from_zero(
-        &self,
-        target: &Target,
-        hpa_min: Option<i32>,
-    ) -> Result<i32, Error> {
-        let api = self.api();
-        let primary = read_opt(
-            &api,
-            &self.primary_name(),
-            &format!("reading deployment/{}", self.primary_name()),
-        )
-        .await?;
-        let replicas = replicas_from_zero(
-            target.deployment.spec.replicas,
-            primary.and_then(|p| p.spec.replicas),
-            hpa_min,
-        );
-        let what = format!("scaling deployment/{} to {replicas}", self.target);
-        merge_patch(
-            &api,
-            self.target,
-            &what,
-            serde_json::json!({"spec": {"replicas": replicas}}),
-        )
-        .await?;
-        Ok(replicas)
-    }
-
-    /// Scales the target to zero (only ever after the apex selects the primary).
-    pub async fn scale_target_to_zero(&self, target: &Target) -> Result<bool, Error> {
+    async fn scale_to_zero(&self, client: &kube::Client) -> Result<bool, Error> {
+        let target = self.read_target(&self.cluster(client)).await?;
         if target.deployment.spec.replicas == Some(0) {
             return Ok(false);
         }
-        let what = format!("scaling deployment/{} to 0", self.target);
-        merge_patch(
-            &self.api(),
-            self.target,
-            &what,
-            serde_json::json!({"spec": {"replicas": 0}}),
-        )
-        .await
-        .map(|_| true)
-        .map_err(|e| match e {
-            Error::Infra(m) => Error::Infra(m),
-            other => Error::Infra(format!("{what}: {other}")),
-        })
+        let what = format!("scaling deployment/{} to 0", self.target());
+        let patch = serde_json::json!({"spec": {"replicas": 0}});
+        merge_patch(&self.api(client), self.target(), &what, patch)
+            .await
+            .map(|_| true)
+            .map_err(|e| match e {
+                Error::Infra(m) => Error::Infra(m),
+                other => Error::Infra(format!("{what}: {other}")),
+            })
+    }
+
+    /// Scales the target back up for a new revision (§3.4), to [`replicas_from_zero`].
+    async fn scale_from_zero(&self, client: &kube::Client) -> Result<(), Error> {
+        let target = self.read_target(&self.cluster(client)).await?;
+        let primary = self.read_primary(client).await?;
+        let replicas = replicas_from_zero(
+            target.deployment.spec.replicas,
+            primary.and_then(|p| p.spec.replicas),
+            None,
+        );
+        let what = format!("scaling deployment/{} to {replicas}", self.target());
+        let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        merge_patch(&self.api(client), self.target(), &what, patch).await?;
+        Ok(())
     }
 }
 
@@ -341,37 +395,6 @@ pub fn replicas_from_zero(target: Option<i32>, primary: Option<i32>, hpa_min: Op
         Some(m) if m > 1 => m,
         Some(_) => 1,
     }
-}
-
-/// `kubectl set image`: each `CONTAINER=IMAGE` on the container (or init container) of that name.
-pub fn set_images(d: &mut Deployment, images: &[String]) -> Result<(), String> {
-    let name = d.metadata.name.clone().unwrap_or_default();
-    let pod = d.spec.template.spec.get_or_insert_with(Default::default);
-    for i in images {
-        let Some((container, image)) = i.split_once('=') else {
-            return Err(format!("--image {i:?}: expected CONTAINER=IMAGE"));
-        };
-        let mut all = pod
-            .containers
-            .iter_mut()
-            .chain(pod.init_containers.iter_mut().flatten());
-        match all.find(|c| c.name == container) {
-            Some(c) => c.image = Some(image.to_string()),
-            None => {
-                let names: Vec<&str> = pod
-                    .containers
-                    .iter()
-                    .chain(pod.init_containers.iter().flatten())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                return Err(format!(
-                    "--image: deployment/{name} has no container {container:?} (it has: {})",
-                    names.join(", ")
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

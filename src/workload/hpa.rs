@@ -3,6 +3,7 @@
 
 use super::without_toolkit;
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::rollout::primary_name;
 use k8s_openapi::api::autoscaling::v2::{CrossVersionObjectReference, HorizontalPodAutoscaler};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
@@ -34,7 +35,7 @@ pub fn render(
     }
     HorizontalPodAutoscaler {
         metadata: ObjectMeta {
-            name: Some(format!("{name}-primary")),
+            name: Some(primary_name(&name)),
             namespace: source.metadata.namespace.clone(),
             labels: Some(labels),
             annotations: Some(BTreeMap::from([(

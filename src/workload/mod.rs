@@ -1,17 +1,81 @@
-//! The Deployment controller: the `<target>-primary` Deployment, the `-primary` copies of tracked
-//! ConfigMaps and Secrets, the HPA copy, scaling, and readiness (reference §3). Renders are pure
-//! functions; `deployment.rs` applies them. Must not route traffic or decide the rollout.
+//! Workloads behind one trait, [`Workload`]: the target and its `-primary` copy, the `-primary`
+//! copies of tracked ConfigMaps and Secrets, the HPA copy, scaling, readiness and revisions
+//! (reference §3). One file per target kind (`deployment.rs`, `service_target.rs`); the renders
+//! they share are pure (`primary.rs`, `configs.rs`, `hpa.rs`, `readiness.rs`, `images.rs`). Which
+//! workload a canary gets is decided once, in `driver::edges`. Must not route traffic or decide
+//! the rollout.
 
 pub mod configs;
 pub mod deployment;
 pub mod hpa;
+pub mod images;
 pub mod primary;
 pub mod readiness;
 pub mod service_target;
 
+use crate::error::Error;
+use crate::k8s::desired::{Desired, InitStep, Read};
+use crate::rollout::Health;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What observing a workload found at the start of a tick.
+#[derive(Clone, Debug)]
+#[expect(missing_docs, reason = "plain data: the names say it")]
+pub struct Observation {
+    pub revision: String,
+    pub tracked_configs: BTreeMap<String, String>,
+    pub canary: Health,
+    pub primary: Health,
+}
+
+/// What initializing a workload takes, with what the state records about it.
+#[expect(missing_docs, reason = "plain data: the names say it")]
+pub struct Initialization<'a> {
+    pub steps: Vec<InitStep<'a>>,
+    pub revision: String,
+    pub tracked_configs: BTreeMap<String, String>,
+    pub uid: Option<String>,
+}
+
+/// A target kind: its primary, its revisions, its readiness and its scale.
+#[async_trait::async_trait]
+pub trait Workload: Send + Sync {
+    /// `apiVersion` and `kind` of the target (the object Events are recorded on).
+    fn kind(&self) -> (&'static str, &'static str);
+
+    /// Reads what the primary side is rendered from and checks it (a missing target, config or
+    /// HPA is invalid input, before anything is written); returns the steps that create it.
+    /// `first`: the canary is taken over now (the target is scaled down only then).
+    async fn initialization(
+        &self,
+        read: &dyn Read,
+        first: bool,
+    ) -> Result<Initialization<'_>, Error>;
+
+    /// What promotion writes, in order (the primary last). `id`: the new rollout id; `None`
+    /// keeps the live one (for `plan`, which shows only what the user changed).
+    async fn promotion(&self, read: &dyn Read, id: Option<&str>)
+    -> Result<Vec<Desired<'_>>, Error>;
+
+    /// The target's revision and tracked configs, and the readiness of both sides.
+    async fn observe(&self, client: &kube::Client) -> Result<Observation, Error>;
+
+    /// Waits until the primary is ready; stuck or `timeout` is an infrastructure error.
+    async fn wait_primary_ready(
+        &self,
+        client: &kube::Client,
+        timeout: Duration,
+    ) -> Result<(), Error>;
+
+    /// Scales the target to zero; whether it had replicas.
+    async fn scale_to_zero(&self, client: &kube::Client) -> Result<bool, Error>;
+
+    /// Scales the target back up for a new revision.
+    async fn scale_from_zero(&self, client: &kube::Client) -> Result<(), Error>;
+}
 
 /// Controller options that shape the objects (Flagger's controller flags, same defaults).
 #[derive(Clone, Debug)]

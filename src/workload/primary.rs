@@ -3,6 +3,7 @@
 use super::configs::{self, Kind};
 use super::{Options, ROLLOUT_ID_ANNOTATION, include_by_prefix, without_toolkit};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::rollout::primary_name;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -25,7 +26,7 @@ pub fn render(
     rollout_id: &str,
 ) -> Deployment {
     let name = target.metadata.name.clone().unwrap_or_default();
-    let primary_value = format!("{value}-primary");
+    let primary_value = primary_name(value);
     let mut labels = include_by_prefix(
         &target.metadata.labels.clone().unwrap_or_default(),
         &opts.include_label_prefixes,
@@ -52,7 +53,7 @@ pub fn render(
 
     Deployment {
         metadata: ObjectMeta {
-            name: Some(format!("{name}-primary")),
+            name: Some(primary_name(&name)),
             namespace: target.metadata.namespace.clone(),
             labels: Some(labels),
             annotations: Some(annotations),
@@ -83,7 +84,7 @@ pub fn render(
 }
 
 fn rewrite_selector(sel: &mut LabelSelector, keys: &[String], target: &str) {
-    let primary = format!("{target}-primary");
+    let primary = primary_name(target);
     for (k, v) in sel.match_labels.iter_mut().flatten() {
         if keys.contains(k) && v == target {
             v.clone_from(&primary);

@@ -1,13 +1,14 @@
 //! Service targets (reference §3.8): `<svc>-canary` tracks the target Service's spec, and
 //! `<svc>-primary` is created once. No scaling, no config tracking, always ready.
 
-use super::hash_json;
+use super::{Initialization, Observation, Workload, hash_json};
 use crate::error::Error;
-use crate::k8s::write::{Outcome, ensure, read_opt};
+use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, apply, get};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::rollout::{Health, Plan, canary_name, primary_name};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::Api;
+use std::time::Duration;
 
 /// A copy of `target` named `name`: its spec without the allocated addresses, its metadata
 /// without kubectl's last-applied annotation, plus canary-gate's ownership marks.
@@ -45,86 +46,124 @@ pub fn spec_hash(target: &Service) -> String {
     hash_json(&target.spec)
 }
 
-async fn read_target(api: &Api<Service>, namespace: &str, name: &str) -> Result<Service, Error> {
-    read_opt(api, name, &format!("reading service/{name}"))
-        .await?
-        .ok_or_else(|| {
+/// One canary's Service target: `<svc>-canary` follows it, `<svc>-primary` is its promoted copy.
+pub struct ServiceWorkload<'a> {
+    /// The canary's plan (names).
+    pub plan: &'a Plan,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+}
+
+impl ServiceWorkload<'_> {
+    async fn read_target(&self, read: &dyn Read) -> Result<Service, Error> {
+        let name = &self.plan.names.target;
+        get::<Service>(read, name).await?.ok_or_else(|| {
             Error::Invalid(format!(
-                "service/{name} (spec.targetRef) does not exist in namespace {namespace}"
+                "service/{name} (spec.targetRef) does not exist in namespace {}",
+                self.namespace
             ))
         })
-}
+    }
 
-/// Reads the target, creates or updates `-canary`, creates `-primary` once. Returns the target.
-pub async fn initialize(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    owner: &str,
-) -> Result<(Service, bool), Error> {
-    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let target = read_target(&api, namespace, name).await?;
-    let canary_name = format!("{name}-canary");
-    let canary = render_copy(&target, &canary_name, owner);
-    ensure(
-        &api,
-        &canary_name,
-        &format!("service/{canary_name}"),
-        |current| match current {
-            None => Some(canary.clone()),
-            Some(cur) => {
-                let mut next = cur.clone();
-                let mut spec = canary.spec.clone().unwrap_or_default();
-                let live = cur.spec.clone().unwrap_or_default();
-                spec.cluster_ip = live.cluster_ip;
-                spec.cluster_ips = live.cluster_ips;
-                next.spec = Some(spec);
-                (next != *cur).then_some(next)
-            }
-        },
-    )
-    .await?;
-    let primary_name = format!("{name}-primary");
-    let primary = render_copy(&target, &primary_name, owner);
-    let created = ensure(
-        &api,
-        &primary_name,
-        &format!("service/{primary_name}"),
-        |current| current.is_none().then(|| primary.clone()),
-    )
-    .await?;
-    Ok((target, created == Outcome::Created))
-}
-
-/// Promotion of a Service target: `-primary` gets the target's spec and metadata (its own
-/// allocated addresses kept).
-pub async fn promote(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    owner: &str,
-) -> Result<(), Error> {
-    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let target = read_target(&api, namespace, name).await?;
-    let primary_name = format!("{name}-primary");
-    let want = render_copy(&target, &primary_name, owner);
-    ensure(
-        &api,
-        &primary_name,
-        &format!("promoting service/{primary_name}"),
-        |current| {
-            let cur = current?;
+    /// A copy of the target (`primary` or canary), created, or given the target's spec (its own
+    /// allocated addresses kept) and, when `metadata`, its labels and annotations.
+    fn copy(&self, target: &Service, primary: bool, metadata: bool) -> Desired<'static> {
+        let target_name = &self.plan.names.target;
+        let name = if primary {
+            primary_name(target_name)
+        } else {
+            canary_name(target_name)
+        };
+        let want = render_copy(target, &name, self.owner);
+        let when = if metadata {
+            "promotion, if the analysis passes"
+        } else {
+            "init"
+        };
+        Desired::typed(&name, when, move |current: Option<&Service>| {
+            let Some(cur) = current else {
+                return Some(want.clone());
+            };
             let mut next = cur.clone();
             let live = cur.spec.clone().unwrap_or_default();
             let mut spec = want.spec.clone().unwrap_or_default();
             spec.cluster_ip = live.cluster_ip;
             spec.cluster_ips = live.cluster_ips;
             next.spec = Some(spec);
-            next.metadata.labels = want.metadata.labels.clone();
-            next.metadata.annotations = want.metadata.annotations.clone();
+            if metadata {
+                next.metadata.labels = want.metadata.labels.clone();
+                next.metadata.annotations = want.metadata.annotations.clone();
+            }
             Some(next)
-        },
-    )
-    .await?;
-    Ok(())
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Workload for ServiceWorkload<'_> {
+    fn kind(&self) -> (&'static str, &'static str) {
+        ("v1", "Service")
+    }
+
+    async fn initialization(
+        &self,
+        read: &dyn Read,
+        _first: bool,
+    ) -> Result<Initialization<'_>, Error> {
+        let target = self.read_target(read).await?;
+        let primary = render_copy(&target, &self.plan.names.primary_workload, self.owner);
+        Ok(Initialization {
+            steps: vec![
+                InitStep::Apply(self.copy(&target, false, false)),
+                InitStep::Apply(Desired::create_only(primary, "init")),
+            ],
+            revision: spec_hash(&target),
+            tracked_configs: Default::default(),
+            uid: target.metadata.uid,
+        })
+    }
+
+    async fn promotion(
+        &self,
+        read: &dyn Read,
+        _id: Option<&str>,
+    ) -> Result<Vec<Desired<'_>>, Error> {
+        let target = self.read_target(read).await?;
+        Ok(vec![self.copy(&target, true, true)])
+    }
+
+    /// `-canary` follows the target at every observation; a Service is always ready.
+    async fn observe(&self, client: &kube::Client) -> Result<Observation, Error> {
+        let target = self.read_target(&self.cluster(client)).await?;
+        apply(client, self.namespace, &self.copy(&target, false, false)).await?;
+        Ok(Observation {
+            revision: spec_hash(&target),
+            tracked_configs: Default::default(),
+            canary: Health::Ready,
+            primary: Health::Ready,
+        })
+    }
+
+    async fn wait_primary_ready(&self, _: &kube::Client, _: Duration) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn scale_to_zero(&self, _client: &kube::Client) -> Result<bool, Error> {
+        Ok(false)
+    }
+
+    async fn scale_from_zero(&self, _client: &kube::Client) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl ServiceWorkload<'_> {
+    fn cluster(&self, client: &kube::Client) -> ClusterRead {
+        ClusterRead {
+            client: client.clone(),
+            namespace: self.namespace.to_string(),
+        }
+    }
 }

@@ -6,29 +6,29 @@
 
 pub mod render;
 
+use super::TrafficRouter;
 use crate::error::Error;
+use crate::k8s::desired::{Desired, InitStep, Read};
 use crate::k8s::write::{Outcome, ensure, read_opt};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
 use crate::rollout::Routes;
-use crate::spec::model::Provider;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use render::RouteInput;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// The HTTPRoute's `apiVersion` for a provider.
-pub fn api_version(p: Provider) -> &'static str {
-    match p {
-        Provider::GatewayApiV1beta1 => "gateway.networking.k8s.io/v1beta1",
-        _ => "gateway.networking.k8s.io/v1",
-    }
-}
+/// `gatewayapi:v1`'s HTTPRoute `apiVersion`.
+pub const V1: &str = "gateway.networking.k8s.io/v1";
+/// `gatewayapi:v1beta1`'s HTTPRoute `apiVersion`.
+pub const V1BETA1: &str = "gateway.networking.k8s.io/v1beta1";
 
-/// What the route of canary `c` is rendered from, for a Gateway API provider with a service.
+/// What the route of canary `c` is rendered from, for a Gateway API provider with a service;
+/// `api_version` is [`V1`] or [`V1BETA1`].
 pub fn input<'a>(
     c: &'a crate::spec::model::Canary,
     plan: &'a crate::rollout::Plan,
     namespace: &'a str,
+    api_version: &'static str,
 ) -> Option<RouteInput<'a>> {
     let name = plan.names.route.as_deref()?;
     let service = c.service.as_ref()?;
@@ -37,7 +37,7 @@ pub fn input<'a>(
         _ => &[],
     };
     Some(RouteInput {
-        api_version: api_version(plan.provider),
+        api_version,
         name,
         namespace,
         primary: &plan.names.primary_service,
@@ -55,9 +55,7 @@ pub fn input<'a>(
 }
 
 fn api(client: &kube::Client, namespace: &str, api_version: &str) -> Api<DynamicObject> {
-    let version = api_version.rsplit('/').next().unwrap_or("v1");
-    let gvk = GroupVersionKind::gvk(render::GROUP, version, "HTTPRoute");
-    Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(&gvk))
+    Api::namespaced_with(client.clone(), namespace, &resource(api_version))
 }
 
 fn as_value(route: &DynamicObject) -> Value {
@@ -117,55 +115,78 @@ pub fn desired(
     route
 }
 
-/// The route as the cluster has it now, if any.
-pub async fn read(
-    client: &kube::Client,
-    input: &RouteInput<'_>,
-) -> Result<Option<DynamicObject>, Error> {
-    let api = api(client, input.namespace, input.api_version);
-    read_opt(
-        &api,
-        input.name,
-        &format!("reading httproute/{}", input.name),
-    )
-    .await
+/// The Gateway API router of one canary: the HTTPRoute it renders and owns.
+pub struct GatewayApi<'a> {
+    /// What the route is rendered from.
+    pub input: RouteInput<'a>,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+    /// The apex metadata (`spec.service.apex`) the route carries too.
+    pub extra: &'a crate::spec::model::Metadata,
 }
 
-/// Refuses a route of that name that canary-gate does not own (it is never overwritten); run
-/// before anything is written.
-pub async fn check_owner(
-    client: &kube::Client,
-    input: &RouteInput<'_>,
-    owner: &str,
-) -> Result<(), Error> {
-    match read(client, input).await? {
-        Some(existing) if !owned_by(&existing, owner) => Err(Error::Invalid(format!(
-            "httproute/{} in namespace {} exists and is not managed by canary-gate (no {OWNER_ANNOTATION}: {owner} annotation); canary-gate owns the route named after the apex Service: delete or rename it, or set spec.service.name",
-            input.name, input.namespace
-        ))),
-        _ => Ok(()),
+impl GatewayApi<'_> {
+    fn resource(&self) -> ApiResource {
+        resource(self.input.api_version)
     }
 }
 
-/// Creates the route, or brings its spec up to date without moving traffic.
-pub async fn reconcile(
-    client: &kube::Client,
-    input: &RouteInput<'_>,
-    owner: &str,
-    extra: &crate::spec::model::Metadata,
-) -> Result<Outcome, Error> {
-    let api = api(client, input.namespace, input.api_version);
-    let what = format!("httproute/{}", input.name);
-    ensure(&api, input.name, &what, |current| {
-        let want = desired(input, current, owner, extra);
-        (current != Some(&want)).then_some(want)
-    })
-    .await
+fn resource(api_version: &str) -> ApiResource {
+    let version = api_version.rsplit('/').next().unwrap_or("v1");
+    let gvk = GroupVersionKind::gvk(render::GROUP, version, "HTTPRoute");
+    ApiResource::from_gvk(&gvk)
+}
+
+#[async_trait::async_trait]
+impl TrafficRouter for GatewayApi<'_> {
+    /// Refuses a route of that name that canary-gate does not own (it is never overwritten).
+    async fn initialization(&self, read: &dyn Read) -> Result<Vec<InitStep<'_>>, Error> {
+        let (input, owner) = (&self.input, self.owner);
+        if let Some(existing) = read.get(&self.resource(), input.name).await?
+            && !owned_by(&existing, owner)
+        {
+            return Err(Error::Invalid(format!(
+                "httproute/{} in namespace {} exists and is not managed by canary-gate (no {OWNER_ANNOTATION}: {owner} annotation); canary-gate owns the route named after the apex Service: delete or rename it, or set spec.service.name",
+                input.name, input.namespace
+            )));
+        }
+        let route = Desired::dynamic(
+            self.resource(),
+            input.name,
+            "init; the rollout sets its backend weights",
+            move |current| Some(desired(input, current, owner, self.extra)),
+        );
+        Ok(vec![InitStep::Apply(route), InitStep::WaitRouteAccepted])
+    }
+
+    async fn routes(&self, client: &kube::Client, wait: Duration) -> Result<Routes, Error> {
+        read_routes(client, &self.input, wait).await
+    }
+
+    async fn set_routes(
+        &self,
+        client: &kube::Client,
+        split: Routes,
+        revision: Option<&str>,
+    ) -> Result<(), Error> {
+        let cookie = self
+            .input
+            .affinity
+            .zip(revision)
+            .map(|(a, revision)| render::cookie_for(a, revision));
+        set_routes(client, &self.input, split, cookie.as_deref())
+            .await
+            .map(|_| ())
+    }
+
+    fn remembers_writes(&self) -> bool {
+        false
+    }
 }
 
 /// Reads the split, waiting up to `wait` for every parent to accept the route's current
 /// generation; past that, an error naming the Gateway and its condition.
-pub async fn read_routes(
+async fn read_routes(
     client: &kube::Client,
     input: &RouteInput<'_>,
     wait: Duration,
@@ -211,7 +232,7 @@ pub async fn read_routes(
 }
 
 /// Writes a split (and the sticky `cookie` while the canary takes part of the traffic).
-pub async fn set_routes(
+async fn set_routes(
     client: &kube::Client,
     input: &RouteInput<'_>,
     split: Routes,
@@ -225,10 +246,10 @@ pub async fn set_routes(
         split.primary,
         if split.mirrored { ", mirrored" } else { "" }
     );
-    let missing = std::cell::Cell::new(false);
+    let missing = std::sync::atomic::AtomicBool::new(false);
     let outcome = ensure(&api, input.name, &what, |current| {
         let Some(cur) = current else {
-            missing.set(true);
+            missing.store(true, std::sync::atomic::Ordering::Relaxed);
             return None;
         };
         let mut next = cur.clone();
@@ -236,7 +257,7 @@ pub async fn set_routes(
         Some(next)
     })
     .await?;
-    if missing.get() {
+    if missing.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Error::Infra(format!(
             "httproute/{} is missing; run init again",
             input.name

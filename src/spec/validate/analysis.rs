@@ -18,51 +18,8 @@ pub(super) fn analysis(
     a: &wire::Analysis,
     p: Provider,
 ) -> Option<Analysis> {
-    let interval = match &a.interval {
-        None => {
-            cx.error(
-                &path.key("interval"),
-                "required field is missing (e.g. interval: 1m)",
-            );
-            None
-        }
-        Some(text) => {
-            let at = path.key("interval");
-            match cx.duration(&at, text) {
-                Some(d) if d.is_zero() => {
-                    cx.error(&at, "must be greater than 0");
-                    None
-                }
-                Some(d) => {
-                    if d < FLAGGER_MIN_INTERVAL {
-                        cx.warn(
-                            &at,
-                            format!("{text} is below Flagger's 10s minimum; canary-gate honours it (Flagger would use 10s)"),
-                        );
-                    }
-                    Some(d)
-                }
-                None => None,
-            }
-        }
-    };
-    let threshold = match a.threshold {
-        None => {
-            cx.error(
-                &path.key("threshold"),
-                "required field is missing (failed checks before rollback, e.g. threshold: 5)",
-            );
-            None
-        }
-        Some(t) if t <= 0 => {
-            cx.warn(
-                &path.key("threshold"),
-                format!("{t} is treated as 1, as Flagger does"),
-            );
-            Some(1)
-        }
-        Some(t) => cx.int_in(&path.key("threshold"), t, 1, i64::from(u32::MAX)),
-    };
+    let interval = interval(cx, path, a.interval.as_deref());
+    let threshold = threshold(cx, path, a.threshold);
 
     one_of(cx, path, a);
     let iterations = a
@@ -75,14 +32,7 @@ pub(super) fn analysis(
     let max_weight = a
         .max_weight
         .and_then(|v| cx.int_in(&path.key("maxWeight"), v, 1, 100));
-    if a.max_weight.is_some() && (a.step_weights.is_some() || a.iterations.is_some()) {
-        let why = if a.step_weights.is_some() {
-            "stepWeights sets the last weight"
-        } else {
-            "iterations do not shift weights"
-        };
-        cx.warn(&path.key("maxWeight"), format!("ignored: {why}"));
-    }
+    max_weight_ignored(cx, path, a);
     let step_weight_promotion = a.step_weight_promotion.map_or(Some(0), |v| {
         cx.int_in(&path.key("stepWeightPromotion"), v, 0, 100)
     });
@@ -138,6 +88,67 @@ pub(super) fn analysis(
         alerts,
         session_affinity,
     })
+}
+
+/// Validates `interval`: required and positive, with a warning when below Flagger's minimum.
+fn interval(cx: &mut Ctx<'_>, path: &FieldPath, text: Option<&str>) -> Option<Duration> {
+    let Some(text) = text else {
+        cx.error(
+            &path.key("interval"),
+            "required field is missing (e.g. interval: 1m)",
+        );
+        return None;
+    };
+    let at = path.key("interval");
+    match cx.duration(&at, text) {
+        Some(d) if d.is_zero() => {
+            cx.error(&at, "must be greater than 0");
+            None
+        }
+        Some(d) => {
+            if d < FLAGGER_MIN_INTERVAL {
+                cx.warn(
+                    &at,
+                    format!("{text} is below Flagger's 10s minimum; canary-gate honours it (Flagger would use 10s)"),
+                );
+            }
+            Some(d)
+        }
+        None => None,
+    }
+}
+
+/// Validates `threshold`: required, with values of 0 or less treated as 1 as Flagger does.
+fn threshold(cx: &mut Ctx<'_>, path: &FieldPath, threshold: Option<i64>) -> Option<u32> {
+    match threshold {
+        None => {
+            cx.error(
+                &path.key("threshold"),
+                "required field is missing (failed checks before rollback, e.g. threshold: 5)",
+            );
+            None
+        }
+        Some(t) if t <= 0 => {
+            cx.warn(
+                &path.key("threshold"),
+                format!("{t} is treated as 1, as Flagger does"),
+            );
+            Some(1)
+        }
+        Some(t) => cx.int_in(&path.key("threshold"), t, 1, i64::from(u32::MAX)),
+    }
+}
+
+/// Warns that `maxWeight` is ignored when `stepWeights` or `iterations` decide the weights.
+fn max_weight_ignored(cx: &mut Ctx<'_>, path: &FieldPath, a: &wire::Analysis) {
+    if a.max_weight.is_some() && (a.step_weights.is_some() || a.iterations.is_some()) {
+        let why = if a.step_weights.is_some() {
+            "stepWeights sets the last weight"
+        } else {
+            "iterations do not shift weights"
+        };
+        cx.warn(&path.key("maxWeight"), format!("ignored: {why}"));
+    }
 }
 
 /// The CRD's `oneOf`: exactly one of `iterations`, `stepWeight`, `stepWeights`.

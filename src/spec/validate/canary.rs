@@ -102,28 +102,7 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
     };
 
     let target = target(cx, &spec_path, spec.target_ref.as_ref());
-    let has_gateway_refs = spec
-        .service
-        .as_ref()
-        .is_some_and(|s| s.gateway_refs.as_ref().is_some_and(|g| !g.is_empty()));
-    let (effective, inferred) =
-        effective_provider(spec.provider, spec.ingress_ref.is_some(), has_gateway_refs);
-    let provider_path = spec_path.key("provider");
-    match inferred {
-        Some(Inferred::FromSpec(why)) => cx.notice(&provider_path, why),
-        Some(Inferred::FlaggerDefault(why)) => cx.warn(&provider_path, why),
-        None => {}
-    }
-    if spec.provider.is_some() && !ACTED_ON_PROVIDERS.contains(&effective) {
-        cx.warn(
-            &provider_path,
-            format!(
-                "{} is a valid Flagger provider, but canary-gate does not drive it yet (it drives: {})",
-                effective.as_str(),
-                support::names(ACTED_ON_PROVIDERS)
-            ),
-        );
-    }
+    let effective = provider(cx, &spec_path, &spec);
 
     let ingress = refs(cx, &spec_path, &spec, effective);
     provider_rules(cx, &spec_path, &spec, effective, target.as_ref());
@@ -142,26 +121,7 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
         effective,
     );
 
-    let analysis = match (&spec.analysis, &spec.canary_analysis) {
-        (Some(a), other) => {
-            if other.is_some() {
-                cx.warn(
-                    &spec_path.key("canaryAnalysis"),
-                    "ignored: spec.analysis is set (canaryAnalysis is its deprecated alias)",
-                );
-            }
-            analysis::analysis(cx, &spec_path.key("analysis"), a, effective)
-        }
-        (None, Some(a)) => {
-            let path = spec_path.key("canaryAnalysis");
-            cx.warn(&path, "deprecated: rename canaryAnalysis to analysis");
-            analysis::analysis(cx, &path, a, effective)
-        }
-        (None, None) => {
-            cx.error(&spec_path.key("analysis"), "required field is missing");
-            None
-        }
-    };
+    let analysis = spec_analysis(cx, &spec_path, &spec, effective);
 
     let deadline_path = spec_path.key("progressDeadlineSeconds");
     let progress_deadline = match spec.progress_deadline_seconds {
@@ -194,6 +154,62 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
         revert_on_deletion: spec.revert_on_deletion.unwrap_or(false),
         suspend: spec.suspend.unwrap_or(false),
     })
+}
+
+/// Works out the provider canary-gate acts as, saying when it was inferred or is not driven.
+fn provider(cx: &mut Ctx<'_>, spec_path: &FieldPath, spec: &wire::CanarySpec) -> Provider {
+    let has_gateway_refs = spec
+        .service
+        .as_ref()
+        .is_some_and(|s| s.gateway_refs.as_ref().is_some_and(|g| !g.is_empty()));
+    let (effective, inferred) =
+        effective_provider(spec.provider, spec.ingress_ref.is_some(), has_gateway_refs);
+    let provider_path = spec_path.key("provider");
+    match inferred {
+        Some(Inferred::FromSpec(why)) => cx.notice(&provider_path, why),
+        Some(Inferred::FlaggerDefault(why)) => cx.warn(&provider_path, why),
+        None => {}
+    }
+    if spec.provider.is_some() && !ACTED_ON_PROVIDERS.contains(&effective) {
+        cx.warn(
+            &provider_path,
+            format!(
+                "{} is a valid Flagger provider, but canary-gate does not drive it yet (it drives: {})",
+                effective.as_str(),
+                support::names(ACTED_ON_PROVIDERS)
+            ),
+        );
+    }
+    effective
+}
+
+/// Validates `spec.analysis`, or its deprecated alias `spec.canaryAnalysis` when only that is set.
+fn spec_analysis(
+    cx: &mut Ctx<'_>,
+    spec_path: &FieldPath,
+    spec: &wire::CanarySpec,
+    effective: Provider,
+) -> Option<Analysis> {
+    match (&spec.analysis, &spec.canary_analysis) {
+        (Some(a), other) => {
+            if other.is_some() {
+                cx.warn(
+                    &spec_path.key("canaryAnalysis"),
+                    "ignored: spec.analysis is set (canaryAnalysis is its deprecated alias)",
+                );
+            }
+            analysis::analysis(cx, &spec_path.key("analysis"), a, effective)
+        }
+        (None, Some(a)) => {
+            let path = spec_path.key("canaryAnalysis");
+            cx.warn(&path, "deprecated: rename canaryAnalysis to analysis");
+            analysis::analysis(cx, &path, a, effective)
+        }
+        (None, None) => {
+            cx.error(&spec_path.key("analysis"), "required field is missing");
+            None
+        }
+    }
 }
 
 fn target(cx: &mut Ctx<'_>, spec: &FieldPath, t: Option<&wire::TargetRef>) -> Option<ObjectRef> {
@@ -435,26 +451,7 @@ fn service(
         }
         Some(v) => cx.int_in(&path.key("port"), v, 1, 65535).map(|v| v as u16),
     };
-    let name = match (&s.name, target) {
-        (Some(n), _) => Some(n.clone()),
-        (None, Some(t)) => Some(t.to_string()),
-        (None, None) => None,
-    };
-    if let Some(n) = &name
-        && let Some(why) = dns1035_label(&format!("{n}-primary"))
-    {
-        let (at, what) = match s.name {
-            Some(_) => (path.key("name"), String::new()),
-            None => (
-                spec.key("targetRef").key("name"),
-                " (the default service name)".to_string(),
-            ),
-        };
-        cx.error(
-            &at,
-            format!("{n:?}{what} cannot name Services: \"{n}-primary\" {why}"),
-        );
-    }
+    let name = service_name(cx, spec, &path, s, target);
     let port_name = s.port_name.clone().unwrap_or_else(|| "http".into());
     if let Some(why) = dns1123_label(&port_name) {
         cx.error(
@@ -462,22 +459,7 @@ fn service(
             format!("{port_name:?} is not a valid port name: it {why}"),
         );
     }
-    let target_port = match &s.target_port {
-        None => port.map(PortRef::Number),
-        Some(IntOrString::Int(v)) => cx
-            .int_in(&path.key("targetPort"), *v, 1, 65535)
-            .map(|v| PortRef::Number(v as u16)),
-        Some(IntOrString::Str(n)) => match iana_svc_name(n) {
-            Some(why) => {
-                cx.error(
-                    &path.key("targetPort"),
-                    format!("{n:?} is not a valid container port name: it {why}"),
-                );
-                None
-            }
-            None => Some(PortRef::Name(n.clone())),
-        },
-    };
+    let target_port = target_port(cx, &path, s, port);
     let timeout = s
         .timeout
         .as_ref()
@@ -513,6 +495,63 @@ fn service(
         unmanaged_labels: unmanaged.labels.unwrap_or_default(),
         unmanaged_annotations: unmanaged.annotations.unwrap_or_default(),
     })
+}
+
+/// The Services' base name (`service.name`, else the target's name), checked so that
+/// `<name>-primary` is a valid Service name.
+fn service_name(
+    cx: &mut Ctx<'_>,
+    spec: &FieldPath,
+    path: &FieldPath,
+    s: &wire::ServiceSpec,
+    target: Option<&str>,
+) -> Option<String> {
+    let name = match (&s.name, target) {
+        (Some(n), _) => Some(n.clone()),
+        (None, Some(t)) => Some(t.to_string()),
+        (None, None) => None,
+    };
+    if let Some(n) = &name
+        && let Some(why) = dns1035_label(&crate::rollout::primary_name(n))
+    {
+        let (at, what) = match s.name {
+            Some(_) => (path.key("name"), String::new()),
+            None => (
+                spec.key("targetRef").key("name"),
+                " (the default service name)".to_string(),
+            ),
+        };
+        cx.error(
+            &at,
+            format!("{n:?}{what} cannot name Services: \"{n}-primary\" {why}"),
+        );
+    }
+    name
+}
+
+/// Validates `service.targetPort` (a port number or a container port name), defaulting to `port`.
+fn target_port(
+    cx: &mut Ctx<'_>,
+    path: &FieldPath,
+    s: &wire::ServiceSpec,
+    port: Option<u16>,
+) -> Option<PortRef> {
+    match &s.target_port {
+        None => port.map(PortRef::Number),
+        Some(IntOrString::Int(v)) => cx
+            .int_in(&path.key("targetPort"), *v, 1, 65535)
+            .map(|v| PortRef::Number(v as u16)),
+        Some(IntOrString::Str(n)) => match iana_svc_name(n) {
+            Some(why) => {
+                cx.error(
+                    &path.key("targetPort"),
+                    format!("{n:?} is not a valid container port name: it {why}"),
+                );
+                None
+            }
+            None => Some(PortRef::Name(n.clone())),
+        },
+    }
 }
 
 fn metadata(m: Option<&wire::CustomMetadata>) -> Metadata {

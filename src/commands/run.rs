@@ -1,16 +1,19 @@
-//! `run`, `step`, `promote`, `rollback` and `status`: one canary at a time, under its lock (status
-//! reads without it), driving the executor; SIGINT/SIGTERM route all traffic back to the primary.
+//! `run`, `step`, `promote` and `rollback`: each canary under its lock, driven by the driver's
+//! executor, side by side up to `--max-parallel`; SIGINT/SIGTERM route all traffic back to the
+//! primary. The reports go through one Reporter per canary.
 
-use super::init::{Cluster, initialize_locked, under_lock};
 use super::specs;
-use crate::cli::{ClusterArgs, Format};
+use crate::cli::ClusterArgs;
+use crate::driver::edges::{Placed, Scope};
+use crate::driver::executor::Executor;
+use crate::driver::lock::under_lock;
+use crate::driver::{Cluster, namespace_on, runtime};
 use crate::error::{Error, Outcome};
-use crate::executor::Executor;
 use crate::k8s::state_store::StateStore;
-use crate::k8s::{Connection, canary_id, connect};
-use crate::metrics;
+use crate::k8s::{Connection, connect};
+use crate::metrics::{self, checks::MetricChecks, checks::Prometheus};
 use crate::report::{self, Event, Report, Reporter, Verdict};
-use crate::rollout::{Action, Phase, Plan, Routes};
+use crate::rollout::{Action, Phase, Routes};
 use crate::settings::Settings;
 use crate::spec::duration::format_duration;
 use crate::spec::model::{Canary, MetricTemplate};
@@ -27,8 +30,6 @@ pub enum Mode {
     Promote,
     /// Roll back now.
     Rollback,
-    /// Report (format, watch).
-    Status(Format, bool),
 }
 
 impl Mode {
@@ -39,35 +40,17 @@ impl Mode {
             Mode::Step(_) => "step",
             Mode::Promote => "promote",
             Mode::Rollback => "rollback",
-            Mode::Status(..) => "status",
         }
     }
 }
 
 /// Runs the command for every canary in the specs; the exit code is the worst outcome.
 pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcome, Error> {
-    let Some(loaded) = specs::load_valid(settings, "drive", mode.name())? else {
+    let Some((loaded, cluster)) = specs::load_for(settings, args, "drive", mode.name())? else {
         return Ok(Outcome::Invalid);
     };
-    let cluster = Cluster::from_args(args)?;
-    for c in &loaded.canaries {
-        super::init::check_supported(c)?;
-        for h in &c.analysis.webhooks {
-            report::console::mask_url(&h.url);
-        }
-        if let Some(server) = &c.metrics_server {
-            report::console::mask_url(server);
-        }
-    }
-    for t in &loaded.templates {
-        if let Some(address) = &t.address {
-            report::console::mask_url(address);
-        }
-    }
-    if let Some(server) = &settings.metrics_server {
-        report::console::mask_url(server.as_str());
-    }
-    let runtime = super::runtime()?;
+    mask_addresses(settings, &loaded);
+    let runtime = runtime()?;
     let shortest = loaded
         .canaries
         .iter()
@@ -75,12 +58,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
         .min()
         .unwrap_or(Duration::from_secs(60));
     let budget = (shortest / 2).clamp(Duration::from_secs(1), Duration::from_secs(10));
-    let status = matches!(mode, Mode::Status(..));
-    let files = if status {
-        None
-    } else {
-        Reporter::files_for(settings).map(report::summary::SharedFiles::new)
-    };
+    let files = Reporter::files_for(settings).map(report::summary::SharedFiles::new);
     // One limit for the whole command, however long a canary waits for its turn.
     let deadline = settings.timeout.map(|t| Instant::now() + t);
     let result = runtime.block_on(async {
@@ -104,11 +82,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
         let each = loaded.canaries.iter().map(|c| {
             let (files, slots, job) = (files.clone(), &slots, &job);
             async move {
-                let mut reporter = if status {
-                    Reporter::new(Vec::new())
-                } else {
-                    Reporter::for_canary(settings, fleet, budget, true, files)
-                };
+                let mut reporter = Reporter::for_canary(settings, fleet, budget, true, files);
                 // Waiting for a turn ends early on a signal, the deadline or --fail-fast.
                 let skipped = tokio::select! {
                     _slot = slots.acquire() => {
@@ -128,31 +102,42 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
                     _ = sleep_until(job.deadline) => Some("skipped: timed out (--timeout)"),
                 };
                 let why = skipped.unwrap_or_default();
-                let ns = super::init::namespace_of(settings, job.conn, c);
+                let ns = namespace_on(settings, job.conn, c);
                 println!("{ns}/{}: {why}", c.name);
-                if !status {
-                    let mut report = Report::new(format!("{ns}/{}", c.name), job.mode.name());
-                    report.spec_file = Some(c.origin.file.clone());
-                    report.message = Some(why.to_string());
-                    report.verdict = Some(Verdict::Cancelled);
-                    reporter.send(Event::Finished, &mut report).await;
-                }
+                let mut report = Report::new(format!("{ns}/{}", c.name), job.mode.name());
+                report.spec_file = Some(c.origin.file.clone());
+                report.message = Some(why.to_string());
+                report.verdict = Some(Verdict::Cancelled);
+                reporter.send(Event::Finished, &mut report).await;
                 Ok(Outcome::Failed)
             }
         });
-        let mut worst = Ok(Outcome::Success);
-        for r in futures::future::join_all(each).await {
-            worst = match (worst, r) {
-                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-                (Ok(a), Ok(b)) => Ok(worse(a, b)),
-            };
-        }
-        worst
+        worst(futures::future::join_all(each).await)
     });
     if let Some(files) = &files {
         files.finish();
     }
     result
+}
+
+/// Webhook and metrics-server URLs may carry credentials: masked before anything can print them.
+fn mask_addresses(settings: &Settings, loaded: &crate::spec::Loaded) {
+    for c in &loaded.canaries {
+        for h in &c.analysis.webhooks {
+            report::console::mask_url(&h.url);
+        }
+        if let Some(server) = &c.metrics_server {
+            report::console::mask_url(server);
+        }
+    }
+    for t in &loaded.templates {
+        if let Some(address) = &t.address {
+            report::console::mask_url(address);
+        }
+    }
+    if let Some(server) = &settings.metrics_server {
+        report::console::mask_url(server.as_str());
+    }
 }
 
 fn rank(o: Outcome) -> u8 {
@@ -164,11 +149,22 @@ fn rank(o: Outcome) -> u8 {
     }
 }
 
-fn worse(a: Outcome, b: Outcome) -> Outcome {
-    if rank(b) > rank(a) { b } else { a }
+/// The worst of the canaries' results (the exit code of the command): an error, else the worst
+/// outcome.
+pub fn worst(results: Vec<Result<Outcome, Error>>) -> Result<Outcome, Error> {
+    let mut worst = Ok(Outcome::Success);
+    for r in results {
+        worst = match (worst, r) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(a), Ok(b)) if rank(b) > rank(a) => Ok(b),
+            (Ok(a), Ok(_)) => Ok(a),
+        };
+    }
+    worst
 }
 
-fn outcome_of(phase: Phase) -> Outcome {
+/// The exit outcome of a canary left in `phase`.
+pub fn outcome_of(phase: Phase) -> Outcome {
     match phase {
         Phase::Failed => Outcome::Failed,
         Phase::Waiting | Phase::WaitingPromotion => Outcome::Waiting,
@@ -192,64 +188,39 @@ struct Job<'a> {
 }
 
 async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outcome, Error> {
-    let Job {
-        settings,
-        cluster,
-        conn,
-        templates,
-        mode,
-        groups,
-        stop,
-        deadline,
-    } = *job;
-    let namespace = super::init::namespace_of(settings, conn, c);
-    let exec = Executor {
-        client: &conn.client,
-        namespace: namespace.clone(),
-        canary: c,
-        plan: Plan::new(c).0,
-        cluster,
-        owner: canary_id(&namespace, &c.name),
-        hooks: Caller::new().map_err(|e| Error::Infra(format!("webhook client: {e}")))?,
-        http: reqwest::Client::new(),
-        insecure_http: reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .map_err(|e| Error::Infra(format!("HTTP client: {e}")))?,
-        templates,
-        measured: Default::default(),
-        routes_seen: Default::default(),
-        revision: Default::default(),
-        metrics_server: settings
-            .metrics_server
-            .as_ref()
-            .map_or_else(|| metrics::DEFAULT_SERVER.to_string(), |u| u.to_string()),
-    };
-    if let Mode::Status(format, watch) = mode {
-        return status(&exec, *format, *watch).await;
-    }
-    let mut report = Report::new(format!("{namespace}/{}", c.name), mode.name());
+    let (settings, conn) = (job.settings, job.conn);
+    let placed = Placed::new(namespace_on(settings, conn, c), c);
+    let (namespace, plan) = (&placed.namespace, &placed.plan);
+    let mut exec = executor(job, placed.scope(c, job.cluster))?;
+    let mut report = Report::new(format!("{namespace}/{}", c.name), job.mode.name());
     report.spec_file = Some(c.origin.file.clone());
-    report.threshold = exec.plan.threshold;
+    report.threshold = plan.threshold;
     report.interval_seconds = exec.interval().as_secs_f64();
     report.run_url = settings.github.run_url();
     reporter.send(Event::Started, &mut report).await;
-    let result = under_lock(settings, cluster, conn, &namespace, &c.name, async |who| {
-        let mut live = Live {
-            reporter: &mut *reporter,
-            report: &mut report,
-            groups,
-            stop: stop.subscribe(),
-            deadline,
-            start_last: None,
-        };
-        locked(settings, conn, &exec, who, mode, &mut live).await
-    })
+    let result = under_lock(
+        settings,
+        job.cluster,
+        conn,
+        namespace,
+        &c.name,
+        async |who| {
+            let mut live = Live {
+                reporter: &mut *reporter,
+                report: &mut report,
+                groups: job.groups,
+                stop: job.stop.subscribe(),
+                deadline: job.deadline,
+                start_last: None,
+            };
+            locked(settings, conn, &mut exec, who, job.mode, &mut live).await
+        },
+    )
     .await;
     let verdict = match (&result, report.verdict.take()) {
         (_, Some(v)) => v,
         (Err(e), None) => Verdict::Error(e.to_string()),
-        (Ok(_), None) => verdict_of(&report, mode),
+        (Ok(_), None) => verdict_of(&report, job.mode),
     };
     report.findings = report::findings::rollout_findings(c, &report.steps, &verdict);
     report.verdict = Some(verdict);
@@ -259,6 +230,28 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
         Error::Reported(_) => e,
         e => Error::Reported(Box::new(e)),
     })
+}
+
+/// The executor of one canary: webhook and metric clients, its edges.
+fn executor<'a>(job: &Job<'a>, scope: Scope<'a>) -> Result<Executor<'a>, Error> {
+    let hooks = Caller::new().map_err(|e| Error::Infra(format!("webhook client: {e}")))?;
+    let provider = Prometheus::new().map_err(Error::Infra)?;
+    let default_server = job
+        .settings
+        .metrics_server
+        .as_ref()
+        .map_or_else(|| metrics::DEFAULT_SERVER.to_string(), |u| u.to_string());
+    let checks = MetricChecks {
+        client: &job.conn.client,
+        namespace: scope.namespace,
+        canary: scope.canary,
+        plan: scope.plan,
+        templates: job.templates,
+        default_server,
+        provider: Box::new(provider),
+        observer: None,
+    };
+    Executor::new(&job.conn.client, scope, hooks, checks)
 }
 
 /// The report of the canary being driven and where it goes.
@@ -321,16 +314,16 @@ fn verdict_of(r: &Report, mode: &Mode) -> Verdict {
 async fn locked(
     settings: &Settings,
     conn: &Connection,
-    exec: &Executor<'_>,
+    exec: &mut Executor<'_>,
     who: &str,
     mode: &Mode,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
-    let c = exec.canary;
-    let (cluster, namespace) = (exec.cluster, exec.namespace.as_str());
+    let scope = exec.scope();
+    let (c, plan, namespace) = (scope.canary, scope.plan, scope.namespace);
     // As Flagger: a suspended canary is neither initialized nor reconciled, and its traffic
     // stays where it is (the release files and images are not applied either).
-    if exec.plan.suspend && matches!(mode, Mode::Run | Mode::Step(_)) {
+    if plan.suspend && matches!(mode, Mode::Run | Mode::Step(_)) {
         live.report.verdict = Some(Verdict::NothingToDo);
         println!(
             "{namespace}/{}: suspended (spec.suspend: true): nothing reconciled, traffic left as it is",
@@ -343,7 +336,8 @@ async fn locked(
         if matches!(mode, Mode::Run | Mode::Step(_)) && live.groups && !settings.images.is_empty() {
             super::release::check_images(exec, &settings.images).await?;
         }
-        initialize_locked(settings, cluster, conn, c, namespace, who).await?;
+        let wait = settings.timeout.unwrap_or(plan.progress_deadline);
+        exec.initialize(wait, who).await?;
         store = StateStore::open(&conn.client, namespace, &c.name).await?;
     }
     live.start_last = store.state().and_then(|s| s.history.last().cloned());
@@ -352,7 +346,7 @@ async fn locked(
         Mode::Promote => {
             let state = store.state().cloned().unwrap_or_default();
             let obs = exec.observe().await?;
-            let Some(d) = crate::rollout::manual::promote(&exec.plan, &state, &obs) else {
+            let Some(d) = crate::rollout::manual::promote(plan, &state, &obs) else {
                 println!(
                     "{namespace}/{}: nothing to promote (phase {})",
                     c.name,
@@ -362,7 +356,7 @@ async fn locked(
             };
             let before = state.history.last().cloned();
             let d = exec
-                .commit(&mut store, d, state.canary_weight, Default::default())
+                .commit_manual(&mut store, d, state.canary_weight)
                 .await?;
             live.ticked(&d.state, before.as_ref()).await;
         }
@@ -376,7 +370,6 @@ async fn locked(
                 super::release::set_images(exec, &settings.images, strict).await?;
             }
         }
-        _ => {}
     }
     let deadline = live.deadline;
     let mut stop = live.stop.clone();
@@ -462,12 +455,13 @@ async fn shutdown_signal() {
 }
 
 async fn drive(
-    exec: &Executor<'_>,
+    exec: &mut Executor<'_>,
     store: &mut StateStore,
     mode: &Mode,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
-    let name = format!("{}/{}", exec.namespace, exec.canary.name);
+    let name = exec.name();
+    let (target, threshold) = (&exec.scope().plan.target.name, exec.scope().plan.threshold);
     exec.check_providers().await;
     let actions = live.groups && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     let mut weight = exec.routes().await?.canary;
@@ -498,7 +492,7 @@ async fn drive(
             s.phase.kebab(),
             routes.canary,
             s.failed_checks,
-            exec.plan.threshold
+            threshold
         );
         let outcome = outcome_of(s.phase);
         let idle = matches!(
@@ -521,10 +515,7 @@ async fn drive(
         };
         if idle {
             live.report.verdict = Some(Verdict::NothingToDo);
-            println!(
-                "{name}: no new revision of {}; nothing to do",
-                exec.canary.target.name
-            );
+            println!("{name}: no new revision of {target}; nothing to do");
         }
         if done {
             if let Some(m) = &s.message {
@@ -538,85 +529,23 @@ async fn drive(
 }
 
 async fn rollback(
-    exec: &Executor<'_>,
+    exec: &mut Executor<'_>,
     store: &mut StateStore,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
     let state = store.state().cloned().unwrap_or_default();
     let obs = exec.observe().await?;
-    match crate::rollout::manual::rollback(&exec.plan, &state, &obs) {
+    match crate::rollout::manual::rollback(exec.scope().plan, &state, &obs) {
         Some(d) => {
-            let d = exec
-                .commit(store, d, obs.routes.canary, Default::default())
-                .await?;
+            let d = exec.commit_manual(store, d, obs.routes.canary).await?;
             live.ticked(&d.state, state.history.last()).await;
             live.report.verdict = Some(Verdict::RolledBack);
         }
         None => println!(
-            "{}/{}: nothing to roll back (phase {})",
-            exec.namespace,
-            exec.canary.name,
+            "{}: nothing to roll back (phase {})",
+            exec.name(),
             state.phase.kebab()
         ),
     }
     Ok(Outcome::Success)
-}
-
-async fn status(exec: &Executor<'_>, format: Format, watch: bool) -> Result<Outcome, Error> {
-    let name = format!("{}/{}", exec.namespace, exec.canary.name);
-    loop {
-        let store = StateStore::open(exec.client, &exec.namespace, &exec.canary.name).await?;
-        let state = store.state().cloned().unwrap_or_default();
-        let routes = if store.state().is_some() {
-            exec.read_routes().await.ok()
-        } else {
-            None
-        };
-        let weight = routes.map_or(state.canary_weight, |r| r.canary);
-        match format {
-            Format::Json => println!(
-                "{}",
-                serde_json::json!({
-                    "name": exec.canary.name, "namespace": exec.namespace,
-                    "phase": state.phase.kebab(), "canaryWeight": weight,
-                    "failedChecks": state.failed_checks, "threshold": exec.plan.threshold,
-                    "iterations": state.iterations, "message": state.message,
-                    "initialized": store.state().is_some(), "suspended": exec.plan.suspend,
-                })
-            ),
-            Format::Text => println!(
-                "{name}: {}{}, canary weight {weight}%, failed checks {}/{}{}",
-                if store.state().is_some() {
-                    state.phase.kebab()
-                } else {
-                    "not initialized"
-                },
-                if exec.plan.suspend {
-                    " (suspended)"
-                } else {
-                    ""
-                },
-                state.failed_checks,
-                exec.plan.threshold,
-                state
-                    .message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            ),
-        }
-        let outcome = outcome_of(state.phase);
-        let settled = matches!(
-            state.phase,
-            Phase::Succeeded
-                | Phase::Failed
-                | Phase::Initialized
-                | Phase::Waiting
-                | Phase::WaitingPromotion
-        );
-        if !watch || settled {
-            return Ok(outcome);
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }

@@ -1,0 +1,208 @@
+//! The one place a canary's router and workload are chosen: an exhaustive `match` on the target
+//! kind and one on the provider, with no default arm, so a new variant in `spec/` does not compile
+//! until it is given an edge here (Flagger's router factory, without its silent fallback).
+//!
+//! Adding a router or a target kind: one new file under `src/router/` or `src/workload/` that
+//! implements [`TrafficRouter`] or [`Workload`], and one arm below.
+
+use crate::driver::Cluster;
+use crate::error::Error;
+use crate::metrics::queries::Observer;
+use crate::rollout::{Plan, Strategy};
+use crate::router::TrafficRouter;
+use crate::router::gateway_api::{self, GatewayApi};
+use crate::router::kubernetes::NoL7;
+use crate::router::nginx::Nginx;
+use crate::spec::model::{Canary, Provider, TargetKind};
+use crate::workload::Workload;
+use crate::workload::deployment::DeploymentWorkload;
+use crate::workload::service_target::ServiceWorkload;
+
+/// A canary's edges: how its traffic moves and what its workload is.
+pub struct Edges<'a> {
+    /// The provider's router.
+    pub router: Box<dyn TrafficRouter + 'a>,
+    /// The target kind's workload.
+    pub workload: Box<dyn Workload + 'a>,
+    /// The built-in metric queries of the provider (`None`: it has none).
+    pub observer: Option<Observer<'a>>,
+}
+
+/// What the edges of one canary are built from.
+pub struct Scope<'a> {
+    /// The validated spec.
+    pub canary: &'a Canary,
+    /// Its plan.
+    pub plan: &'a Plan,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+    /// The cluster options.
+    pub cluster: &'a Cluster,
+}
+
+/// A canary's namespace, owner id and plan, owned, for a [`Scope`] to borrow.
+pub struct Placed {
+    /// The namespace.
+    pub namespace: String,
+    /// `<namespace>/<name>`.
+    pub owner: String,
+    /// The plan.
+    pub plan: Plan,
+}
+
+impl Placed {
+    /// Canary `c` in `namespace`.
+    pub fn new(namespace: String, c: &Canary) -> Placed {
+        Placed {
+            owner: crate::k8s::canary_id(&namespace, &c.name),
+            plan: Plan::new(c).0,
+            namespace,
+        }
+    }
+
+    /// The scope of `c` placed here.
+    pub fn scope<'a>(&'a self, c: &'a Canary, cluster: &'a Cluster) -> Scope<'a> {
+        Scope {
+            canary: c,
+            plan: &self.plan,
+            namespace: &self.namespace,
+            owner: &self.owner,
+            cluster,
+        }
+    }
+}
+
+/// The edges of a canary; a provider or target kind this build does not drive is invalid input
+/// naming the spec line.
+pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
+    let (router, observer) = router(s)?;
+    Ok(Edges {
+        workload: workload(s)?,
+        router,
+        observer,
+    })
+}
+
+fn workload<'a>(s: &Scope<'a>) -> Result<Box<dyn Workload + 'a>, Error> {
+    let (c, plan, namespace, owner) = (s.canary, s.plan, s.namespace, s.owner);
+    match (c.target.kind, c.service.as_ref()) {
+        (TargetKind::Deployment, Some(service)) => Ok(Box::new(DeploymentWorkload {
+            plan,
+            namespace,
+            opts: &s.cluster.workload,
+            owner,
+            service,
+            autoscaler: c.autoscaler.as_ref(),
+        })),
+        (TargetKind::Service, _) => Ok(Box::new(ServiceWorkload {
+            plan,
+            namespace,
+            owner,
+        })),
+        (TargetKind::Deployment | TargetKind::DaemonSet, _) => Err(unsupported(
+            c,
+            &["spec", "targetRef", "kind"],
+            format!(
+                "target kind {:?} is not driven by canary-gate yet (Deployment with spec.service, and Service, are)",
+                c.target.kind
+            ),
+        )),
+    }
+}
+
+/// A router and the provider's built-in metric queries (Flagger's observers).
+type Routing<'a> = (Box<dyn TrafficRouter + 'a>, Option<Observer<'a>>);
+
+fn router<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
+    let plan = s.plan;
+    match plan.provider {
+        Provider::Nginx => nginx(s),
+        Provider::GatewayApiV1 => Ok((gateway(s, gateway_api::V1)?, Some(Observer::Http))),
+        Provider::GatewayApiV1beta1 => {
+            Ok((gateway(s, gateway_api::V1BETA1)?, Some(Observer::Http)))
+        }
+        Provider::Kubernetes => Ok((Box::new(NoL7), Some(Observer::Http))),
+        Provider::Apisix
+        | Provider::Appmesh
+        | Provider::AppmeshV1beta2
+        | Provider::Contour
+        | Provider::Gloo
+        | Provider::Istio
+        | Provider::Knative
+        | Provider::Kuma
+        | Provider::Linkerd
+        | Provider::Osm
+        | Provider::Skipper
+        | Provider::SmiV1alpha1
+        | Provider::SmiV1alpha2
+        | Provider::SmiV1alpha3
+        | Provider::Traefik => Err(unsupported(
+            s.canary,
+            &["spec", "provider"],
+            format!(
+                "provider {} is not driven by canary-gate yet (it drives nginx, gatewayapi:v1, gatewayapi:v1beta1 and kubernetes)",
+                plan.provider.as_str()
+            ),
+        )),
+    }
+}
+
+/// NGINX: the canary Ingress, observed by ingress-nginx's own metrics. Without `spec.service`
+/// (a Service target) there is no apex for the Ingress to route through: no L7 routing.
+fn nginx<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
+    let names = &s.plan.names;
+    let (Some(ingress), Some(canary_ingress)) = (&names.ingress, &names.canary_ingress) else {
+        let why = "provider nginx needs spec.ingressRef".to_string();
+        return Err(unsupported(s.canary, &["spec", "provider"], why));
+    };
+    let observer = Some(Observer::Nginx { ingress });
+    let Some(service) = s.canary.service.as_ref() else {
+        return Ok((Box::new(NoL7), observer));
+    };
+    let router = Nginx {
+        namespace: s.namespace,
+        ingress,
+        canary_ingress,
+        apex: &service.name,
+        prefix: &s.cluster.ingress_prefix,
+        owner: s.owner,
+        matches: ab_matches(s.plan),
+    };
+    Ok((Box::new(router), observer))
+}
+
+/// Gateway API: the HTTPRoute of `api_version`; without `spec.service`, no L7 routing.
+fn gateway<'a>(
+    s: &Scope<'a>,
+    api_version: &'static str,
+) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
+    let Some(service) = s.canary.service.as_ref() else {
+        return Ok(Box::new(NoL7));
+    };
+    let input =
+        gateway_api::input(s.canary, s.plan, s.namespace, api_version).ok_or_else(|| {
+            let why = "the Gateway API router needs spec.service".to_string();
+            unsupported(s.canary, &["spec", "provider"], why)
+        })?;
+    Ok(Box::new(GatewayApi {
+        input,
+        owner: s.owner,
+        extra: &service.apex,
+    }))
+}
+
+fn ab_matches(plan: &Plan) -> &[crate::spec::model::HttpMatch] {
+    match &plan.strategy {
+        Strategy::AbTesting { matches, .. } => matches,
+        Strategy::Canary { .. } | Strategy::BlueGreen { .. } => &[],
+    }
+}
+
+/// `file:line:col: canary NAME: why`, exit 2.
+fn unsupported(c: &Canary, path: &[&str], why: String) -> Error {
+    let p = crate::spec::path::FieldPath::of(path);
+    let at = format!("{}:{}", c.origin.file, c.origin.pos(&p));
+    Error::Invalid(format!("{at}: canary {}: {why}", c.name))
+}
