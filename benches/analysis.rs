@@ -6,6 +6,10 @@
 // A benchmark's setup failing has nothing to recover: it stops with the reason.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "../tests/canary.rs"]
+mod canary;
+
+use canary::canary;
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -51,7 +55,13 @@ fn main() {
     }
     std::fs::write(
         &spec,
-        format!("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: podinfo, namespace: test}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}\n  service: {{port: 80, targetPort: 9898}}\n  analysis:\n    interval: 1s\n    threshold: 100\n    stepWeight: 5\n    metrics:\n{metrics}"),
+        canary("podinfo")
+            .nginx()
+            .interval("1s")
+            .threshold(100)
+            .step_weight(5)
+            .analysis_lines(&format!("    metrics:\n{metrics}"))
+            .yaml(),
     )
     .expect("spec");
     let bin = env!("CARGO_BIN_EXE_canary-gate");

@@ -8,21 +8,25 @@
 // A benchmark's setup failing has nothing to recover: it stops with the reason.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "../tests/canary.rs"]
+mod canary;
+
+use canary::canary;
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SPEC: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: NAME, namespace: test}
-spec:
-  provider: nginx
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: NAME}
-  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: NAME}
-  service: {port: 80, targetPort: 9898}
-  analysis: {interval: 1s, threshold: 2, stepWeight: 50, maxWeight: 50}
-";
+/// The Canary of service `name`: one 50 % step, a 1 s interval.
+fn canary_of(name: &str) -> String {
+    canary(name)
+        .nginx()
+        .interval("1s")
+        .threshold(2)
+        .step_weight(50)
+        .max_weight(50)
+        .yaml()
+}
 
 struct Measure {
     wall: Duration,
@@ -129,7 +133,7 @@ fn one_size(n: usize) -> Measure {
         std::env::temp_dir().join(format!("canary-gate-bench-many-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let spec = dir.join("canaries.yaml");
-    let docs: Vec<String> = names.iter().map(|n| SPEC.replace("NAME", n)).collect();
+    let docs: Vec<String> = names.iter().map(|n| canary_of(n)).collect();
     std::fs::write(&spec, docs.join("---\n")).expect("spec");
     let parallel = n.to_string();
     let command = |extra: &[&str]| {

@@ -5,6 +5,10 @@
 // A benchmark's setup failing has nothing to recover: it stops with the reason.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "../tests/canary.rs"]
+mod canary;
+
+use canary::canary;
 use canary_gate_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -33,7 +37,12 @@ fn main() {
     let spec = dir.join("canary.yaml");
     std::fs::write(
         &spec,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: podinfo, namespace: test}\nspec:\n  provider: nginx\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}\n  service: {port: 80, targetPort: 9898}\n  analysis: {interval: 1s, threshold: 2, stepWeight: 10}\n",
+        canary("podinfo")
+            .nginx()
+            .interval("1s")
+            .threshold(2)
+            .step_weight(10)
+            .yaml(),
     )
     .expect("spec");
     let bin = env!("CARGO_BIN_EXE_canary-gate");
@@ -145,10 +154,14 @@ fn failing_to_zero(sim: &canary_gate_sim::SimHandle, dir: &Path, bin: &str) -> (
     let spec = dir.join("bad.yaml");
     std::fs::write(
         &spec,
-        format!(
-            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: podinfo, namespace: test}}\nspec:\n  provider: nginx\n  metricsServer: {}/_sim/prometheus\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}\n  service: {{port: 80, targetPort: 9898}}\n  analysis:\n    interval: 1s\n    threshold: {threshold}\n    stepWeight: 10\n    metrics:\n      - {{name: request-success-rate, interval: 5s, thresholdRange: {{min: 99}}}}\n",
-            sim.api_url
-        ),
+        canary("podinfo")
+            .nginx()
+            .metrics_server(&format!("{}/_sim/prometheus", sim.api_url))
+            .interval("1s")
+            .threshold(threshold)
+            .step_weight(10)
+            .success_rate("5s", 99)
+            .yaml(),
     )
     .expect("spec");
     let patch = json!({"spec": {"template": {

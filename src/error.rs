@@ -16,6 +16,9 @@ pub enum Outcome {
     Invalid,
     /// Waiting for a gate (exit 4).
     Waiting,
+    /// An error the command already told the user about (as the canary's verdict, on its spec
+    /// line): nothing more is printed, and the exit code is the error's.
+    Reported(u8),
 }
 
 /// Why a command could not do its work.
@@ -48,13 +51,86 @@ pub enum Error {
         /// What failed.
         why: String,
     },
-    /// A cluster operation failed after its retries (exit 3); the cluster is left safe.
+    /// A Kubernetes API request failed after its retries (exit 3); the cluster is left safe.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The cluster is not in a state the rollout can go on from (exit 3): a missing object,
+    /// a primary that never became ready, a route that was not accepted.
     #[error("{0}")]
     Infra(String),
-    /// An error the command already told the user about (as the canary's verdict, on its
-    /// spec line): the exit code is the inner one's, and nothing more is printed.
-    #[error("{0}")]
-    Reported(Box<Error>),
+}
+
+/// A Kubernetes API request that failed for good, named after the operation; the API's answer
+/// is kept as the source, so callers tell a 404 from a 409 or a timeout without reading text.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Reading an object (`what`: "reading deployment/podinfo").
+    #[error("{what}: {reason}")]
+    Read {
+        /// The read, with the object.
+        what: String,
+        /// The API's answer in one line.
+        reason: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// Creating or replacing an object.
+    #[error("{what}: {reason}")]
+    Write {
+        /// The write, with the object.
+        what: String,
+        /// The API's answer in one line.
+        reason: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// A merge patch (weights, replicas) or a server-side apply.
+    #[error("{what}: {reason}")]
+    Patch {
+        /// The patch, with the object.
+        what: String,
+        /// The API's answer in one line.
+        reason: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl ClusterError {
+    fn source_error(&self) -> &kube::Error {
+        match self {
+            ClusterError::Read { source, .. }
+            | ClusterError::Write { source, .. }
+            | ClusterError::Patch { source, .. } => source,
+        }
+    }
+
+    /// The API's HTTP status, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self.source_error() {
+            kube::Error::Api(s) => Some(s.code),
+            _ => None,
+        }
+    }
+
+    /// The object does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Someone else changed the object first (409), after every retry.
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// No answer in time.
+    pub fn is_timeout(&self) -> bool {
+        let text = self.source_error().to_string().to_lowercase();
+        self.status() == Some(504) || text.contains("timed out") || text.contains("timeout")
+    }
 }
 
 impl Error {
@@ -62,8 +138,10 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Invalid(_) | Error::ReadInput { .. } => 2,
-            Error::WriteOutput { .. } | Error::Unreachable { .. } | Error::Infra(_) => 3,
-            Error::Reported(inner) => inner.exit_code(),
+            Error::WriteOutput { .. }
+            | Error::Unreachable { .. }
+            | Error::Cluster(_)
+            | Error::Infra(_) => 3,
         }
     }
 }
@@ -76,6 +154,7 @@ impl Outcome {
             Outcome::Failed => 1,
             Outcome::Invalid => 2,
             Outcome::Waiting => 4,
+            Outcome::Reported(code) => code,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The `canary-gate` binary: parse, resolve, run, exit. Everything else is in the library.
 
-use canary_gate::{cli, commands, logging, report::console, settings};
+use canary_gate::{cli, commands, logging, settings};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -17,15 +17,12 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
-    if settings.github.is_actions()
-        && let Some(token) = &settings.github_token
-    {
-        eprintln!("{}", console::add_mask(token.expose()));
+    if let Some(token) = &settings.github_token {
+        settings.masker().mask(token.expose());
     }
     logging::init(settings.log);
     match commands::run(&settings) {
         Ok(outcome) => outcome.exit_code(),
-        Err(canary_gate::error::Error::Reported(e)) => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("canary-gate: error: {e}");
             ExitCode::from(e.exit_code())

@@ -146,6 +146,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The log masker, decided once by whether this is a GitHub Actions job.
+    pub fn masker(&self) -> crate::report::console::Masker {
+        crate::report::console::Masker {
+            actions: self.github.is_actions(),
+        }
+    }
+
     /// Resolves parsed flags against the GitHub context.
     pub fn resolve(cli: Cli, github: GithubContext) -> Result<Settings, Error> {
         let Some(command) = cli.command else {

@@ -2,12 +2,14 @@
 //! healthy canary and roll back errors and latency, no traffic is "no data", a MetricTemplate with
 //! variables is rendered and evaluated, an unreachable server is reported and fails the checks.
 
+use crate::canary::canary;
 use crate::cluster::Cluster;
 use canary_gate_sim::prometheus::Prometheus;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-struct Lab {
+/// The fixture app under traffic with a real Prometheus scraping the simulator.
+struct Scraped {
     c: Cluster,
     prom: Option<Prometheus>,
     dir: tempfile::TempDir,
@@ -15,7 +17,7 @@ struct Lab {
 
 /// The fixture app with `canary` annotations on the pod template (the new revision's behaviour
 /// is set later), Prometheus scraping the simulator, and a few samples in.
-fn lab() -> Option<Lab> {
+fn lab() -> Option<Scraped> {
     if !Prometheus::available() {
         assert!(
             !crate::support::required("prometheus"),
@@ -37,14 +39,14 @@ fn lab() -> Option<Lab> {
         prom.wait_for_samples(3, Duration::from_secs(60)),
         "Prometheus scrapes the simulator"
     );
-    Some(Lab {
+    Some(Scraped {
         c,
         prom: Some(prom),
         dir: tempfile::tempdir().unwrap(),
     })
 }
 
-impl Lab {
+impl Scraped {
     fn url(&self) -> String {
         self.prom
             .as_ref()
@@ -53,9 +55,15 @@ impl Lab {
     }
 
     fn spec(&self, metrics: &str, extra_docs: &str) -> String {
-        let text = format!(
-            "{extra_docs}apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: podinfo, namespace: test}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}\n  service: {{port: 80, targetPort: 9898}}\n  analysis:\n    interval: 2s\n    threshold: 4\n    stepWeight: 25\n    maxWeight: 50\n    metrics:\n{metrics}"
-        );
+        let canary = canary("podinfo")
+            .nginx()
+            .interval("2s")
+            .threshold(4)
+            .step_weight(25)
+            .max_weight(50)
+            .analysis("metrics:")
+            .yaml();
+        let text = format!("{extra_docs}{canary}{metrics}");
         Cluster::spec_file(&self.dir, &text)
     }
 
@@ -200,7 +208,7 @@ fn an_unreachable_prometheus_is_reported_and_fails_the_checks() {
             o["metadata"]["name"] = json!("unrelated");
         }
     });
-    let lab = Lab {
+    let lab = Scraped {
         c,
         prom: None,
         dir: tempfile::tempdir().unwrap(),

@@ -1,6 +1,7 @@
 //! A simulated cluster for the command tests: the simulator, the fixture app, and the binary run
 //! against the simulator's kubeconfig.
 
+use crate::canary::canary;
 use crate::support::{Run, canary_gate, root, run};
 use canary_gate_sim::store::PatchKind;
 use canary_gate_sim::{Backend, Sim, SimConfig, SimHandle};
@@ -195,21 +196,59 @@ impl Cluster {
     }
 }
 
-/// The NGINX Canary for the fixture app (`podinfo` in `test`, port 80 → 9898), with `extra`
-/// lines in its spec (e.g. `  metricsServer: …\n`) and these `analysis` lines.
-pub fn podinfo_canary(extra: &str, analysis: &str) -> String {
-    format!(
-        "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {{name: podinfo, namespace: test}}
-spec:
-  provider: nginx
-{extra}  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
-  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}
-  service: {{port: 80, targetPort: 9898}}
-  analysis:
-{analysis}"
-    )
+/// The lab most rollout tests start from: a cluster with the fixture app and one spec file.
+/// Each test module adds the helpers only it needs in its own `impl Lab`.
+pub struct Lab {
+    pub c: Cluster,
+    pub spec: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// `c` with `spec` written to a file of its own.
+    pub fn new(c: Cluster, spec: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Cluster::spec_file(&dir, spec);
+        Lab { c, spec, _dir: dir }
+    }
+
+    /// `canary-gate <args[0]> --canary <spec> <args[1..]>`.
+    pub fn cmd(&self, args: &[&str]) -> Run {
+        let mut all = vec![args[0], "--canary", &self.spec];
+        all.extend_from_slice(&args[1..]);
+        self.c.canary_gate(&all)
+    }
+
+    /// The lab's own directory (the spec file is in it).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// `init`, which must succeed.
+    pub fn init(&self) {
+        let r = self.cmd(&["init"]);
+        assert_eq!(r.code, 0, "init: {}\n{}", r.stdout, r.stderr);
+    }
+
+    /// The stored state of `podinfo`.
+    pub fn state(&self) -> Value {
+        self.c.state("podinfo")
+    }
+
+    /// The canary Ingress's weight.
+    pub fn weight(&self) -> u32 {
+        self.c.nginx_weight()
+    }
+
+    /// The primary's image.
+    pub fn primary_image(&self) -> String {
+        self.c.primary_image()
+    }
+
+    /// A new revision of the target (`tag`, failing `error_rate` of its requests).
+    pub fn release(&self, tag: &str, error_rate: &str) {
+        self.c.release(tag, error_rate);
+    }
 }
 
 /// The fixture canary's text with `from` replaced by `to`.
@@ -222,25 +261,17 @@ pub fn canary_with(from: &str, to: &str) -> String {
 /// A Canary for `name` (target, Service and Ingress all named so) with one built-in check on
 /// `metrics`, one 50% step and a 1 s interval: the quickest full rollout.
 pub fn fast_canary(name: &str, metrics: &str) -> String {
-    format!(
-        "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {{name: {name}, namespace: test}}
-spec:
-  provider: nginx
-  metricsServer: {metrics}
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
-  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: {name}}}
-  service: {{port: 80, targetPort: 9898}}
-  analysis:
-    interval: 1s
-    threshold: 2
-    stepWeight: 50
-    maxWeight: 50
-    metrics:
-      - name: request-success-rate
-        interval: 5s
-        thresholdRange: {{min: 99}}
-"
-    )
+    fast(name, metrics).yaml()
+}
+
+/// [`fast_canary`] as a builder, for a test to add to.
+pub fn fast(name: &str, metrics: &str) -> crate::canary::CanaryYaml {
+    canary(name)
+        .nginx()
+        .metrics_server(metrics)
+        .interval("1s")
+        .threshold(2)
+        .step_weight(50)
+        .max_weight(50)
+        .success_rate("5s", 99)
 }

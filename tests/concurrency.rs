@@ -3,24 +3,22 @@
 //! job (it stops and leaves the new holder's lease alone), a stale state writer refused, and
 //! the runner's cancellation — SIGINT then SIGTERM — at random ticks.
 
-use crate::cluster::{Cluster, podinfo_canary};
+use crate::canary::canary;
+use crate::cluster::{Cluster, Lab};
 use crate::support::{canary_gate, poll};
 use canary_gate::k8s::state_store::StateStore;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 fn spec() -> String {
-    podinfo_canary(
-        "",
-        "    interval: 1s\n    threshold: 2\n    stepWeight: 20\n    maxWeight: 80\n",
-    )
-}
-
-struct Lab {
-    c: Cluster,
-    spec: String,
-    _dir: tempfile::TempDir,
+    canary("podinfo")
+        .nginx()
+        .interval("1s")
+        .threshold(2)
+        .step_weight(20)
+        .max_weight(80)
+        .yaml()
 }
 
 fn lab() -> Lab {
@@ -30,12 +28,10 @@ fn lab() -> Lab {
             o["metadata"]["name"] = json!("unrelated");
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let spec = Cluster::spec_file(&dir, &spec());
-    let r = c.init(&spec, &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    c.release("6.7.1", "0");
-    Lab { c, spec, _dir: dir }
+    let lab = Lab::new(c, &spec());
+    lab.init();
+    lab.release("6.7.1", "0");
+    lab
 }
 
 impl Lab {
@@ -48,14 +44,6 @@ impl Lab {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
-    }
-
-    fn state(&self) -> Value {
-        self.c.state("podinfo")
-    }
-
-    fn weight(&self) -> u32 {
-        self.c.nginx_weight()
     }
 }
 
@@ -125,18 +113,16 @@ fn signal(child: &Child, sig: &str) {
 fn a_stalled_job_whose_lease_was_taken_over_stops_and_leaves_the_new_lease() {
     let c = Cluster::new();
     c.podinfo_with_traffic();
-    let dir = tempfile::tempdir().unwrap();
-    let spec = Cluster::spec_file(
-        &dir,
-        &podinfo_canary(
-            "",
-            "    interval: 2s\n    threshold: 2\n    stepWeight: 10\n    maxWeight: 100\n",
-        ),
-    );
-    let r = c.init(&spec, &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    c.release("6.7.1", "0");
-    let lab = Lab { c, spec, _dir: dir };
+    let spec = canary("podinfo")
+        .nginx()
+        .interval("2s")
+        .threshold(2)
+        .step_weight(10)
+        .max_weight(100)
+        .yaml();
+    let lab = Lab::new(c, &spec);
+    lab.init();
+    lab.release("6.7.1", "0");
     // Job A drives until it has moved traffic, then stalls (a frozen runner).
     let a = lab.spawn(&["run"]);
     let holder_a = poll(Duration::from_secs(30), || {

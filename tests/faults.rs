@@ -3,7 +3,8 @@
 //! spikes and dropped connections; and crash points — the process killed just before its Nth
 //! request, then re-run — over initialization, steps, promotion and finalisation.
 
-use crate::cluster::{Cluster, podinfo_canary};
+use crate::canary::canary;
+use crate::cluster::{Cluster, Lab};
 use crate::support::{Run, canary_gate, poll};
 use canary_gate_sim::Faults;
 use serde_json::{Value, json};
@@ -11,45 +12,28 @@ use std::time::Duration;
 
 /// One built-in check through the simulator's metrics provider, three 25 % steps.
 fn spec(c: &Cluster) -> String {
-    podinfo_canary(
-        &format!("  metricsServer: {}\n", c.sim.prometheus_url()),
-        "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 75\n    metrics:\n      - {name: request-success-rate, interval: 2s, thresholdRange: {min: 99}}\n",
-    )
+    canary("podinfo")
+        .nginx()
+        .metrics_server(&c.sim.prometheus_url())
+        .interval("1s")
+        .threshold(2)
+        .step_weight(25)
+        .max_weight(75)
+        .success_rate("2s", 99)
+        .yaml()
 }
 
-struct Lab {
-    c: Cluster,
-    spec: String,
-    _dir: tempfile::TempDir,
+/// The fixture app with traffic and [`spec`].
+fn lab() -> Lab {
+    let c = Cluster::new();
+    c.podinfo_with_traffic();
+    let spec = spec(&c);
+    Lab::new(c, &spec)
 }
 
 impl Lab {
-    fn new() -> Lab {
-        let c = Cluster::new();
-        c.podinfo_with_traffic();
-        let dir = tempfile::tempdir().unwrap();
-        let spec = Cluster::spec_file(&dir, &spec(&c));
-        Lab { c, spec, _dir: dir }
-    }
-
     fn run(&self) -> Run {
-        self.c.canary_gate(&["run", "--canary", &self.spec])
-    }
-
-    fn release(&self, tag: &str, error_rate: &str) {
-        self.c.release(tag, error_rate);
-    }
-
-    fn state(&self) -> Value {
-        self.c.state("podinfo")
-    }
-
-    fn primary_image(&self) -> String {
-        self.c.primary_image()
-    }
-
-    fn weight(&self) -> u32 {
-        self.c.nginx_weight()
+        self.cmd(&["run"])
     }
 
     /// The step records since the last "new revision" note.
@@ -89,7 +73,7 @@ fn raises(records: &[Value]) -> Vec<(u64, bool)> {
 
 /// A good release then a bad one under `faults`: the same outcomes, steps and state as without.
 fn rollouts_under(faults: Faults, expect_retries: bool) {
-    let lab = Lab::new();
+    let lab = lab();
     let first = lab.run();
     assert_eq!(first.code, 0, "take-over: {}", first.stderr);
     lab.c.sim.set_faults(faults);
@@ -281,7 +265,7 @@ fn run_killed_at(lab: &Lab, n: u64) -> Result<(), u64> {
 /// A take-over and a good release with the process killed before request `n` of the two runs
 /// together, then re-run: the release ends promoted. Whether the point was reached.
 fn crash_point(n: u64) -> bool {
-    let lab = Lab::new();
+    let lab = lab();
     let reached = match run_killed_at(&lab, n) {
         Ok(()) => {
             let r = lab.run();
@@ -314,7 +298,7 @@ fn crash_point(n: u64) -> bool {
 /// The requests a take-over and a good release make, as the simulator's log counts them in a
 /// run without crashes: where the points go.
 fn reference_counts() -> (u64, u64) {
-    let lab = Lab::new();
+    let lab = lab();
     let r = lab.run();
     assert_eq!(r.code, 0, "{}", r.stderr);
     let take_over = lab.c.sim.requests().len() as u64;

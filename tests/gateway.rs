@@ -90,7 +90,7 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
     for (canary, golden, split, cookie) in cases {
         let c = loaded.canaries.iter().find(|c| c.name == canary).unwrap();
         let (plan, _) = Plan::new(c);
-        let input = gateway_api::input(c, &plan, "test", api(&plan)).unwrap();
+        let input = gateway_api::input(&plan, "test", api(&plan)).unwrap();
         let route = json!({
             "apiVersion": ROUTE, "kind": "HTTPRoute",
             "metadata": {"name": input.name, "namespace": "test"},
@@ -112,7 +112,7 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
         text: v1beta1,
     }]);
     let (plan, _) = Plan::new(&loaded.canaries[0]);
-    let input = gateway_api::input(&loaded.canaries[0], &plan, "test", api(&plan)).unwrap();
+    let input = gateway_api::input(&plan, "test", api(&plan)).unwrap();
     assert_eq!(input.api_version, "gateway.networking.k8s.io/v1beta1");
     // The schema is not a formality: a wrong type fails it.
     let mut bad = json!({"apiVersion": ROUTE, "kind": "HTTPRoute", "metadata": {"name": "x"},

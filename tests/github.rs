@@ -3,6 +3,7 @@
 //! schemas extracted from GitHub's OpenAPI description (fixtures/github/). Also: the job summary
 //! and outputs files, a 403 and an unreachable GitHub, and a grep of every sink for secrets.
 
+use crate::canary::canary;
 use crate::cluster::Cluster;
 use crate::hooks::Hooks;
 use crate::support::{Run, canary_gate, root, run};
@@ -183,33 +184,16 @@ pub fn parse_outputs(text: &str) -> HashMap<String, String> {
 }
 
 fn spec(metrics_server: &str, hook: &str) -> String {
-    format!(
-        "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: test
-spec:
-  provider: nginx
-  metricsServer: {metrics_server}
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
-  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}
-  service: {{port: 80, targetPort: 9898}}
-  analysis:
-    interval: 1s
-    threshold: 2
-    stepWeight: 25
-    maxWeight: 50
-    metrics:
-      - name: request-success-rate
-        interval: 5s
-        thresholdRange: {{min: 99}}
-    webhooks:
-      - name: smoke
-        type: rollout
-        url: {hook}
-"
-    )
+    canary("podinfo")
+        .nginx()
+        .metrics_server(metrics_server)
+        .interval("1s")
+        .threshold(2)
+        .step_weight(25)
+        .max_weight(50)
+        .success_rate("5s", 99)
+        .webhook(&format!("{{name: smoke, type: rollout, url: '{hook}'}}"))
+        .yaml()
 }
 
 /// Line of `needle` in `text`, 1-based.
@@ -217,14 +201,16 @@ fn line_of(text: &str, needle: &str) -> u64 {
     text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1
 }
 
-pub struct Lab {
+/// A GitHub Actions job around the fixture app: its workspace, a token-protected cluster and a
+/// webhook receiver.
+pub struct ActionJob {
     pub c: Cluster,
     pub ws: Workspace,
     pub _hooks: Hooks,
 }
 
 /// The sample app on a token-protected simulator with traffic, initialized by the action.
-pub fn lab(gh_api: &str) -> Lab {
+pub fn lab(gh_api: &str) -> ActionJob {
     let c = Cluster::with_token(Some(KUBE_TOKEN));
     c.podinfo_with_traffic();
     let hooks = Hooks::start();
@@ -236,14 +222,14 @@ pub fn lab(gh_api: &str) -> Lab {
     let ws = Workspace::new(&spec(&metrics, &hook));
     let r = run(&mut ws.action("init", gh_api, &c.sim.kubeconfig));
     assert_eq!(r.code, 0, "init: {}", r.stderr);
-    Lab {
+    ActionJob {
         c,
         ws,
         _hooks: hooks,
     }
 }
 
-impl Lab {
+impl ActionJob {
     fn release(&self, image: &str, error_rate: &str) {
         let patch = json!({"spec": {"template": {
             "metadata": {"annotations": {"canary-gate.dev/sim-error-rate": error_rate, "canary-gate.dev/sim-latency-ms": "10"}},
@@ -369,7 +355,7 @@ fn a_rollout_reports_to_the_pull_request_head_and_leaks_nothing() {
     assert_eq!(metric["annotation_level"], "failure");
     assert_eq!(
         metric["start_line"].as_u64().unwrap(),
-        line_of(&spec_text, "- name: request-success-rate")
+        line_of(&spec_text, "{name: request-success-rate")
     );
     assert!(annotations.iter().any(|a| a["start_line"].as_u64().unwrap()
         == line_of(&spec_text, "name: podinfo")

@@ -53,143 +53,6 @@ fn init_takes_over_a_serving_deployment() {
         r.stdout
     );
 
-    // 19: the primary Deployment (§3.2).
-    let primary = c.get("apps/v1", "Deployment", "podinfo-primary");
-    assert_eq!(
-        primary["spec"]["selector"]["matchLabels"],
-        json!({"app": "podinfo-primary"})
-    );
-    assert_eq!(primary["spec"]["replicas"], 2);
-    assert_eq!(primary["spec"]["minReadySeconds"], 3);
-    assert_eq!(primary["spec"]["revisionHistoryLimit"], 5);
-    assert_eq!(primary["spec"]["progressDeadlineSeconds"], 60);
-    let tmpl = &primary["spec"]["template"];
-    assert_eq!(tmpl["metadata"]["labels"]["app"], "podinfo-primary");
-    assert!(
-        tmpl["metadata"]["annotations"]["canary-gate.dev/id"]
-            .as_str()
-            .is_some_and(|s| s.len() == 36)
-    );
-    assert_eq!(
-        tmpl["metadata"]["annotations"]["prometheus.io/scrape"],
-        "true"
-    );
-    assert_eq!(
-        tmpl["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
-            [0]["podAffinityTerm"]["labelSelector"]["matchLabels"]["app"],
-        "podinfo-primary"
-    );
-    assert_eq!(labels(&primary)["app"], "podinfo-primary");
-    assert!(
-        labels(&primary).get("team").is_none(),
-        "no labels copied without --include-label-prefix"
-    );
-    let annotations = &primary["metadata"]["annotations"];
-    assert_eq!(annotations["app.kubernetes.io/instance"], "podinfo-prod");
-    assert!(
-        annotations
-            .get("kustomize.toolkit.fluxcd.io/checksum")
-            .is_none(),
-        "Flux keys are dropped"
-    );
-    assert_eq!(annotations["canary-gate.dev/canary"], "test/podinfo");
-
-    // Config tracking: copies, re-pointed references.
-    let pod = &tmpl["spec"];
-    assert_eq!(
-        pod["containers"][0]["envFrom"][0]["configMapRef"]["name"],
-        "podinfo-config-primary"
-    );
-    assert_eq!(
-        pod["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"],
-        "podinfo-secret-primary"
-    );
-    assert_eq!(
-        pod["volumes"][0]["configMap"]["name"],
-        "podinfo-files-primary"
-    );
-    assert_eq!(
-        c.get("v1", "ConfigMap", "podinfo-config-primary")["data"],
-        c.get("v1", "ConfigMap", "podinfo-config")["data"]
-    );
-    assert_eq!(
-        c.get("v1", "ConfigMap", "podinfo-files-primary")["data"],
-        c.get("v1", "ConfigMap", "podinfo-files")["data"]
-    );
-    let secret = c.get("v1", "Secret", "podinfo-secret-primary");
-    assert_eq!(
-        secret["data"],
-        c.get("v1", "Secret", "podinfo-secret")["data"]
-    );
-    assert_eq!(secret["type"], "Opaque");
-
-    // 27 and §3.9: the canary and primary Services, port discovery with targetPort by number.
-    let canary = c.get("v1", "Service", "podinfo-canary");
-    assert_eq!(canary["spec"]["selector"], json!({"app": "podinfo"}));
-    assert_eq!(labels(&canary)["app"], "podinfo-canary");
-    assert_eq!(labels(&canary)["role"], "canary");
-    let expected_ports = vec![
-        ("http".to_string(), 80, json!(9898)),
-        ("tcp-podinfo-2".to_string(), 8888, json!(8888)),
-        ("http-metrics".to_string(), 8080, json!(8080)),
-    ];
-    let mut expected_sorted = expected_ports.clone();
-    expected_sorted.sort_by_key(|a| a.1);
-    assert_eq!(port_set(&canary), expected_sorted);
-    let primary_svc = c.get("v1", "Service", "podinfo-primary");
-    assert_eq!(
-        primary_svc["spec"]["selector"],
-        json!({"app": "podinfo-primary"})
-    );
-    assert_eq!(port_set(&primary_svc), expected_sorted);
-
-    // 11: the user's apex Service gets only selector and ports.
-    let apex = c.get("v1", "Service", "podinfo");
-    assert_eq!(apex["spec"]["selector"], json!({"app": "podinfo-primary"}));
-    assert_eq!(port_set(&apex), expected_sorted);
-    assert_eq!(
-        labels(&apex),
-        &json!({"app": "podinfo", "owner": "platform"})
-    );
-    assert_eq!(
-        apex["metadata"]["annotations"],
-        json!({"docs": "https://example.com/podinfo"})
-    );
-
-    // 14: the HPA copy.
-    let hpa = c.get(
-        "autoscaling/v2",
-        "HorizontalPodAutoscaler",
-        "podinfo-primary",
-    );
-    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "podinfo-primary");
-    assert_eq!(
-        (
-            hpa["spec"]["minReplicas"].as_i64(),
-            hpa["spec"]["maxReplicas"].as_i64()
-        ),
-        (Some(3), Some(6))
-    );
-
-    // 20: the target is at zero; §4.1: the canary Ingress at weight 0.
-    assert_eq!(
-        c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
-        0
-    );
-    let ing = c.get("networking.k8s.io/v1", "Ingress", "podinfo-canary");
-    assert_eq!(
-        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"],
-        "true"
-    );
-    assert_eq!(
-        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
-        "0"
-    );
-    assert_eq!(
-        ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
-        "podinfo-canary"
-    );
-
     // State and lock.
     let state: Value = serde_json::from_str(
         c.get("v1", "ConfigMap", "canary-gate.podinfo")["data"]["state.json"]
@@ -252,6 +115,174 @@ fn init_takes_over_a_serving_deployment() {
     assert!(
         writes.iter().all(|w| w.contains("/leases")),
         "only the Lease may be written: {writes:#?}"
+    );
+}
+
+/// The fixture app after a successful `init`.
+fn taken_over() -> Cluster {
+    let c = Cluster::new();
+    c.podinfo(|_| {});
+    let r = c.init(SPEC, &[]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    c
+}
+
+#[test]
+fn init_creates_the_primary_deployment_from_the_target() {
+    let c = taken_over();
+    // 19: the primary Deployment (§3.2).
+    let primary = c.get("apps/v1", "Deployment", "podinfo-primary");
+    assert_eq!(
+        primary["spec"]["selector"]["matchLabels"],
+        json!({"app": "podinfo-primary"})
+    );
+    assert_eq!(primary["spec"]["replicas"], 2);
+    assert_eq!(primary["spec"]["minReadySeconds"], 3);
+    assert_eq!(primary["spec"]["revisionHistoryLimit"], 5);
+    assert_eq!(primary["spec"]["progressDeadlineSeconds"], 60);
+    let tmpl = &primary["spec"]["template"];
+    assert_eq!(tmpl["metadata"]["labels"]["app"], "podinfo-primary");
+    assert!(
+        tmpl["metadata"]["annotations"]["canary-gate.dev/id"]
+            .as_str()
+            .is_some_and(|s| s.len() == 36)
+    );
+    assert_eq!(
+        tmpl["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    assert_eq!(
+        tmpl["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            [0]["podAffinityTerm"]["labelSelector"]["matchLabels"]["app"],
+        "podinfo-primary"
+    );
+    assert_eq!(labels(&primary)["app"], "podinfo-primary");
+    assert!(
+        labels(&primary).get("team").is_none(),
+        "no labels copied without --include-label-prefix"
+    );
+    let annotations = &primary["metadata"]["annotations"];
+    assert_eq!(annotations["app.kubernetes.io/instance"], "podinfo-prod");
+    assert!(
+        annotations
+            .get("kustomize.toolkit.fluxcd.io/checksum")
+            .is_none(),
+        "Flux keys are dropped"
+    );
+    assert_eq!(annotations["canary-gate.dev/canary"], "test/podinfo");
+}
+
+#[test]
+fn init_copies_the_tracked_configs_and_points_the_primary_at_them() {
+    let c = taken_over();
+    let primary = c.get("apps/v1", "Deployment", "podinfo-primary");
+    let tmpl = &primary["spec"]["template"];
+    // Config tracking: copies, re-pointed references.
+    let pod = &tmpl["spec"];
+    assert_eq!(
+        pod["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+        "podinfo-config-primary"
+    );
+    assert_eq!(
+        pod["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "podinfo-secret-primary"
+    );
+    assert_eq!(
+        pod["volumes"][0]["configMap"]["name"],
+        "podinfo-files-primary"
+    );
+    assert_eq!(
+        c.get("v1", "ConfigMap", "podinfo-config-primary")["data"],
+        c.get("v1", "ConfigMap", "podinfo-config")["data"]
+    );
+    assert_eq!(
+        c.get("v1", "ConfigMap", "podinfo-files-primary")["data"],
+        c.get("v1", "ConfigMap", "podinfo-files")["data"]
+    );
+    let secret = c.get("v1", "Secret", "podinfo-secret-primary");
+    assert_eq!(
+        secret["data"],
+        c.get("v1", "Secret", "podinfo-secret")["data"]
+    );
+    assert_eq!(secret["type"], "Opaque");
+}
+
+#[test]
+fn init_creates_the_canary_and_primary_services_and_repoints_the_apex() {
+    let c = taken_over();
+    // 27 and §3.9: the canary and primary Services, port discovery with targetPort by number.
+    let canary = c.get("v1", "Service", "podinfo-canary");
+    assert_eq!(canary["spec"]["selector"], json!({"app": "podinfo"}));
+    assert_eq!(labels(&canary)["app"], "podinfo-canary");
+    assert_eq!(labels(&canary)["role"], "canary");
+    let expected_ports = vec![
+        ("http".to_string(), 80, json!(9898)),
+        ("tcp-podinfo-2".to_string(), 8888, json!(8888)),
+        ("http-metrics".to_string(), 8080, json!(8080)),
+    ];
+    let mut expected_sorted = expected_ports.clone();
+    expected_sorted.sort_by_key(|a| a.1);
+    assert_eq!(port_set(&canary), expected_sorted);
+    let primary_svc = c.get("v1", "Service", "podinfo-primary");
+    assert_eq!(
+        primary_svc["spec"]["selector"],
+        json!({"app": "podinfo-primary"})
+    );
+    assert_eq!(port_set(&primary_svc), expected_sorted);
+
+    // 11: the user's apex Service gets only selector and ports.
+    let apex = c.get("v1", "Service", "podinfo");
+    assert_eq!(apex["spec"]["selector"], json!({"app": "podinfo-primary"}));
+    assert_eq!(port_set(&apex), expected_sorted);
+    assert_eq!(
+        labels(&apex),
+        &json!({"app": "podinfo", "owner": "platform"})
+    );
+    assert_eq!(
+        apex["metadata"]["annotations"],
+        json!({"docs": "https://example.com/podinfo"})
+    );
+}
+
+#[test]
+fn init_copies_the_hpa_for_the_primary() {
+    let c = taken_over();
+    // 14: the HPA copy.
+    let hpa = c.get(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "podinfo-primary",
+    );
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "podinfo-primary");
+    assert_eq!(
+        (
+            hpa["spec"]["minReplicas"].as_i64(),
+            hpa["spec"]["maxReplicas"].as_i64()
+        ),
+        (Some(3), Some(6))
+    );
+}
+
+#[test]
+fn init_scales_the_target_to_zero_and_creates_the_canary_ingress_at_weight_zero() {
+    let c = taken_over();
+    // 20: the target is at zero; §4.1: the canary Ingress at weight 0.
+    assert_eq!(
+        c.get("apps/v1", "Deployment", "podinfo")["spec"]["replicas"],
+        0
+    );
+    let ing = c.get("networking.k8s.io/v1", "Ingress", "podinfo-canary");
+    assert_eq!(
+        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"],
+        "true"
+    );
+    assert_eq!(
+        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+    assert_eq!(
+        ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "podinfo-canary"
     );
 }
 

@@ -3,7 +3,8 @@
 //! on the console, the canary rolls back at the threshold, and nothing panics. A scripted
 //! Prometheus on 127.0.0.1 answers the queries; it stops with the test.
 
-use crate::cluster::{Cluster, podinfo_canary};
+use crate::canary::canary;
+use crate::cluster::Cluster;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -86,10 +87,15 @@ impl Drop for Prometheus {
 }
 
 fn spec(metrics: &str) -> String {
-    podinfo_canary(
-        &format!("  metricsServer: {metrics}\n"),
-        "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 75\n    metrics:\n      - {name: request-success-rate, interval: 1m, thresholdRange: {min: 99}}\n",
-    )
+    canary("podinfo")
+        .nginx()
+        .metrics_server(metrics)
+        .interval("1s")
+        .threshold(2)
+        .step_weight(25)
+        .max_weight(75)
+        .success_rate("1m", 99)
+        .yaml()
 }
 
 /// A release analysed by `script`: rolled back at the threshold; the failing checks' reasons.

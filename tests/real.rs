@@ -3,7 +3,8 @@
 //! with the same objects and exit codes (the differential test). These run on the shared real
 //! cluster (`CANARY_SIM_CLUSTER`) or, outside CI, on a private one started here.
 
-use crate::cluster::{Cluster, config, podinfo_canary};
+use crate::canary::canary;
+use crate::cluster::{Cluster, config};
 use crate::support::{Run, canary_gate, required, root, run};
 use canary_gate_sim::{Backend, Sim};
 use serde_json::{Value, json};
@@ -119,10 +120,15 @@ fn every_command_works_as_a_service_account_bound_only_to_the_documented_role() 
     let kubeconfig = service_account_kubeconfig(&c, &dir);
     let spec = Cluster::spec_file(
         &dir,
-        &podinfo_canary(
-            &format!("  metricsServer: {}\n", c.sim.prometheus_url()),
-            "    interval: 1s\n    threshold: 2\n    stepWeight: 50\n    maxWeight: 50\n    metrics:\n      - {name: request-success-rate, interval: 5s, thresholdRange: {min: 99}}\n",
-        ),
+        &canary("podinfo")
+            .nginx()
+            .metrics_server(&c.sim.prometheus_url())
+            .interval("1s")
+            .threshold(2)
+            .step_weight(50)
+            .max_weight(50)
+            .success_rate("5s", 99)
+            .yaml(),
     );
     let as_sa = |args: &[&str]| -> Run {
         run(canary_gate()
@@ -187,10 +193,15 @@ fn scenario(c: &Cluster, router: Router) -> Vec<i32> {
     let dir = tempfile::tempdir().unwrap();
     let metrics = c.sim.prometheus_url();
     let text = match router {
-        Router::Nginx => podinfo_canary(
-            &format!("  metricsServer: {metrics}\n"),
-            "    interval: 1s\n    threshold: 2\n    stepWeight: 25\n    maxWeight: 50\n    metrics:\n      - {name: request-success-rate, interval: 5s, thresholdRange: {min: 99}}\n",
-        ),
+        Router::Nginx => canary("podinfo")
+            .nginx()
+            .metrics_server(&metrics)
+            .interval("1s")
+            .threshold(2)
+            .step_weight(25)
+            .max_weight(50)
+            .success_rate("5s", 99)
+            .yaml(),
         Router::GatewayApi => {
             c.create(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
                 "metadata": {"name": "public", "namespace": "test"},

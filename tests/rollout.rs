@@ -1,7 +1,8 @@
 //! The rollout commands against the simulator: `run`, `step` across processes, gates with a local
 //! webhook receiver, `promote`, `rollback`, `status`, cancellation, A/B annotations.
 
-use crate::cluster::Cluster;
+use crate::canary::canary;
+use crate::cluster::{Cluster, Lab};
 use crate::hooks::Hooks;
 use crate::support::{canary_gate, poll};
 use serde_json::{Value, json};
@@ -10,55 +11,26 @@ use std::time::Duration;
 const IMAGE: &str = "podinfo=ghcr.io/stefanprodan/podinfo:6.7.1";
 
 fn spec(analysis: &str) -> String {
-    format!(
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: podinfo, namespace: test}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}}\n  service: {{port: 80, targetPort: 9898}}\n  analysis:\n{analysis}"
-    )
+    canary("podinfo").nginx().analysis_lines(analysis).yaml()
 }
 
 const STEPS_20_60: &str =
     "    interval: 1s\n    threshold: 2\n    stepWeight: 20\n    maxWeight: 60\n";
 
-struct Env {
-    c: Cluster,
-    spec: String,
-    _dir: tempfile::TempDir,
-}
-
-fn env(analysis: &str) -> Env {
+/// The fixture app (its HPA renamed away), initialized with these `analysis` lines.
+fn env(analysis: &str) -> Lab {
     let c = Cluster::new();
     c.podinfo(|o| {
         if o["kind"] == "HorizontalPodAutoscaler" {
             o["metadata"]["name"] = json!("unrelated");
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let spec = Cluster::spec_file(&dir, &spec(analysis));
-    let r = c.init(&spec, &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    Env { c, spec, _dir: dir }
+    let lab = Lab::new(c, &spec(analysis));
+    lab.init();
+    lab
 }
 
-impl Env {
-    fn weight(&self) -> u32 {
-        let ing = self
-            .c
-            .get("networking.k8s.io/v1", "Ingress", "podinfo-canary");
-        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()
-            .unwrap()
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(
-            self.c.get("v1", "ConfigMap", "canary-gate.podinfo")["data"]["state.json"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap()
-    }
-
+impl Lab {
     fn set_image(&self, image: &str) {
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": image}]}}}});
         self.c.patch_deployment("podinfo", &patch);
@@ -66,12 +38,6 @@ impl Env {
 
     fn image(&self, name: &str) -> String {
         self.c.get("apps/v1", "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string()
-    }
-
-    fn cmd(&self, args: &[&str]) -> crate::support::Run {
-        let mut all = vec![args[0], "--canary", &self.spec];
-        all.extend_from_slice(&args[1..]);
-        self.c.canary_gate(&all)
     }
 }
 
@@ -468,7 +434,7 @@ fn run_applies_manifests_first() {
     dep["spec"]["template"]["spec"]["containers"][0]["image"] =
         json!("ghcr.io/stefanprodan/podinfo:6.8.0");
     dep["spec"]["replicas"] = json!(2);
-    let file = e._dir.path().join("deploy.json");
+    let file = e.dir().join("deploy.json");
     std::fs::write(&file, dep.to_string()).unwrap();
     let r = e.cmd(&["run", "--apply", &file.to_string_lossy()]);
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);

@@ -5,7 +5,7 @@
 //! (bar the `::add-mask::` commands), the job summary, the outputs, the JSON report, every
 //! check-run body, the cluster's Events and ConfigMaps, and the temporary directory.
 
-use crate::cluster::{Cluster, podinfo_canary};
+use crate::cluster::{Cluster, fast};
 use crate::github::{Github, Workspace};
 use crate::hooks::Hooks;
 use crate::support::run;
@@ -18,21 +18,10 @@ const PROM_TOKEN: &str = "prom-bearer-Secret-c0ffee";
 const HOOK_PASSWORD: &str = "hook-Secret-b00b";
 
 fn spec(metrics: &str, templated: &str, hook: &str) -> String {
-    let canary = podinfo_canary(
-        &format!("  metricsServer: {metrics}\n"),
-        &format!(
-            "    interval: 1s
-    threshold: 2
-    stepWeight: 50
-    maxWeight: 50
-    metrics:
-      - {{name: request-success-rate, interval: 5s, thresholdRange: {{min: 99}}}}
-      - {{name: success-by-template, templateRef: {{name: success}}, interval: 5s, thresholdRange: {{min: 99}}}}
-    webhooks:
-      - {{name: smoke, type: rollout, url: '{hook}'}}
-"
-        ),
-    );
+    let canary = fast("podinfo", metrics)
+        .metric("{name: success-by-template, templateRef: {name: success}, interval: 5s, thresholdRange: {min: 99}}")
+        .webhook(&format!("{{name: smoke, type: rollout, url: '{hook}'}}"))
+        .yaml();
     format!(
         "{canary}---
 apiVersion: flagger.app/v1beta1

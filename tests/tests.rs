@@ -6,6 +6,7 @@
 mod analysis;
 mod architecture;
 mod bad_input;
+mod canary;
 mod cli;
 mod cluster;
 mod concurrency;

@@ -9,7 +9,8 @@ use crate::driver::init::initialize_locked;
 use crate::driver::lock::under_lock;
 use crate::driver::{Cluster, namespace_on, runtime};
 use crate::error::{Error, Outcome};
-use crate::k8s::{Connection, connect};
+use crate::k8s::{Connection, canary_id, connect};
+use crate::report::{Report, Reporter};
 use crate::settings::Settings;
 use crate::spec::model::Canary;
 
@@ -19,10 +20,16 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<Outcome, Error> {
     else {
         return Ok(Outcome::Invalid);
     };
+    let mut reporter = Reporter::console(settings);
     runtime()?.block_on(async {
         let conn = connect(settings, cluster.context.as_deref()).await?;
         for c in &loaded.canaries {
-            initialize(settings, &cluster, &conn, c).await?;
+            let done = initialize(settings, &cluster, &conn, c).await?;
+            let report = Report::new(
+                canary_id(&namespace_on(settings, &conn, c), &c.name),
+                "init",
+            );
+            reporter.say(&report, done);
         }
         Ok(Outcome::Success)
     })
@@ -33,7 +40,7 @@ async fn initialize(
     cluster: &Cluster,
     conn: &Connection,
     c: &Canary,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let placed = Placed::new(namespace_on(settings, conn, c), c);
     let scope = placed.scope(c, cluster);
     let edges = choose(&scope)?;

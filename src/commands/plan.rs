@@ -375,7 +375,6 @@ async fn metric_queries(
     let plan = scope.plan;
     let ctx = queries::Context {
         observer,
-        canary: scope.canary,
         plan,
         namespace: look.namespace,
         default_server: &default_server,

@@ -66,12 +66,13 @@ pub async fn set_images(exec: &Executor<'_>, images: &[String], strict: bool) ->
     Ok(())
 }
 
-/// `--apply`: every non-Flagger document of the files, server-side applied.
+/// `--apply`: every non-Flagger document of the files, server-side applied; a line per object.
 pub async fn apply_files(
     settings: &Settings,
     exec: &Executor<'_>,
     files: &[String],
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
+    let mut applied = Vec::new();
     use kube::api::{DynamicObject, Patch, PatchParams};
     use kube::core::GroupVersionKind;
     let inputs: Vec<_> = files.iter().map(|f| settings.input_path(f)).collect();
@@ -107,12 +108,8 @@ pub async fn apply_files(
         let patch = Patch::Apply(&doc);
         crate::k8s::write::with_retries(&what, || api.patch(&name, &params, &patch))
             .await
-            .map_err(|e| crate::k8s::write::failed(&what, &e))?;
-        println!(
-            "{}/{}: applied {kind}/{name} from {file}",
-            exec.scope().namespace,
-            exec.scope().plan.name
-        );
+            .map_err(|e| crate::k8s::write::patch_failed(&what, e))?;
+        applied.push(format!("applied {kind}/{name} from {file}"));
     }
-    Ok(())
+    Ok(applied)
 }

@@ -103,8 +103,8 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
                 };
                 let why = skipped.unwrap_or_default();
                 let ns = namespace_on(settings, job.conn, c);
-                println!("{ns}/{}: {why}", c.name);
                 let mut report = Report::new(format!("{ns}/{}", c.name), job.mode.name());
+                reporter.say(&report, why);
                 report.spec_file = Some(c.origin.file.clone());
                 report.message = Some(why.to_string());
                 report.verdict = Some(Verdict::Cancelled);
@@ -122,21 +122,22 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
 
 /// Webhook and metrics-server URLs may carry credentials: masked before anything can print them.
 fn mask_addresses(settings: &Settings, loaded: &crate::spec::Loaded) {
+    let masker = settings.masker();
     for c in &loaded.canaries {
         for h in &c.analysis.webhooks {
-            report::console::mask_url(&h.url);
+            masker.mask_url(&h.url);
         }
         if let Some(server) = &c.metrics_server {
-            report::console::mask_url(server);
+            masker.mask_url(server);
         }
     }
     for t in &loaded.templates {
         if let Some(address) = &t.address {
-            report::console::mask_url(address);
+            masker.mask_url(address);
         }
     }
     if let Some(server) = &settings.metrics_server {
-        report::console::mask_url(server.as_str());
+        masker.mask_url(server.as_str());
     }
 }
 
@@ -146,6 +147,7 @@ fn rank(o: Outcome) -> u8 {
         Outcome::Waiting => 1,
         Outcome::Failed => 2,
         Outcome::Invalid => 3,
+        Outcome::Reported(_) => 4,
     }
 }
 
@@ -226,10 +228,7 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
     report.verdict = Some(verdict);
     reporter.send(Event::Finished, &mut report).await;
     // The console sink has printed an error as the canary's verdict, on its spec line.
-    result.map_err(|e| match e {
-        Error::Reported(_) => e,
-        e => Error::Reported(Box::new(e)),
-    })
+    Ok(result.unwrap_or_else(|e| Outcome::Reported(e.exit_code())))
 }
 
 /// The executor of one canary: webhook and metric clients, its edges.
@@ -244,12 +243,12 @@ fn executor<'a>(job: &Job<'a>, scope: Scope<'a>) -> Result<Executor<'a>, Error> 
     let checks = MetricChecks {
         client: &job.conn.client,
         namespace: scope.namespace,
-        canary: scope.canary,
         plan: scope.plan,
         templates: job.templates,
         default_server,
         provider: Box::new(provider),
         observer: None,
+        masker: job.settings.masker(),
     };
     Executor::new(&job.conn.client, scope, hooks, checks)
 }
@@ -269,6 +268,18 @@ struct Live<'r> {
 }
 
 impl Live<'_> {
+    /// One line of progress about this canary.
+    fn say(&mut self, line: impl AsRef<str>) {
+        self.reporter.say(self.report, line);
+    }
+
+    /// The notes of a decision carried out, one line each.
+    fn notes(&mut self, d: &crate::rollout::Decision) {
+        for n in &d.notes {
+            self.say(&n.message);
+        }
+    }
+
     /// Takes the state after a tick (and its step, when the tick recorded one) and reports it.
     async fn ticked(
         &mut self,
@@ -325,10 +336,7 @@ async fn locked(
     // stays where it is (the release files and images are not applied either).
     if plan.suspend && matches!(mode, Mode::Run | Mode::Step(_)) {
         live.report.verdict = Some(Verdict::NothingToDo);
-        println!(
-            "{namespace}/{}: suspended (spec.suspend: true): nothing reconciled, traffic left as it is",
-            c.name
-        );
+        live.say("suspended (spec.suspend: true): nothing reconciled, traffic left as it is");
         return Ok(Outcome::Success);
     }
     let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
@@ -337,7 +345,8 @@ async fn locked(
             super::release::check_images(exec, &settings.images).await?;
         }
         let wait = settings.timeout.unwrap_or(plan.progress_deadline);
-        exec.initialize(wait, who).await?;
+        let done = exec.initialize(wait, who).await?;
+        live.say(done);
         store = StateStore::open(&conn.client, namespace, &c.name).await?;
     }
     live.start_last = store.state().and_then(|s| s.history.last().cloned());
@@ -347,22 +356,24 @@ async fn locked(
             let state = store.state().cloned().unwrap_or_default();
             let obs = exec.observe().await?;
             let Some(d) = crate::rollout::manual::promote(plan, &state, &obs) else {
-                println!(
-                    "{namespace}/{}: nothing to promote (phase {})",
-                    c.name,
+                live.say(format!(
+                    "nothing to promote (phase {})",
                     state.phase.kebab()
-                );
+                ));
                 return Ok(outcome_of(state.phase));
             };
             let before = state.history.last().cloned();
             let d = exec
                 .commit_manual(&mut store, d, state.canary_weight)
                 .await?;
+            live.notes(&d);
             live.ticked(&d.state, before.as_ref()).await;
         }
         Mode::Run | Mode::Step(_) => {
             if !settings.apply.is_empty() {
-                super::release::apply_files(settings, exec, &settings.apply).await?;
+                for line in super::release::apply_files(settings, exec, &settings.apply).await? {
+                    live.say(line);
+                }
             }
             if !settings.images.is_empty() {
                 // With several canaries an image goes to the targets that have its container.
@@ -390,12 +401,14 @@ async fn locked(
     match ended {
         End::Done(r) => r,
         End::Cancelled(why) => {
-            exec.abort(&mut store, why).await?;
+            let d = exec.abort(&mut store, why).await?;
+            d.iter().for_each(|d| live.notes(d));
             after_abort(live, &store, Verdict::Cancelled).await;
             Ok(Outcome::Failed)
         }
         End::TimedOut => {
-            exec.abort(&mut store, "timed out (--timeout)").await?;
+            let d = exec.abort(&mut store, "timed out (--timeout)").await?;
+            d.iter().for_each(|d| live.notes(d));
             after_abort(live, &store, Verdict::TimedOut).await;
             Err(Error::Infra(format!(
                 "{namespace}/{}: timed out after {}",
@@ -460,19 +473,22 @@ async fn drive(
     mode: &Mode,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
-    let name = exec.name();
     let (target, threshold) = (&exec.scope().plan.target.name, exec.scope().plan.threshold);
-    exec.check_providers().await;
-    let actions = live.groups && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    for warning in exec.check_providers().await {
+        live.say(format!("warning: {warning}"));
+    }
     let mut weight = exec.routes().await?.canary;
     loop {
-        if actions {
-            println!("::group::{name}: tick");
+        if live.groups {
+            live.reporter.fold(live.report, true);
         }
         let before = store.state().and_then(|s| s.history.last().cloned());
         let decision = exec.tick(store).await;
-        if actions {
-            println!("::endgroup::");
+        if let Ok(d) = &decision {
+            live.notes(d);
+        }
+        if live.groups {
+            live.reporter.fold(live.report, false);
         }
         let decision = decision?;
         live.ticked(&decision.state, before.as_ref()).await;
@@ -487,13 +503,13 @@ async fn drive(
             canary: weight,
             mirrored: false,
         };
-        println!(
-            "{name}: {}, canary weight {}%, failed checks {}/{}",
+        live.say(format!(
+            "{}, canary weight {}%, failed checks {}/{}",
             s.phase.kebab(),
             routes.canary,
             s.failed_checks,
             threshold
-        );
+        ));
         let outcome = outcome_of(s.phase);
         let idle = matches!(
             s.phase,
@@ -515,15 +531,15 @@ async fn drive(
         };
         if idle {
             live.report.verdict = Some(Verdict::NothingToDo);
-            println!("{name}: no new revision of {target}; nothing to do");
+            live.say(format!("no new revision of {target}; nothing to do"));
         }
         if done {
             if let Some(m) = &s.message {
-                println!("{name}: {m}");
+                live.say(m);
             }
             return Ok(outcome);
         }
-        println!("{name}: next tick in {}", format_duration(exec.interval()));
+        live.say(format!("next tick in {}", format_duration(exec.interval())));
         tokio::time::sleep(exec.interval()).await;
     }
 }
@@ -538,14 +554,14 @@ async fn rollback(
     match crate::rollout::manual::rollback(exec.scope().plan, &state, &obs) {
         Some(d) => {
             let d = exec.commit_manual(store, d, obs.routes.canary).await?;
+            live.notes(&d);
             live.ticked(&d.state, state.history.last()).await;
             live.report.verdict = Some(Verdict::RolledBack);
         }
-        None => println!(
-            "{}: nothing to roll back (phase {})",
-            exec.name(),
+        None => live.say(format!(
+            "nothing to roll back (phase {})",
             state.phase.kebab()
-        ),
+        )),
     }
     Ok(Outcome::Success)
 }

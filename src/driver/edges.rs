@@ -87,14 +87,14 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
 
 fn workload<'a>(s: &Scope<'a>) -> Result<Box<dyn Workload + 'a>, Error> {
     let (c, plan, namespace, owner) = (s.canary, s.plan, s.namespace, s.owner);
-    match (c.target.kind, c.service.as_ref()) {
+    match (plan.target.kind, plan.service.as_ref()) {
         (TargetKind::Deployment, Some(service)) => Ok(Box::new(DeploymentWorkload {
             plan,
             namespace,
             opts: &s.cluster.workload,
             owner,
             service,
-            autoscaler: c.autoscaler.as_ref(),
+            autoscaler: plan.autoscaler.as_ref(),
         })),
         (TargetKind::Service, _) => Ok(Box::new(ServiceWorkload {
             plan,
@@ -106,7 +106,7 @@ fn workload<'a>(s: &Scope<'a>) -> Result<Box<dyn Workload + 'a>, Error> {
             &["spec", "targetRef", "kind"],
             format!(
                 "target kind {:?} is not driven by canary-gate yet (Deployment with spec.service, and Service, are)",
-                c.target.kind
+                plan.target.kind
             ),
         )),
     }
@@ -158,7 +158,7 @@ fn nginx<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
         return Err(unsupported(s.canary, &["spec", "provider"], why));
     };
     let observer = Some(Observer::Nginx { ingress });
-    let Some(service) = s.canary.service.as_ref() else {
+    let Some(service) = s.plan.service.as_ref() else {
         return Ok((Box::new(NoL7), observer));
     };
     let router = Nginx {
@@ -178,14 +178,13 @@ fn gateway<'a>(
     s: &Scope<'a>,
     api_version: &'static str,
 ) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
-    let Some(service) = s.canary.service.as_ref() else {
+    let Some(service) = s.plan.service.as_ref() else {
         return Ok(Box::new(NoL7));
     };
-    let input =
-        gateway_api::input(s.canary, s.plan, s.namespace, api_version).ok_or_else(|| {
-            let why = "the Gateway API router needs spec.service".to_string();
-            unsupported(s.canary, &["spec", "provider"], why)
-        })?;
+    let input = gateway_api::input(s.plan, s.namespace, api_version).ok_or_else(|| {
+        let why = "the Gateway API router needs spec.service".to_string();
+        unsupported(s.canary, &["spec", "provider"], why)
+    })?;
     Ok(Box::new(GatewayApi {
         input,
         owner: s.owner,

@@ -72,8 +72,9 @@ impl<'a> Executor<'a> {
         self.client
     }
 
-    /// Initializes the canary (its lock held by `who`); `wait` bounds each wait.
-    pub async fn initialize(&self, wait: Duration, who: &str) -> Result<(), Error> {
+    /// Initializes the canary (its lock held by `who`); `wait` bounds each wait. Returns the line
+    /// that says what was done.
+    pub async fn initialize(&self, wait: Duration, who: &str) -> Result<String, Error> {
         super::init::initialize_locked(self.client, &self.scope, &self.edges, wait, who).await
     }
 
@@ -164,11 +165,9 @@ impl<'a> Executor<'a> {
     }
 
     /// Flagger's provider check at the start: every metrics server must answer `vector(1)`.
-    /// Unreachable servers are reported (and their checks will fail); nothing is blocked.
-    pub async fn check_providers(&self) {
-        for warning in self.metrics.offline_servers().await {
-            println!("{}: warning: {warning}", self.name());
-        }
+    /// Returns a warning per server that does not (its checks will fail); nothing is blocked.
+    pub async fn check_providers(&self) -> Vec<String> {
+        self.metrics.offline_servers().await
     }
 
     /// `<namespace>/<name>`.
@@ -285,7 +284,7 @@ impl<'a> Executor<'a> {
         Ok(decision)
     }
 
-    /// Notes to the log and the event webhooks; warnings and the notes of a phase change
+    /// Notes to the event webhooks; warnings and the notes of a phase change
     /// (`transition`) also become Events on the target. A routine step ("advance canary weight")
     /// is in the state's step history, the log and the check run, not in an Event: that keeps a
     /// steady tick to the requests that move traffic.
@@ -305,7 +304,6 @@ impl<'a> Executor<'a> {
         let payload = self.payload(&decision.state, decision.state.phase);
         for n in &decision.notes {
             let warning = n.kind == NoteKind::Warning;
-            println!("{}: {}", self.name(), n.message);
             if warning || transition {
                 let kind = if warning { "Warning" } else { "Normal" };
                 events::record(self.client, &involved, kind, "Synced", &n.message).await;
@@ -317,14 +315,21 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Cancellation (or a timeout): see [`crate::rollout::manual::cancel`].
-    pub async fn abort(&mut self, store: &mut StateStore, reason: &str) -> Result<(), Error> {
+    /// Cancellation (or a timeout): see [`crate::rollout::manual::cancel`]; the decision carried
+    /// out, if there was one to take.
+    pub async fn abort(
+        &mut self,
+        store: &mut StateStore,
+        reason: &str,
+    ) -> Result<Option<Decision>, Error> {
         let state = store.state().cloned().unwrap_or_default();
-        if let Some(d) = crate::rollout::manual::cancel(&state, reason) {
-            self.commit(store, d, state.canary_weight, Measured::default())
-                .await?;
-        }
-        Ok(())
+        let Some(d) = crate::rollout::manual::cancel(&state, reason) else {
+            return Ok(None);
+        };
+        let weight = state.canary_weight;
+        self.commit(store, d, weight, Measured::default())
+            .await
+            .map(Some)
     }
 
     /// The plan's interval.

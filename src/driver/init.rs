@@ -42,14 +42,15 @@ pub fn in_order<'a>(workload: Vec<InitStep<'a>>, router: Vec<InitStep<'a>>) -> V
     workload.into_iter().chain(router).collect()
 }
 
-/// Initialization with the canary's lock already held; `wait` bounds each wait.
+/// Initialization with the canary's lock already held; `wait` bounds each wait. Returns the
+/// line that says what was done (`initialized (…)`, or `already initialized …`).
 pub async fn initialize_locked(
     client: &kube::Client,
     scope: &Scope<'_>,
     edges: &Edges<'_>,
     wait: Duration,
     who: &str,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let (c, plan, namespace) = (scope.canary, scope.plan, scope.namespace);
     let mut store = StateStore::open(client, namespace, &c.name).await?;
     let first = store.state().is_none_or(|s| s.phase == Phase::Initializing);
@@ -71,11 +72,9 @@ pub async fn initialize_locked(
     }
     if !first {
         let phase = store.state().map_or("unknown", |s| s.phase.kebab());
-        println!(
-            "{namespace}/{}: already initialized (phase {phase}); objects reconciled",
-            c.name
-        );
-        return Ok(());
+        return Ok(format!(
+            "already initialized (phase {phase}); objects reconciled"
+        ));
     }
     let state = RolloutState {
         phase: Phase::Initialized,
@@ -88,8 +87,7 @@ pub async fn initialize_locked(
     store.save(&state).await?;
     let done = format!("Initialization done! {}.{}", c.name, namespace);
     events::record(client, &involved, "Normal", "Synced", &done).await;
-    println!("{namespace}/{}: initialized ({})", c.name, plan.summary());
-    Ok(())
+    Ok(format!("initialized ({})", plan.summary()))
 }
 
 async fn apply_step(

@@ -7,7 +7,6 @@
 //! anything about canaries.
 
 use crate::error::Error;
-use crate::report::console;
 use crate::settings::Settings;
 use base64::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -252,9 +251,10 @@ async fn from_text(
     context: Option<&str>,
     options: &KubeConfigOptions,
 ) -> Result<kube::Config, Error> {
-    if from_input && settings.github.is_actions() {
+    if from_input {
+        let masker = settings.masker();
         for secret in secret_values(text) {
-            eprintln!("{}", console::add_mask(&secret));
+            masker.mask(&secret);
         }
     }
     let parsed: Value = serde_saphyr::from_str::<Value>(text)

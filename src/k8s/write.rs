@@ -2,7 +2,7 @@
 //! merge patches, with bounded jittered retries (backon) on 409/429/5xx and transport errors,
 //! re-reading before each retry. An unchanged object costs one GET and no write.
 
-use crate::error::Error;
+use crate::error::{ClusterError, Error};
 use backon::{ExponentialBuilder, Retryable};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -52,9 +52,34 @@ pub fn describe(e: &kube::Error) -> String {
     }
 }
 
-/// `what` failed for good: an infrastructure error naming it.
-pub fn failed(what: &str, e: &kube::Error) -> Error {
-    Error::Infra(format!("{what}: {}", describe(e)))
+/// A read that failed for good.
+pub fn read_failed(what: &str, source: kube::Error) -> Error {
+    let reason = describe(&source);
+    Error::Cluster(ClusterError::Read {
+        what: what.to_string(),
+        reason,
+        source,
+    })
+}
+
+/// A create or replace that failed for good.
+pub fn write_failed(what: &str, source: kube::Error) -> Error {
+    let reason = describe(&source);
+    Error::Cluster(ClusterError::Write {
+        what: what.to_string(),
+        reason,
+        source,
+    })
+}
+
+/// A patch or server-side apply that failed for good.
+pub fn patch_failed(what: &str, source: kube::Error) -> Error {
+    let reason = describe(&source);
+    Error::Cluster(ClusterError::Patch {
+        what: what.to_string(),
+        reason,
+        source,
+    })
 }
 
 /// Runs `op` with retries on retryable errors, logging each retry.
@@ -89,7 +114,7 @@ where
 {
     with_retries(what, || api.get_opt(name))
         .await
-        .map_err(|e| failed(what, &e))
+        .map_err(|e| read_failed(what, e))
 }
 
 /// Makes the object `name` what `desired` says it should be, given what exists (`None`: leave it
@@ -125,7 +150,7 @@ where
     };
     let outcome = with_retries(what, attempt)
         .await
-        .map_err(|e| failed(what, &e))?;
+        .map_err(|e| write_failed(what, e))?;
     if outcome != Outcome::Unchanged {
         tracing::info!("{what}: {outcome:?}");
     }
@@ -146,5 +171,5 @@ where
     let patch = Patch::Merge(&patch);
     with_retries(what, || api.patch(name, &params, &patch))
         .await
-        .map_err(|e| failed(what, &e))
+        .map_err(|e| patch_failed(what, e))
 }

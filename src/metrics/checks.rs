@@ -7,7 +7,44 @@ use super::prometheus::{self, Auth, Endpoint};
 use super::queries;
 use crate::rollout::analysis::judge;
 use crate::rollout::{GateOutcome, MetricOutcome, MetricRecord, Plan};
-use crate::spec::model::{Canary, Metric, MetricTemplate};
+use crate::spec::model::{Metric, MetricTemplate};
+
+/// Why a metric's queries could not be prepared (the check then fails with this reason).
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The MetricTemplate is in neither the spec files nor the cluster, or is not valid.
+    #[error("metric {metric}: {why}")]
+    ReadTemplate {
+        /// The metric.
+        metric: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The template's Secret could not be read.
+    #[error("reading secret/{secret} in {namespace}: {reason}")]
+    ReadSecret {
+        /// The Secret.
+        secret: String,
+        /// Its namespace.
+        namespace: String,
+        /// The API's answer in one line.
+        reason: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// The Secret has no credentials canary-gate knows.
+    #[error("secret/{secret} in {namespace} has neither token nor username and password")]
+    NoCredentials {
+        /// The Secret.
+        secret: String,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// The query does not render (an unknown variable, a built-in the provider lacks).
+    #[error("{0}")]
+    Render(String),
+}
 
 /// Where queries run: one query, and whether a server answers at all.
 #[async_trait::async_trait]
@@ -63,8 +100,6 @@ pub struct MetricChecks<'a> {
     pub client: &'a kube::Client,
     /// The canary's namespace.
     pub namespace: &'a str,
-    /// The validated spec (queries render from it).
-    pub canary: &'a Canary,
     /// Its plan (the metrics to check).
     pub plan: &'a Plan,
     /// MetricTemplates from the spec files.
@@ -75,21 +110,22 @@ pub struct MetricChecks<'a> {
     pub provider: Box<dyn MetricsProvider + 'a>,
     /// The built-in queries of the canary's provider.
     pub observer: Option<queries::Observer<'a>>,
+    /// Hides a template Secret's credentials from the log as soon as they are read.
+    pub masker: crate::report::console::Masker,
 }
 
 impl MetricChecks<'_> {
     /// Where and what to query for one metric (a built-in and a template may both apply): the
     /// template from the spec files or the cluster, its Secret's credentials attached.
-    pub async fn queries_for(&self, m: &Metric) -> Result<Vec<(Endpoint, String)>, String> {
+    pub async fn queries_for(&self, m: &Metric) -> Result<Vec<(Endpoint, String)>, MetricsError> {
         let template = self.template(m).await?;
         let ctx = queries::Context {
             observer: self.observer,
-            canary: self.canary,
             plan: self.plan,
             namespace: self.namespace,
             default_server: &self.default_server,
         };
-        let mut out = queries::render(&ctx, m, template.as_ref())?;
+        let mut out = queries::render(&ctx, m, template.as_ref()).map_err(MetricsError::Render)?;
         if let Some(t) = &template
             && let Some(secret) = &t.secret
         {
@@ -105,7 +141,7 @@ impl MetricChecks<'_> {
         Ok(out)
     }
 
-    async fn template(&self, m: &Metric) -> Result<Option<MetricTemplate>, String> {
+    async fn template(&self, m: &Metric) -> Result<Option<MetricTemplate>, MetricsError> {
         let Some(r) = &m.template else {
             return Ok(None);
         };
@@ -116,34 +152,41 @@ impl MetricChecks<'_> {
         crate::k8s::read_template(self.client, want_ns, &r.name)
             .await
             .map(Some)
-            .map_err(|why| format!("metric {}: {why}", m.name))
+            .map_err(|why| MetricsError::ReadTemplate {
+                metric: m.name.clone(),
+                why,
+            })
     }
 
     /// `token`, or `username` + `password`, from a template's Secret.
-    async fn credentials(&self, namespace: &str, secret: &str) -> Result<Auth, String> {
+    async fn credentials(&self, namespace: &str, secret: &str) -> Result<Auth, MetricsError> {
         let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
             kube::Api::namespaced(self.client.clone(), namespace);
-        let s = api.get(secret).await.map_err(|e| {
-            format!(
-                "reading secret/{secret} in {namespace}: {}",
-                crate::k8s::write::describe(&e)
-            )
-        })?;
+        let s = api
+            .get(secret)
+            .await
+            .map_err(|source| MetricsError::ReadSecret {
+                secret: secret.to_string(),
+                namespace: namespace.to_string(),
+                reason: crate::k8s::write::describe(&source),
+                source,
+            })?;
         let data = s.data.unwrap_or_default();
         let text = |k: &str| {
             let value = String::from_utf8_lossy(&data.get(k)?.0).into_owned();
             Some(value)
         };
         let secret_value = |v: String| {
-            crate::report::console::mask(&v);
+            self.masker.mask(&v);
             v
         };
         match (text("token"), text("username"), text("password")) {
             (Some(t), _, _) => Ok(Auth::Bearer(secret_value(t))),
             (None, Some(u), Some(p)) => Ok(Auth::Basic(u, secret_value(p))),
-            _ => Err(format!(
-                "secret/{secret} in {namespace} has neither token nor username and password"
-            )),
+            _ => Err(MetricsError::NoCredentials {
+                secret: secret.to_string(),
+                namespace: namespace.to_string(),
+            }),
         }
     }
 
@@ -176,7 +219,7 @@ impl MetricChecks<'_> {
         for m in &self.plan.metrics {
             let queries = match self.queries_for(m).await {
                 Ok(q) => q,
-                Err(why) => return (GateOutcome::Closed(why), records),
+                Err(why) => return (GateOutcome::Closed(why.to_string()), records),
             };
             for (endpoint, q) in queries {
                 let outcome = self.provider.query(&endpoint, &q).await;

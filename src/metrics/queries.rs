@@ -8,7 +8,7 @@ use super::builtin;
 use super::prometheus::Endpoint;
 use super::template;
 use crate::rollout::Plan;
-use crate::spec::model::{Canary, Metric, MetricTemplate, TemplateRef};
+use crate::spec::model::{Metric, MetricTemplate, TemplateRef};
 
 /// Which built-in queries observe a provider's traffic (Flagger's observers), chosen with the
 /// router in `driver::edges`.
@@ -27,8 +27,6 @@ pub enum Observer<'a> {
 pub struct Context<'a> {
     /// The built-in queries of the canary's provider (`None`: it has none).
     pub observer: Option<Observer<'a>>,
-    /// The validated spec.
-    pub canary: &'a Canary,
     /// Its plan (provider, object names).
     pub plan: &'a Plan,
     /// The canary's namespace.
@@ -57,7 +55,7 @@ pub fn render(
 ) -> Result<Vec<(Endpoint, String)>, String> {
     let interval = m.interval_text.clone().unwrap_or_else(|| "1m".into());
     let server = ctx
-        .canary
+        .plan
         .metrics_server
         .clone()
         .unwrap_or_else(|| ctx.default_server.to_string());
@@ -76,7 +74,7 @@ pub fn render(
             // Flagger's generic HTTP observer: the app's own histograms (reference §5.1).
             Some(Observer::Http) => out.push((
                 plain(server.clone()),
-                builtin::http(b, ctx.namespace, &ctx.canary.target.name, &interval),
+                builtin::http(b, ctx.namespace, &ctx.plan.target.name, &interval),
             )),
             None => {
                 return Err(format!(
@@ -87,9 +85,9 @@ pub fn render(
             }
         }
     }
-    let target = &ctx.canary.target.name;
+    let target = &ctx.plan.target.name;
     let model = template::Model {
-        name: &ctx.canary.name,
+        name: &ctx.plan.name,
         namespace: ctx.namespace,
         target,
         service: &names.apex,

@@ -1,8 +1,9 @@
 //! Console output and GitHub workflow commands (`::error file=…,line=…::…`, `::add-mask::`).
 //!
 //! Owns the escaping rules of the runner (message: `%`, CR, LF; properties also `:` and `,`) and
-//! the per-step cap of 10 annotations per level. Workflow commands go to standard error, which
-//! the runner reads as it reads standard output, so standard output stays clean for JSON.
+//! the per-step cap of 10 annotations per level. Owns standard output for a rollout's progress
+//! (`say`) and its `::group::` folds. Annotations and masks go to standard error, which the runner
+//! reads as it reads standard output.
 
 use super::{Event, Report, Sink, SinkFuture};
 use crate::spec::{Diagnostic, Severity};
@@ -44,6 +45,21 @@ impl Sink for Console {
         }
         Box::pin(async { Ok(()) })
     }
+
+    fn say(&mut self, subject: &str, line: &str) {
+        println!("{subject}: {line}");
+    }
+
+    fn fold(&mut self, subject: &str, open: bool) {
+        if !self.actions {
+            return;
+        }
+        if open {
+            println!("::group::{subject}: tick");
+        } else {
+            println!("::endgroup::");
+        }
+    }
 }
 
 /// Annotations the runner shows per level and step.
@@ -66,25 +82,35 @@ pub fn add_mask(value: &str) -> String {
     format!("::add-mask::{}", escape_data(value))
 }
 
-/// Under GitHub Actions, tells the runner to hide `value` from the log from now on (standard
-/// error, before the value can appear anywhere). Outside Actions it does nothing.
-pub fn mask(value: &str) {
-    if !value.is_empty() && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        eprintln!("{}", add_mask(value));
-    }
+/// Hides values from the runner's log: under GitHub Actions (decided once, from the settings)
+/// each value becomes an `::add-mask::` command on standard error, before it can appear anywhere.
+/// Outside Actions it does nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Masker {
+    /// Inside a GitHub Actions job.
+    pub actions: bool,
 }
 
-/// Masks the credentials a URL carries (password, query values), as [`mask`] does.
-pub fn mask_url(text: &str) {
-    if let Ok(u) = url::Url::parse(text) {
-        mask(u.username());
-        if let Some(p) = u.password() {
-            mask(p);
+impl Masker {
+    /// Hides `value` from every later log line.
+    pub fn mask(&self, value: &str) {
+        if self.actions && !value.is_empty() {
+            eprintln!("{}", add_mask(value));
         }
-        for (_, v) in u.query_pairs() {
-            // Short values (`a=1`) would mask common words all over the log.
-            if v.len() >= 4 {
-                mask(&v);
+    }
+
+    /// Hides the credentials a URL carries (user, password, query values).
+    pub fn mask_url(&self, text: &str) {
+        if let Ok(u) = url::Url::parse(text) {
+            self.mask(u.username());
+            if let Some(p) = u.password() {
+                self.mask(p);
+            }
+            for (_, v) in u.query_pairs() {
+                // Short values (`a=1`) would mask common words all over the log.
+                if v.len() >= 4 {
+                    self.mask(&v);
+                }
             }
         }
     }

@@ -177,6 +177,8 @@ impl Failure {
 pub struct Fleet {
     canaries: usize,
     client: std::sync::Arc<std::sync::Mutex<Option<octocrab::Octocrab>>>,
+    /// Whether the command already warned that it reports without check runs (once is enough).
+    warned: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Fleet {
@@ -185,7 +187,13 @@ impl Fleet {
         Fleet {
             canaries,
             client: Default::default(),
+            warned: Default::default(),
         }
+    }
+
+    /// True the first time it is asked: whether to warn about missing check runs now.
+    pub fn first_warning(&self) -> bool {
+        !self.warned.swap(true, std::sync::atomic::Ordering::SeqCst)
     }
 }
 

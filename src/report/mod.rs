@@ -190,6 +190,11 @@ pub trait Sink: Send {
     fn name(&self) -> &'static str;
     /// Handles one event. The sink may fill in `check_run_url`.
     fn send<'a>(&'a mut self, event: Event, report: &'a mut Report) -> SinkFuture<'a>;
+    /// One line of progress about `subject` (the console prints it; the other sinks show the
+    /// steps instead).
+    fn say(&mut self, _subject: &str, _line: &str) {}
+    /// The lines of one tick start (`open`) or end: the console folds them in Actions.
+    fn fold(&mut self, _subject: &str, _open: bool) {}
 }
 
 /// The sinks of one command, in order (the check run first, so the others can link to it).
@@ -228,14 +233,13 @@ impl Reporter {
         with_console: bool,
         files: Option<summary::SharedFiles>,
     ) -> Reporter {
-        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let gh = &settings.github;
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if settings.github_token.is_some() || gh.is_actions() {
             match github::CheckRuns::new(gh, settings.github_token.as_ref(), budget, fleet) {
                 Ok(c) => sinks.push(Box::new(c)),
                 Err(why) => {
-                    if !WARNED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    if fleet.first_warning() {
                         eprintln!("canary-gate: warning: {why}; reporting without a check run");
                     }
                 }
@@ -255,6 +259,26 @@ impl Reporter {
     /// Whether there is no sink at all.
     pub fn is_empty(&self) -> bool {
         self.sinks.is_empty()
+    }
+
+    /// The console alone: for a command whose only report is its progress (`init`).
+    pub fn console(settings: &crate::settings::Settings) -> Reporter {
+        let actions = settings.github.is_actions();
+        Reporter::new(vec![Box::new(console::Console { actions })])
+    }
+
+    /// One line of progress about the report's subject: `<subject>: <line>` on the console.
+    pub fn say(&mut self, report: &Report, line: impl AsRef<str>) {
+        for sink in &mut self.sinks {
+            sink.say(&report.subject, line.as_ref());
+        }
+    }
+
+    /// Opens (`open`) or closes the fold of one tick's lines.
+    pub fn fold(&mut self, report: &Report, open: bool) {
+        for sink in &mut self.sinks {
+            sink.fold(&report.subject, open);
+        }
     }
 
     /// Sends an event to every sink; a failing sink warns once per command.

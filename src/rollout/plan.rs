@@ -6,7 +6,9 @@
 
 use crate::rollout::weights;
 use crate::spec::duration::format_duration;
-use crate::spec::model::{Canary, HttpMatch, Metric, ObjectRef, Provider, Webhook};
+use crate::spec::model::{
+    Autoscaler, Canary, HttpMatch, Metric, ObjectRef, Provider, Service, SessionAffinity, Webhook,
+};
 use crate::spec::path::FieldPath;
 use std::time::Duration;
 
@@ -149,6 +151,16 @@ pub struct Plan {
     pub canary_ready_threshold: u32,
     /// Object names.
     pub names: Names,
+    /// `spec.service`: the Services and the route (absent for a Service target without it).
+    pub service: Option<Service>,
+    /// `spec.autoscalerRef`.
+    pub autoscaler: Option<Autoscaler>,
+    /// `analysis.sessionAffinity`: the sticky cookie routers set.
+    pub session_affinity: Option<SessionAffinity>,
+    /// `analysis.mirrorWeight`: the share of mirrored traffic where a router supports it.
+    pub mirror_weight: u32,
+    /// `spec.metricsServer`.
+    pub metrics_server: Option<String>,
 }
 
 impl Plan {
@@ -176,6 +188,11 @@ impl Plan {
             primary_ready_threshold: a.primary_ready_threshold,
             canary_ready_threshold: a.canary_ready_threshold,
             names,
+            service: c.service.clone(),
+            autoscaler: c.autoscaler.clone(),
+            session_affinity: a.session_affinity.clone(),
+            mirror_weight: a.mirror_weight,
+            metrics_server: c.metrics_server.clone(),
         };
         (plan, notes)
     }

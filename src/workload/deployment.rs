@@ -8,7 +8,7 @@ use super::{Initialization, Observation, Options, Workload, hash_json, hpa, prim
 use super::{ROLLOUT_ID_ANNOTATION, selector_label};
 use crate::error::Error;
 use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, get};
-use crate::k8s::write::{failed, merge_patch, read_opt, with_retries};
+use crate::k8s::write::{merge_patch, read_failed, read_opt, with_retries};
 use crate::rollout::{Health, Plan};
 use crate::router::services::{self, Which};
 use crate::spec::model::{Autoscaler, PortRef, Service as ServiceSpec};
@@ -327,7 +327,7 @@ impl Workload for DeploymentWorkload<'_> {
             let what = format!("reading deployment/{name}");
             let dep = with_retries(&what, || api.get(name))
                 .await
-                .map_err(|e| failed(&what, &e))?;
+                .map_err(|e| read_failed(&what, e))?;
             let now = k8s_openapi::jiff::Timestamp::now();
             match deployment_health(&dep, threshold, deadline, now) {
                 Health::Ready => return Ok(()),

@@ -22,16 +22,15 @@ pub const V1: &str = "gateway.networking.k8s.io/v1";
 /// `gatewayapi:v1beta1`'s HTTPRoute `apiVersion`.
 pub const V1BETA1: &str = "gateway.networking.k8s.io/v1beta1";
 
-/// What the route of canary `c` is rendered from, for a Gateway API provider with a service;
+/// What the route of a canary is rendered from, for a Gateway API provider with a service;
 /// `api_version` is [`V1`] or [`V1BETA1`].
 pub fn input<'a>(
-    c: &'a crate::spec::model::Canary,
     plan: &'a crate::rollout::Plan,
     namespace: &'a str,
     api_version: &'static str,
 ) -> Option<RouteInput<'a>> {
     let name = plan.names.route.as_deref()?;
-    let service = c.service.as_ref()?;
+    let service = plan.service.as_ref()?;
     let ab = match &plan.strategy {
         crate::rollout::Strategy::AbTesting { matches, .. } => matches.as_slice(),
         _ => &[],
@@ -49,8 +48,8 @@ pub fn input<'a>(
         ab,
         timeout: service.timeout,
         backend_timeout: service.backend_timeout,
-        affinity: c.analysis.session_affinity.as_ref(),
-        mirror_percent: c.analysis.mirror_weight,
+        affinity: plan.session_affinity.as_ref(),
+        mirror_percent: plan.mirror_weight,
     })
 }
 
@@ -219,9 +218,10 @@ async fn read_routes(
             }
             Err(why) => {
                 if !said {
-                    println!(
+                    tracing::info!(
                         "{}/{}: waiting for the route to be accepted: {why}",
-                        input.namespace, input.name
+                        input.namespace,
+                        input.name
                     );
                     said = true;
                 }
