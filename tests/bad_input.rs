@@ -813,7 +813,7 @@ cases! {
     spec_target_kind_not_driven => spec(good_with("kind: Deployment", "kind: DaemonSet"))
         .fails(2, "canary podinfo: target kind DaemonSet is not driven by canary-gate yet");
     spec_one_bad_canary_stops_both => spec(format!("{}---\n{}", good(), good_with("name: podinfo, namespace", "name: podinfo-b, namespace").replace("interval: 1s", "interval: soon")))
-        .fails(2, "canary.yaml:30:15: error: spec.analysis.interval: \"soon\" is not a duration");
+        .fails(2, "canary.yaml:28:15: error: spec.analysis.interval: \"soon\" is not a duration");
 
     // --- flags and inputs: refused before connecting. ------------------------------------------
     input_command_dance => spec(good())

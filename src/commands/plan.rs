@@ -5,15 +5,15 @@
 //! Reads the spec files, the manifests beside them (`--apply`) and, when it is reachable, the
 //! cluster. Must never write to the cluster: it holds no lock and sends only GETs.
 
-use super::specs::{self, Manifest};
+use super::specs;
 use crate::cli::PlanArgs;
-use crate::driver::edges::{Edges, Scope, choose};
+use crate::driver::edges::{Edges, Placed, Scope, choose};
 use crate::driver::init::sequence;
 use crate::driver::{Cluster, namespace_of, runtime};
 use crate::error::{Error, Outcome};
+use crate::k8s::connect;
 use crate::k8s::desired::{ClusterRead, InitStep, Read, as_value, from_dynamic, to_dynamic};
 use crate::k8s::state_store::StateStore;
-use crate::k8s::{canary_id, connect};
 use crate::metrics::{self, queries};
 use crate::report::diff::{Change, ObjectChange};
 use crate::report::summary::SharedFiles;
@@ -21,6 +21,7 @@ use crate::report::{Event, Report, Reporter, Section, Verdict, redact_url};
 use crate::rollout::{Phase, Plan, Strategy};
 use crate::settings::Settings;
 use crate::spec::duration::format_duration;
+use crate::spec::manifests::{Manifest, manifests};
 use crate::spec::model::{Canary, MetricTemplate};
 use crate::workload::images::set_images;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -37,7 +38,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
     let cluster = Cluster::from_args(&args.cluster)?;
     let mut inputs = settings.canary.clone();
     inputs.extend(settings.apply.iter().map(|f| settings.input_path(f)));
-    let files = specs::manifests(&crate::sources::read_all(&inputs, false)?, false)?;
+    let files = manifests(&crate::sources::read_all(&inputs, false)?, false)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let conn = match connect(settings, cluster.context.as_deref()).await {
@@ -52,26 +53,19 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
         let fleet = crate::report::github::Fleet::new(loaded.canaries.len());
         for c in &loaded.canaries {
             let fallback = conn.as_ref().map_or("default", |c| c.namespace.as_str());
-            let namespace = namespace_of(settings, fallback, c);
+            let placed = Placed::new(namespace_of(settings, fallback, c), c);
+            let (namespace, plan) = (&placed.namespace, &placed.plan);
+            let scope = placed.scope(c, &cluster);
             let look = Lookup {
                 files: &files,
                 client: conn.as_ref().map(|c| &c.client),
-                namespace: &namespace,
+                namespace,
                 target: &c.target.name,
                 images: &settings.images,
                 notes: Default::default(),
             };
-            let (plan, _) = Plan::new(c);
-            let owner = canary_id(&namespace, &c.name);
-            let scope = Scope {
-                canary: c,
-                plan: &plan,
-                namespace: &namespace,
-                owner: &owner,
-                cluster: &cluster,
-            };
             let first = match &conn {
-                Some(conn) => StateStore::open(&conn.client, &namespace, &c.name)
+                Some(conn) => StateStore::open(&conn.client, namespace, &c.name)
                     .await
                     .map_or(true, |s| {
                         s.state().is_none_or(|s| s.phase == Phase::Initializing)
@@ -81,7 +75,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
             let edges = choose(&scope);
             let observer = edges.as_ref().ok().and_then(|e| e.observer);
             let objects = match &edges {
-                Ok(edges) => objects(edges, &plan, &look, first).await,
+                Ok(edges) => objects(edges, plan, &look, first).await,
                 Err(e) => Err(Error::Invalid(e.to_string())),
             };
             let objects = objects.unwrap_or_else(|e| {
@@ -92,7 +86,7 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
             let queries =
                 metric_queries(&scope, observer, &loaded.templates, &look, settings).await;
             let changes = objects_markdown(&objects, &notes, conn.is_some());
-            let mut report = plan_report(settings, c, &namespace, &plan, changes, queries);
+            let mut report = plan_report(settings, c, namespace, plan, changes, queries);
             println!("{}", crate::report::markdown::render(&report));
             Reporter::for_canary(
                 settings,

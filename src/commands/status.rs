@@ -1,10 +1,11 @@
 //! `canary-gate status`: each canary's phase, live weight and failed checks, as text or JSON;
 //! `--watch` repeats until it settles. Reads the state without the lock; writes nothing.
 
-use super::run::{outcome_of, worst};
+use super::run::worst;
 use super::specs;
 use crate::cli::{Format, StatusArgs};
 use crate::driver::edges::{Placed, Scope};
+use crate::driver::session::outcome_of;
 use crate::driver::{Cluster, namespace_on, runtime, status};
 use crate::error::{Error, Outcome};
 use crate::k8s::connect;

@@ -78,7 +78,7 @@ impl<'a> Executor<'a> {
         super::init::initialize_locked(self.client, &self.scope, &self.edges, wait, who).await
     }
 
-    /// What promotion would write, for `plan`-like reads of it.
+    /// Reads from the canary's namespace of the cluster.
     fn cluster_read(&self) -> ClusterRead {
         ClusterRead {
             client: self.client.clone(),

@@ -1,14 +1,17 @@
 //! The driver: everything a command that talks to a cluster shares, in the order it happens.
 //! Cluster options, the canary's namespace and lock holder, the run lock around a body
 //! (`lock.rs`), the choice of edges (`edges.rs`), initialization applied from data (`init.rs`),
-//! the tick loop's executor (`executor.rs`) and the state read by `status` (`status.rs`). The
-//! subcommands in `commands/` are thin adapters over it. Must not parse flags or print reports
-//! (the commands and the Reporter do).
+//! the release (`release.rs`), one canary's session under its lock (`session.rs`: initialize,
+//! release, ticks or a manual decision, cancellation), the tick's executor (`executor.rs`) and
+//! the state read by `status` (`status.rs`). The subcommands in `commands/` are thin adapters
+//! over it. Must not parse flags or load specs; prints only through the Reporter.
 
 pub mod edges;
 pub mod executor;
 pub mod init;
 pub mod lock;
+pub mod release;
+pub mod session;
 pub mod status;
 
 use crate::cli::ClusterArgs;

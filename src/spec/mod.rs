@@ -9,6 +9,7 @@ pub mod de;
 pub mod diag;
 pub mod duration;
 mod load;
+pub mod manifests;
 pub mod model;
 pub mod path;
 pub mod validate;

@@ -1,11 +1,11 @@
 //! A release before the rollout: `--apply` (server-side apply of the manifests, Flagger documents
 //! skipped) and `--image` (`kubectl set image` on the target). Writes only the user's own objects.
 
-use super::specs;
-use crate::driver::executor::Executor;
+use super::executor::Executor;
 use crate::error::Error;
 use crate::k8s::write::ensure;
 use crate::settings::Settings;
+use crate::spec::manifests as specs;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 
