@@ -12,7 +12,7 @@ pub struct CanaryYaml {
     namespace: String,
     provider: Option<String>,
     spec_lines: Vec<String>,
-    target_kind: String,
+    target: (String, String),
     ingress: bool,
     service: String,
     analysis: Vec<String>,
@@ -27,7 +27,7 @@ pub fn canary(name: &str) -> CanaryYaml {
         namespace: "test".into(),
         provider: None,
         spec_lines: Vec::new(),
-        target_kind: "Deployment".into(),
+        target: ("apps/v1".into(), "Deployment".into()),
         ingress: false,
         service: "{port: 80, targetPort: 9898}".into(),
         analysis: Vec::new(),
@@ -47,6 +47,12 @@ impl CanaryYaml {
     /// `provider: kubernetes` (blue/green, no L7 routing).
     pub fn kubernetes(mut self) -> Self {
         self.provider = Some("kubernetes".into());
+        self
+    }
+
+    /// A Service target (`targetRef: {apiVersion: v1, kind: Service}`).
+    pub fn service_target(mut self) -> Self {
+        self.target = ("v1".into(), "Service".into());
         self
     }
 
@@ -139,9 +145,9 @@ impl CanaryYaml {
         for l in &self.spec_lines {
             out.push_str(&format!("  {l}\n"));
         }
-        let kind = &self.target_kind;
+        let (api_version, kind) = &self.target;
         out.push_str(&format!(
-            "  targetRef: {{apiVersion: apps/v1, kind: {kind}, name: {name}}}\n"
+            "  targetRef: {{apiVersion: {api_version}, kind: {kind}, name: {name}}}\n"
         ));
         if self.ingress {
             out.push_str(&format!(

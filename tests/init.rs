@@ -2,6 +2,7 @@
 //! 19, 20, 27, config tracking, Service targets, idempotence, the lock, a never-ready primary and
 //! credentials that never leak.
 
+use crate::canary::canary;
 use crate::cluster::{Cluster, canary_with};
 use serde_json::{Value, json};
 
@@ -489,7 +490,14 @@ fn a_service_target_gets_a_tracking_canary_and_a_primary_created_once() {
     let dir = tempfile::tempdir().unwrap();
     let spec = Cluster::spec_file(
         &dir,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: backend, namespace: test}\nspec:\n  provider: kubernetes\n  targetRef: {apiVersion: v1, kind: Service, name: backend}\n  service: {port: 8080}\n  analysis: {interval: 10s, threshold: 2, iterations: 2}\n",
+        &canary("backend")
+            .kubernetes()
+            .service_target()
+            .service("{port: 8080}")
+            .interval("10s")
+            .threshold(2)
+            .iterations(2)
+            .yaml(),
     );
     let r = c.init(&spec, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);

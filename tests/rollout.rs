@@ -373,7 +373,12 @@ fn blue_green_with_plain_kubernetes_services() {
     let dir = tempfile::tempdir().unwrap();
     let spec = Cluster::spec_file(
         &dir,
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: podinfo, namespace: test}\nspec:\n  provider: kubernetes\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}\n  service: {port: 80, targetPort: 9898}\n  analysis: {interval: 1s, threshold: 2, iterations: 2}\n",
+        &canary("podinfo")
+            .kubernetes()
+            .interval("1s")
+            .threshold(2)
+            .iterations(2)
+            .yaml(),
     );
     let r = c.canary_gate(&["run", "--canary", &spec, "--image", IMAGE]);
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);

@@ -1,4 +1,5 @@
-//! The cluster edge: connection and auth, the one write helper, the state store and run lock,
+//! The cluster edge: connection and auth, the one write helper, initialization as data
+//! (`desired.rs`: the steps, the read port, applying one object), the state store and run lock,
 //! and Events. Must not decide anything about rollouts (that is `rollout/`).
 
 pub mod connect;

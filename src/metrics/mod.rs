@@ -1,7 +1,8 @@
 //! Metrics: the built-in queries (`builtin.rs`), template rendering (`template.rs`), which
-//! queries a metric runs where (`queries.rs`) and the
-//! Prometheus client (`prometheus.rs`). Queries are kept apart from where they run; "no data" is
-//! kept apart from "failed". Judging values against thresholds is the core's job.
+//! queries a metric runs where (`queries.rs`), the Prometheus client (`prometheus.rs`) and one
+//! canary's checks behind the `MetricsProvider` trait (`checks.rs`). Queries are kept apart from
+//! where they run; "no data" is kept apart from "failed". Judging values against thresholds is
+//! the core's job.
 
 pub mod builtin;
 pub mod checks;
