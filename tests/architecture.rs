@@ -257,3 +257,76 @@ fn every_function_reads_at_once() {
         long.join("\n")
     );
 }
+
+/// Every provider Flagger's CRD accepts, as a spec spells it.
+const PROVIDERS: &[&str] = &[
+    "apisix",
+    "appmesh",
+    "appmesh:v1beta2",
+    "contour",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+    "gloo",
+    "istio",
+    "knative",
+    "kubernetes",
+    "kuma",
+    "linkerd",
+    "nginx",
+    "osm",
+    "skipper",
+    "smi:v1alpha1",
+    "smi:v1alpha2",
+    "smi:v1alpha3",
+    "traefik",
+];
+
+#[test]
+fn validate_and_the_edges_agree_on_what_is_driven() {
+    use canary_gate::driver::{Cluster, check_supported};
+    use canary_gate::spec::validate::{ACTED_ON_PROVIDERS, ACTED_ON_TARGETS};
+    let cluster = Cluster {
+        context: None,
+        lock_timeout: std::time::Duration::from_secs(30),
+        workload: Default::default(),
+        ingress_prefix: "nginx.ingress.kubernetes.io".into(),
+    };
+    let kinds = [
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "DaemonSet"),
+        ("v1", "Service"),
+        ("serving.knative.dev/v1", "Service"),
+    ];
+    let (mut checked, mut refused) = (0, 0);
+    for p in PROVIDERS {
+        for (api_version, kind) in kinds {
+            let text = format!(
+                "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: app, namespace: test}}\nspec:\n  provider: {p}\n  targetRef: {{apiVersion: {api_version}, kind: {kind}, name: app}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: app}}\n  routeRef: {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: app}}\n  upstreamRef: {{apiVersion: gloo.solo.io/v1, kind: Upstream, name: app}}\n  service:\n    port: 80\n    gatewayRefs: [{{name: gw}}]\n  analysis: {{interval: 10s, threshold: 2, maxWeight: 50, stepWeight: 10}}\n"
+            );
+            let loaded = canary_gate::spec::load(&[canary_gate::spec::Source {
+                name: format!("{p}-{kind}.yaml"),
+                text,
+            }]);
+            let Some(c) = loaded.canaries.first() else {
+                // Only Knative pairs a provider with a target kind (both ways), so only a
+                // Knative mismatch may be refused by validation itself.
+                let knative = (*p == "knative") != api_version.starts_with("serving.knative");
+                assert!(knative, "{p} {kind}: {:?}", loaded.diagnostics);
+                refused += 1;
+                continue;
+            };
+            let validate_says = ACTED_ON_PROVIDERS.contains(&c.effective_provider)
+                && ACTED_ON_TARGETS.contains(&c.target.kind);
+            let edges_say = check_supported(c, &cluster);
+            assert_eq!(
+                validate_says,
+                edges_say.is_ok(),
+                "{p} with a {kind} target: validate's lists and driver::edges disagree ({edges_say:?})"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked + refused, PROVIDERS.len() * kinds.len());
+    // Every provider with the three plain kinds, and Knative with its own Service.
+    assert_eq!(checked, (PROVIDERS.len() - 1) * 3 + 1, "pairs checked");
+}

@@ -127,62 +127,110 @@ pub async fn locked(
     mode: &Mode,
     live: &mut Live<'_>,
 ) -> Result<Outcome, Error> {
-    let scope = exec.scope();
-    let (c, plan, namespace) = (scope.canary, scope.plan, scope.namespace);
     // As Flagger: a suspended canary is neither initialized nor reconciled, and its traffic
     // stays where it is (the release files and images are not applied either).
-    if plan.suspend && matches!(mode, Mode::Run | Mode::Step(_)) {
+    if exec.scope().plan.suspend && matches!(mode, Mode::Run | Mode::Step(_)) {
         live.report.verdict = Some(Verdict::NothingToDo);
         live.say("suspended (spec.suspend: true): nothing reconciled, traffic left as it is");
         return Ok(Outcome::Success);
     }
-    let mut store = StateStore::open(&conn.client, namespace, &c.name).await?;
-    if store.state().is_none_or(|s| s.phase == Phase::Initializing) {
-        if matches!(mode, Mode::Run | Mode::Step(_)) && live.groups && !settings.images.is_empty() {
-            release::check_images(exec, &settings.images).await?;
-        }
-        let wait = settings.timeout.unwrap_or(plan.progress_deadline);
-        let done = exec.initialize(wait, who).await?;
-        live.say(done);
-        store = StateStore::open(&conn.client, namespace, &c.name).await?;
-    }
+    let mut store = initialized(settings, conn, exec, who, mode, live).await?;
     live.start_last = store.state().and_then(|s| s.history.last().cloned());
     match mode {
         Mode::Rollback => return rollback(exec, &mut store, live).await,
         Mode::Promote => {
-            let state = store.state().cloned().unwrap_or_default();
-            let obs = exec.observe().await?;
-            let Some(d) = crate::rollout::manual::promote(plan, &state, &obs) else {
-                live.say(format!(
-                    "nothing to promote (phase {})",
-                    state.phase.kebab()
-                ));
-                return Ok(outcome_of(state.phase));
-            };
-            let before = state.history.last().cloned();
-            let d = exec
-                .commit_manual(&mut store, d, state.canary_weight)
-                .await?;
-            live.notes(&d);
-            live.ticked(&d.state, before.as_ref()).await;
+            if let Some(outcome) = promote(exec, &mut store, live).await? {
+                return Ok(outcome);
+            }
         }
-        Mode::Run | Mode::Step(_) => {
-            if !settings.apply.is_empty() {
-                for line in release::apply_files(settings, exec, &settings.apply).await? {
-                    live.say(line);
-                }
-            }
-            if !settings.images.is_empty() {
-                // With several canaries an image goes to the targets that have its container.
-                let strict = live.groups;
-                release::set_images(exec, &settings.images, strict).await?;
-            }
+        Mode::Run | Mode::Step(_) => apply_release(settings, exec, live).await?,
+    }
+    ticks(settings, conn, exec, &mut store, mode, live).await
+}
+
+/// The canary's stored state, after initializing it when it has none yet (`run` and `step`
+/// first check the `--image` containers, so a wrong name writes nothing).
+async fn initialized(
+    settings: &Settings,
+    conn: &Connection,
+    exec: &mut Executor<'_>,
+    who: &str,
+    mode: &Mode,
+    live: &mut Live<'_>,
+) -> Result<StateStore, Error> {
+    let scope = exec.scope();
+    let (name, plan, namespace) = (&scope.plan.name, scope.plan, scope.namespace);
+    let store = StateStore::open(&conn.client, namespace, name).await?;
+    if store
+        .state()
+        .is_some_and(|s| s.phase != Phase::Initializing)
+    {
+        return Ok(store);
+    }
+    if matches!(mode, Mode::Run | Mode::Step(_)) && live.groups && !settings.images.is_empty() {
+        release::check_images(exec, &settings.images).await?;
+    }
+    let wait = settings.timeout.unwrap_or(plan.progress_deadline);
+    let done = exec.initialize(wait, who).await?;
+    live.say(done);
+    StateStore::open(&conn.client, namespace, name).await
+}
+
+/// `promote`: the manual promotion, carried out; an outcome when there was nothing to promote.
+async fn promote(
+    exec: &mut Executor<'_>,
+    store: &mut StateStore,
+    live: &mut Live<'_>,
+) -> Result<Option<Outcome>, Error> {
+    let state = store.state().cloned().unwrap_or_default();
+    let obs = exec.observe().await?;
+    let Some(d) = crate::rollout::manual::promote(exec.scope().plan, &state, &obs) else {
+        live.say(format!(
+            "nothing to promote (phase {})",
+            state.phase.kebab()
+        ));
+        return Ok(Some(outcome_of(state.phase)));
+    };
+    let before = state.history.last().cloned();
+    let d = exec.commit_manual(store, d, state.canary_weight).await?;
+    live.notes(&d);
+    live.ticked(&d.state, before.as_ref()).await;
+    Ok(None)
+}
+
+/// `run` and `step`: the `apply` files, then the `image` inputs (with several canaries an image
+/// goes to the targets that have its container).
+async fn apply_release(
+    settings: &Settings,
+    exec: &Executor<'_>,
+    live: &mut Live<'_>,
+) -> Result<(), Error> {
+    if !settings.apply.is_empty() {
+        for line in release::apply_files(settings, exec, &settings.apply).await? {
+            live.say(line);
         }
     }
+    if !settings.images.is_empty() {
+        release::set_images(exec, &settings.images, live.groups).await?;
+    }
+    Ok(())
+}
+
+/// The ticks until the rollout ends, a signal or `--fail-fast` cancels it (traffic back to the
+/// primary), or `--timeout` runs out.
+async fn ticks(
+    settings: &Settings,
+    conn: &Connection,
+    exec: &mut Executor<'_>,
+    store: &mut StateStore,
+    mode: &Mode,
+    live: &mut Live<'_>,
+) -> Result<Outcome, Error> {
+    let (namespace, name) = (exec.scope().namespace, exec.scope().plan.name.clone());
     let deadline = live.deadline;
     let mut stop = live.stop.clone();
     let ended = {
-        let driving = drive(exec, &mut store, mode, live);
+        let driving = drive(exec, store, mode, live);
         tokio::pin!(driving);
         tokio::select! {
             r = &mut driving => End::Done(r),
@@ -193,27 +241,24 @@ pub async fn locked(
     };
     if !matches!(ended, End::Done(Ok(_) | Err(Error::Invalid(_)))) {
         // A write may have been cut short: start from what is stored.
-        store = StateStore::open(&conn.client, namespace, &c.name).await?;
+        *store = StateStore::open(&conn.client, namespace, &name).await?;
     }
-    match ended {
-        End::Done(r) => r,
-        End::Cancelled(why) => {
-            let d = exec.abort(&mut store, why).await?;
-            d.iter().for_each(|d| live.notes(d));
-            after_abort(live, &store, Verdict::Cancelled).await;
-            Ok(Outcome::Failed)
-        }
-        End::TimedOut => {
-            let d = exec.abort(&mut store, "timed out (--timeout)").await?;
-            d.iter().for_each(|d| live.notes(d));
-            after_abort(live, &store, Verdict::TimedOut).await;
-            Err(Error::Infra(format!(
-                "{namespace}/{}: timed out after {}",
-                c.name,
-                format_duration(settings.timeout.unwrap_or_default())
-            )))
-        }
+    let (why, verdict) = match ended {
+        End::Done(r) => return r,
+        End::Cancelled(why) => (why, Verdict::Cancelled),
+        End::TimedOut => ("timed out (--timeout)", Verdict::TimedOut),
+    };
+    let d = exec.abort(store, why).await?;
+    d.iter().for_each(|d| live.notes(d));
+    let timed_out = verdict == Verdict::TimedOut;
+    after_abort(live, store, verdict).await;
+    if !timed_out {
+        return Ok(Outcome::Failed);
     }
+    Err(Error::Infra(format!(
+        "{namespace}/{name}: timed out after {}",
+        format_duration(settings.timeout.unwrap_or_default())
+    )))
 }
 
 /// How driving a canary ended.

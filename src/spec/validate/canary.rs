@@ -246,7 +246,7 @@ fn target(cx: &mut Ctx<'_>, spec: &FieldPath, t: Option<&wire::TargetRef>) -> Op
         cx.warn(
             &path.key("kind"),
             format!(
-                "{} is a valid Flagger target, but canary-gate drives only Deployments yet",
+                "{} is a valid Flagger target, but canary-gate drives only Deployments and Services yet",
                 kind_name(t.kind)
             ),
         );

@@ -11,7 +11,7 @@ mod support;
 mod templates;
 
 pub use canary::canary;
-pub use support::{ACTED_ON_PROVIDERS, Inferred, effective_provider};
+pub use support::{ACTED_ON_PROVIDERS, ACTED_ON_TARGETS, Inferred, effective_provider};
 pub use templates::{alert_provider, metric_template, template_variables};
 
 use crate::spec::de::from_node;
