@@ -46,7 +46,11 @@ impl<'a> Desired<'a> {
         K: kube::Resource<DynamicType = ()> + Serialize + DeserializeOwned + PartialEq,
     {
         let merge: Merge<'a> = Arc::new(move |current: Option<&DynamicObject>| {
-            let live: Option<K> = current.and_then(|c| from_dynamic(c));
+            // A live object that does not read as its kind is left alone, never overwritten.
+            let live: Option<K> = match current {
+                None => None,
+                Some(c) => Some(from_dynamic(c)?),
+            };
             let next = merge(live.as_ref())?;
             if live.as_ref() == Some(&next) {
                 return None;
@@ -203,4 +207,45 @@ pub fn from_dynamic<K: DeserializeOwned>(d: &DynamicObject) -> Option<K> {
 /// The object as JSON, for diffs.
 pub fn as_value(d: &DynamicObject) -> Value {
     serde_json::to_value(d).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use serde_json::json;
+
+    fn cm(value: &str) -> ConfigMap {
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x"}, "data": {"k": value}}))
+        .expect("a ConfigMap")
+    }
+
+    fn live(value: &str) -> DynamicObject {
+        to_dynamic(&cm(value)).expect("dynamic")
+    }
+
+    #[test]
+    fn a_desired_object_is_created_updated_or_left_alone() {
+        let want = cm("b");
+        let d = Desired::typed("x", "init", move |_: Option<&ConfigMap>| Some(want.clone()));
+        assert_eq!(d.object(), "configmap/x");
+        let created = d.after(None).expect("created when absent");
+        assert_eq!(created.data["data"]["k"], "b");
+        assert!(d.after(Some(&live("b"))).is_none(), "equal: no write");
+        let updated = d.after(Some(&live("a"))).expect("updated when different");
+        assert_eq!(updated.data["data"]["k"], "b");
+        // A live object that does not read as a ConfigMap is never overwritten.
+        let odd: DynamicObject = serde_json::from_value(json!({"apiVersion": "v1",
+            "kind": "ConfigMap", "metadata": {"name": "x"}, "data": "not a map"}))
+        .expect("dynamic");
+        assert!(d.after(Some(&odd)).is_none());
+    }
+
+    #[test]
+    fn a_create_only_object_is_never_changed_once_it_exists() {
+        let d = Desired::create_only(cm("b"), "init");
+        assert!(d.after(None).is_some());
+        assert!(d.after(Some(&live("a"))).is_none());
+    }
 }
