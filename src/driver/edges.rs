@@ -1,6 +1,7 @@
-//! The one place a canary's router and workload are chosen: an exhaustive `match` on the target
-//! kind and one on the provider, with no default arm, so a new variant in `spec/` does not compile
-//! until it is given an edge here (Flagger's router factory, without its silent fallback).
+//! The one place a canary's router and workload are chosen: [`choose`], with an exhaustive
+//! `match` on the target kind and one on the provider and no default arm, so a new variant in
+//! `spec/` does not compile until it is given an edge here (Flagger's router factory, without
+//! its silent fallback).
 //!
 //! Adding a router or a target kind: one new file under `src/router/` or `src/workload/` that
 //! implements [`TrafficRouter`] or [`Workload`], and one arm below.
@@ -77,53 +78,34 @@ impl Placed {
 /// The edges of a canary; a provider or target kind this build does not drive is invalid input
 /// naming the spec line.
 pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
-    let (router, observer) = router(s)?;
-    Ok(Edges {
-        workload: workload(s)?,
-        router,
-        observer,
-    })
-}
-
-fn workload<'a>(s: &Scope<'a>) -> Result<Box<dyn Workload + 'a>, Error> {
     let (c, plan, namespace, owner) = (s.canary, s.plan, s.namespace, s.owner);
-    match (plan.target.kind, plan.service.as_ref()) {
-        (TargetKind::Deployment, Some(service)) => Ok(Box::new(DeploymentWorkload {
+    let workload: Box<dyn Workload + 'a> = match (plan.target.kind, plan.service.as_ref()) {
+        (TargetKind::Deployment, Some(service)) => Box::new(DeploymentWorkload {
             plan,
             namespace,
             opts: &s.cluster.workload,
             owner,
             service,
             autoscaler: plan.autoscaler.as_ref(),
-        })),
-        (TargetKind::Service, _) => Ok(Box::new(ServiceWorkload {
+        }),
+        (TargetKind::Service, _) => Box::new(ServiceWorkload {
             plan,
             namespace,
             owner,
-        })),
-        (TargetKind::Deployment | TargetKind::DaemonSet, _) => Err(unsupported(
-            c,
-            &["spec", "targetRef", "kind"],
-            format!(
+        }),
+        (TargetKind::Deployment | TargetKind::DaemonSet, _) => {
+            let why = format!(
                 "target kind {:?} is not driven by canary-gate yet (Deployment with spec.service, and Service, are)",
                 plan.target.kind
-            ),
-        )),
-    }
-}
-
-/// A router and the provider's built-in metric queries (Flagger's observers).
-type Routing<'a> = (Box<dyn TrafficRouter + 'a>, Option<Observer<'a>>);
-
-fn router<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
-    let plan = s.plan;
-    match plan.provider {
-        Provider::Nginx => nginx(s),
-        Provider::GatewayApiV1 => Ok((gateway(s, gateway_api::V1)?, Some(Observer::Http))),
-        Provider::GatewayApiV1beta1 => {
-            Ok((gateway(s, gateway_api::V1BETA1)?, Some(Observer::Http)))
+            );
+            return Err(unsupported(c, &["spec", "targetRef", "kind"], why));
         }
-        Provider::Kubernetes => Ok((Box::new(NoL7), Some(Observer::Http))),
+    };
+    let (router, observer): Routing<'a> = match plan.provider {
+        Provider::Nginx => nginx(s)?,
+        Provider::GatewayApiV1 => (gateway(s, gateway_api::V1)?, Some(Observer::Http)),
+        Provider::GatewayApiV1beta1 => (gateway(s, gateway_api::V1BETA1)?, Some(Observer::Http)),
+        Provider::Kubernetes => (Box::new(NoL7), Some(Observer::Http)),
         Provider::Apisix
         | Provider::Appmesh
         | Provider::AppmeshV1beta2
@@ -138,16 +120,23 @@ fn router<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
         | Provider::SmiV1alpha1
         | Provider::SmiV1alpha2
         | Provider::SmiV1alpha3
-        | Provider::Traefik => Err(unsupported(
-            s.canary,
-            &["spec", "provider"],
-            format!(
+        | Provider::Traefik => {
+            let why = format!(
                 "provider {} is not driven by canary-gate yet (it drives nginx, gatewayapi:v1, gatewayapi:v1beta1 and kubernetes)",
                 plan.provider.as_str()
-            ),
-        )),
-    }
+            );
+            return Err(unsupported(c, &["spec", "provider"], why));
+        }
+    };
+    Ok(Edges {
+        workload,
+        router,
+        observer,
+    })
 }
+
+/// A router and the provider's built-in metric queries (Flagger's observers).
+type Routing<'a> = (Box<dyn TrafficRouter + 'a>, Option<Observer<'a>>);
 
 /// NGINX: the canary Ingress, observed by ingress-nginx's own metrics. Without `spec.service`
 /// (a Service target) there is no apex for the Ingress to route through: no L7 routing.
