@@ -129,19 +129,24 @@ impl<'a> Ctx<'a> {
 
     /// A URL with an http or https scheme.
     pub fn http_url(&mut self, path: &FieldPath, text: &str) -> bool {
-        match url::Url::parse(text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => true,
-            Ok(u) => {
-                self.error(
-                    path,
-                    format!("{text:?} is not an http(s) URL (scheme {:?})", u.scheme()),
-                );
-                false
-            }
-            Err(e) => {
-                self.error(path, format!("{text:?} is not a URL: {e}"));
+        match url_problem(text) {
+            None => true,
+            Some(why) => {
+                self.error(path, why);
                 false
             }
         }
+    }
+}
+
+/// Why `text` is not an http(s) URL with a host, if it is not one.
+pub fn url_problem(text: &str) -> Option<String> {
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => None,
+        Ok(u) => Some(format!(
+            "{text:?} is not an http(s) URL (scheme {:?})",
+            u.scheme()
+        )),
+        Err(e) => Some(format!("{text:?} is not a URL: {e}")),
     }
 }

@@ -74,8 +74,13 @@ pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Me
                     "required field is missing (e.g. type: prometheus)",
                 );
             }
-            if let Some(a) = &p.address {
-                cx.http_url(&provider_path.key("address"), a);
+            // Flagger's CRD takes any text here (its documentation writes placeholders such as
+            // `https://api.<REALM>.signalfx.com`): a warning, and a check against it fails.
+            if let Some(why) = p.address.as_deref().and_then(super::url_problem) {
+                cx.warn(
+                    &provider_path.key("address"),
+                    format!("{why}: a check that uses this template will fail until it is one"),
+                );
             }
             if let Some(k) = p.kind
                 && k != MetricProviderType::Prometheus
@@ -249,6 +254,21 @@ mod tests {
         let q = r#"sum(rate(x{ns="{{ namespace }}", d="{{ variables.direction }}"}[{{ interval }}])) > {{- variables.limit -}}"#;
         assert_eq!(template_variables(q), vec!["direction", "limit"]);
         assert_eq!(template_syntax(q), None);
+    }
+
+    #[test]
+    fn a_placeholder_address_is_a_warning_as_flaggers_crd_accepts_it() {
+        let text = "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: sfx, namespace: test}\nspec:\n  provider: {type: splunk, address: 'https://api.<REALM>.signalfx.com', secretRef: {name: sfx}}\n  query: data('x').mean()\n";
+        let loaded = crate::spec::load(&[crate::spec::Source {
+            name: "t.yaml".into(),
+            text: text.into(),
+        }]);
+        assert_eq!(loaded.errors(), 0, "{:?}", loaded.diagnostics);
+        assert_eq!(loaded.templates.len(), 1);
+        let warned = loaded.diagnostics.iter().any(|d| {
+            d.message.contains("<REALM>") && d.message.contains("will fail until it is one")
+        });
+        assert!(warned, "{:?}", loaded.diagnostics);
     }
 
     #[test]
