@@ -405,9 +405,11 @@ fn metric(cx: &mut Ctx<'_>, at: &FieldPath, m: &wire::Metric) -> Option<Metric> 
             "inline queries are deprecated in Flagger; a MetricTemplate can be reused",
         );
     }
+    let templated = m.template_ref.is_some() && builtin.is_none();
     let interval = match &m.interval {
+        Some(text) if templated => template_interval(cx, &at.key("interval"), text).ok()?,
         Some(text) => Some(cx.duration(&at.key("interval"), text)?),
-        None if m.template_ref.is_none() || builtin.is_some() => Some(Duration::from_secs(60)),
+        None if !templated => Some(Duration::from_secs(60)),
         None => None,
     };
     let (mut min, mut max) = (None, None);
@@ -560,4 +562,30 @@ fn session_affinity(
         http_only: s.http_only.unwrap_or(false),
         partitioned: s.partitioned.unwrap_or(false),
     })
+}
+
+/// A template metric's `interval`: Flagger passes the text to the template and its provider as it
+/// is, so only the CRD's pattern binds it; text Go cannot parse (Graphite's `1min`) is a notice,
+/// since only some providers read it as a duration. `Err` when the pattern fails (an error).
+fn template_interval(
+    cx: &mut Ctx<'_>,
+    path: &FieldPath,
+    text: &str,
+) -> Result<Option<Duration>, ()> {
+    use crate::spec::duration::{matches_crd_pattern, parse_go_duration};
+    if !matches_crd_pattern(text) {
+        // The error `cx.duration` gives for it: not a duration, or not the CRD's pattern.
+        cx.duration(path, text);
+        return Err(());
+    }
+    let parsed = parse_go_duration(text);
+    if parsed.is_none() {
+        cx.notice(
+            path,
+            format!(
+                "{text:?} is passed to the template as it is (Graphite reads 1min); providers that read it as a duration (datadog, newrelic, cloudwatch, dynatrace, splunk) would fail"
+            ),
+        );
+    }
+    Ok(parsed)
 }

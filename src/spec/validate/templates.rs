@@ -271,6 +271,39 @@ mod tests {
         assert!(warned, "{:?}", loaded.diagnostics);
     }
 
+    /// Loads a canary whose one metric is `metric` (flow YAML), with a Graphite template.
+    fn canary_with_metric(metric: &str) -> crate::spec::Loaded {
+        let text = format!(
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: app, namespace: test}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: 2\n    iterations: 2\n    metrics:\n      - {metric}\n---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: g, namespace: test}}\nspec:\n  provider: {{type: graphite, address: 'http://graphite:8080'}}\n  query: summarize(x, '{{{{ interval }}}}', 'sum')\n"
+        );
+        crate::spec::load(&[crate::spec::Source {
+            name: "c.yaml".into(),
+            text,
+        }])
+    }
+
+    #[test]
+    fn a_template_metric_takes_its_providers_interval_text_as_flagger_does() {
+        let ok = canary_with_metric(
+            "{name: g, templateRef: {name: g}, interval: 1min, thresholdRange: {max: 5}}",
+        );
+        assert_eq!(ok.errors(), 0, "{:?}", ok.diagnostics);
+        assert!(
+            ok.diagnostics
+                .iter()
+                .any(|d| d.message.contains("passed to the template as it is"))
+        );
+        // The CRD's pattern still binds it, and built-in and inline queries are PromQL windows.
+        let bad = canary_with_metric(
+            "{name: g, templateRef: {name: g}, interval: min1, thresholdRange: {max: 5}}",
+        );
+        assert_eq!(bad.errors(), 1, "{:?}", bad.diagnostics);
+        let builtin = canary_with_metric(
+            "{name: request-success-rate, interval: 1min, thresholdRange: {min: 99}}",
+        );
+        assert_eq!(builtin.errors(), 1, "{:?}", builtin.diagnostics);
+    }
+
     #[test]
     fn rejects_unknown_functions_and_unclosed_actions() {
         let bad = template_syntax("x{ns=\"{{ namespce }}\"}").unwrap();
