@@ -202,7 +202,12 @@ fn spec_analysis(
         }
         (None, Some(a)) => {
             let path = spec_path.key("canaryAnalysis");
-            cx.warn(&path, "deprecated: rename canaryAnalysis to analysis");
+            // Flagger's controller reads it when `analysis` is absent (`GetAnalysis`); its CRD,
+            // though, requires `analysis`, so the API server refuses such a document.
+            cx.warn(
+                &path,
+                "deprecated: rename canaryAnalysis to analysis (Flagger's CRD requires analysis, so the API server refuses this document; canary-gate reads it as Flagger's controller does)",
+            );
             analysis::analysis(cx, &path, a, effective)
         }
         (None, None) => {

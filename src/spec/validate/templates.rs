@@ -305,6 +305,22 @@ mod tests {
     }
 
     #[test]
+    fn only_canary_analysis_is_read_as_flaggers_controller_reads_it_with_a_warning() {
+        let text = "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: app, namespace: test}\nspec:\n  provider: kubernetes\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: app}\n  service: {port: 80}\n  canaryAnalysis: {interval: 10s, threshold: 2, iterations: 3}\n";
+        let loaded = crate::spec::load(&[crate::spec::Source {
+            name: "c.yaml".into(),
+            text: text.into(),
+        }]);
+        assert_eq!(loaded.errors(), 0, "{:?}", loaded.diagnostics);
+        assert_eq!(loaded.canaries[0].analysis.iterations, 3);
+        let warned = loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("Flagger's CRD requires analysis"));
+        assert!(warned, "{:?}", loaded.diagnostics);
+    }
+
+    #[test]
     fn rejects_unknown_functions_and_unclosed_actions() {
         let bad = template_syntax("x{ns=\"{{ namespce }}\"}").unwrap();
         assert!(bad.contains("did you mean \"namespace\""), "{bad}");
