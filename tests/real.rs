@@ -224,13 +224,16 @@ fn scenario(c: &Cluster, router: Router) -> Vec<i32> {
     codes
 }
 
-/// Fields only a server sets, or sets its own way: identity, versions, times, allocations.
-const SERVER_FIELDS: [&str; 9] = [
+/// Fields only a server sets, or sets its own way: identity, versions, times, allocations. A
+/// generation counts spec writes and its observed copies in the status follow it; one CI run saw
+/// the HTTPRoute's differ by one between the back ends (the extra write is not explained yet).
+const SERVER_FIELDS: [&str; 10] = [
     "uid",
     "resourceVersion",
     "creationTimestamp",
     "managedFields",
     "generation",
+    "observedGeneration",
     "selfLink",
     "lastTransitionTime",
     "lastUpdateTime",
