@@ -176,10 +176,7 @@ impl Lookup<'_> {
 
     /// The object as the cluster has it now.
     async fn live(&self, resource: &ApiResource, name: &str) -> Option<DynamicObject> {
-        let read = ClusterRead {
-            client: self.client?.clone(),
-            namespace: self.namespace.to_string(),
-        };
+        let read = ClusterRead::new(self.client?, self.namespace);
         read.get(resource, name).await.unwrap_or_else(|e| {
             self.note(e.to_string());
             None

@@ -80,10 +80,7 @@ impl<'a> Executor<'a> {
 
     /// Reads from the canary's namespace of the cluster.
     fn cluster_read(&self) -> ClusterRead {
-        ClusterRead {
-            client: self.client.clone(),
-            namespace: self.scope.namespace.to_string(),
-        }
+        ClusterRead::new(self.client, self.scope.namespace)
     }
 
     /// The live routes: read from the cluster the first time, then as this process wrote them

@@ -13,27 +13,17 @@ use crate::rollout::{Phase, RolloutState};
 use crate::workload::Initialization;
 use std::time::Duration;
 
-/// Initialization of one canary: the steps in order, and what the state records.
-pub struct Sequence<'a> {
-    /// Objects and waits, in the order they are applied.
-    pub steps: Vec<InitStep<'a>>,
-    /// The workload's side, for the state.
-    pub workload: Initialization<'a>,
-}
-
 /// Reads through `read` what the edges render from (every input error surfaces here, before a
-/// write) and returns the ordered steps.
+/// write) and returns the ordered steps, with what the state records about the workload.
 pub async fn sequence<'e>(
     edges: &'e Edges<'_>,
     read: &dyn Read,
     first: bool,
-) -> Result<Sequence<'e>, Error> {
+) -> Result<Initialization<'e>, Error> {
     let mut workload = edges.workload.initialization(read, first).await?;
     let route = edges.router.initialization(read).await?;
-    Ok(Sequence {
-        steps: in_order(std::mem::take(&mut workload.steps), route),
-        workload,
-    })
+    workload.steps = in_order(std::mem::take(&mut workload.steps), route);
+    Ok(workload)
 }
 
 /// The workload's steps (Services, primary, wait, apex, scale-down), then the router's: traffic
@@ -54,10 +44,7 @@ pub async fn initialize_locked(
     let (c, plan, namespace) = (scope.canary, scope.plan, scope.namespace);
     let mut store = StateStore::open(client, namespace, &c.name).await?;
     let first = store.state().is_none_or(|s| s.phase == Phase::Initializing);
-    let read = ClusterRead {
-        client: client.clone(),
-        namespace: namespace.to_string(),
-    };
+    let read = ClusterRead::new(client, namespace);
     let seq = sequence(edges, &read, first).await?;
     let (api_version, kind) = edges.workload.kind();
     let involved = Involved {
@@ -65,7 +52,7 @@ pub async fn initialize_locked(
         kind,
         namespace,
         name: &plan.names.target,
-        uid: seq.workload.uid.clone(),
+        uid: seq.uid.clone(),
     };
     for step in &seq.steps {
         apply_step(client, edges, scope, &involved, step, wait).await?;
@@ -78,9 +65,9 @@ pub async fn initialize_locked(
     }
     let state = RolloutState {
         phase: Phase::Initialized,
-        last_applied_spec: Some(seq.workload.revision.clone()),
-        last_promoted_spec: Some(seq.workload.revision),
-        tracked_configs: seq.workload.tracked_configs,
+        last_applied_spec: Some(seq.revision.clone()),
+        last_promoted_spec: Some(seq.revision),
+        tracked_configs: seq.tracked_configs,
         run: Some(who.to_string()),
         ..RolloutState::default()
     };

@@ -166,6 +166,16 @@ pub struct ClusterRead {
     pub namespace: String,
 }
 
+impl ClusterRead {
+    /// Reads from `namespace` through `client`.
+    pub fn new(client: &kube::Client, namespace: &str) -> ClusterRead {
+        ClusterRead {
+            client: client.clone(),
+            namespace: namespace.to_string(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Read for ClusterRead {
     async fn get(

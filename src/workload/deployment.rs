@@ -107,10 +107,7 @@ impl DeploymentWorkload<'_> {
     }
 
     fn cluster(&self, client: &kube::Client) -> ClusterRead {
-        ClusterRead {
-            client: client.clone(),
-            namespace: self.namespace.to_string(),
-        }
+        ClusterRead::new(client, self.namespace)
     }
 
     async fn track(&self, read: &dyn Read, target: &Target) -> Result<Tracked, Error> {

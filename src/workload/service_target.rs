@@ -161,9 +161,6 @@ impl Workload for ServiceWorkload<'_> {
 
 impl ServiceWorkload<'_> {
     fn cluster(&self, client: &kube::Client) -> ClusterRead {
-        ClusterRead {
-            client: client.clone(),
-            namespace: self.namespace.to_string(),
-        }
+        ClusterRead::new(client, self.namespace)
     }
 }
