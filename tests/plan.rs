@@ -207,8 +207,31 @@ fn planned(stdout: &str) -> std::collections::BTreeSet<String> {
 #[test]
 fn plan_lists_exactly_the_objects_init_writes() {
     // The fixture app: two tracked ConfigMaps, a tracked Secret, an HPA, an Ingress.
+    plan_matches_init(|_| {}, &[]);
+}
+
+#[test]
+fn a_config_map_opted_out_of_tracking_is_neither_planned_nor_copied() {
+    let listed = plan_matches_init(
+        |o| {
+            if o["metadata"]["name"] == "podinfo-files" {
+                o["metadata"]["annotations"] =
+                    serde_json::json!({"flagger.app/config-tracking": "disabled"});
+            }
+        },
+        &["configmap/podinfo-files-primary"],
+    );
+    assert!(listed.contains("configmap/podinfo-config-primary"));
+}
+
+/// Plans the fixture app (`edit` applied to each object), checks that everything the plan lists
+/// is what `init` then writes, none of `absent` among them, and returns the list.
+fn plan_matches_init(
+    edit: impl Fn(&mut serde_json::Value),
+    absent: &[&str],
+) -> std::collections::BTreeSet<String> {
     let c = Cluster::new();
-    c.podinfo(|_| {});
+    c.podinfo(edit);
     let spec = "fixtures/k8s/canary.yaml";
     let plan = c.canary_gate(&["plan", "--canary", spec]);
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
@@ -220,9 +243,10 @@ fn plan_lists_exactly_the_objects_init_writes() {
         "horizontalpodautoscaler/podinfo-primary",
         "deployment/podinfo-primary",
     ] {
-        assert!(
+        assert_eq!(
             listed.contains(object),
-            "{object} not planned:\n{}",
+            !absent.contains(&object),
+            "{object} planned or not:\n{}",
             plan.stdout
         );
     }
@@ -264,4 +288,5 @@ fn plan_lists_exactly_the_objects_init_writes() {
     );
     assert_eq!(c.init(spec, &[]).code, 0);
     assert_eq!(snapshot(&c), after, "a second init changed objects");
+    listed
 }
