@@ -24,14 +24,22 @@ fn api(plan: &Plan) -> &'static str {
 }
 
 fn schema() -> jsonschema::Validator {
-    let path = root().join("fixtures/gateway-api/httproute-v1.schema.json");
+    schema_of("httproute-v1.schema.json")
+}
+
+/// A vendored HTTPRoute schema (`fixtures/gateway-api/`).
+fn schema_of(file: &str) -> jsonschema::Validator {
+    let path = root().join("fixtures/gateway-api").join(file);
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).unwrap()
 }
 
 /// The route object is valid against the Gateway API v1 HTTPRoute schema.
 fn assert_schema_valid(route: &Value) {
-    let v = schema();
+    assert_valid_against(&schema(), route);
+}
+
+fn assert_valid_against(v: &jsonschema::Validator, route: &Value) {
     let errors: Vec<String> = v
         .iter_errors(route)
         .map(|e| format!("{e} at {}", e.instance_path()))
@@ -99,7 +107,7 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
         assert_schema_valid(&route);
         crate::golden::check(golden, &route);
         assert_eq!(
-            render::split_of(&route["spec"], input.canary).map(|(s, _)| s),
+            render::split_of(&route["spec"], input.canary),
             Some(split),
             "{golden} reads back"
         );
@@ -120,6 +128,119 @@ fn httproute_renders_are_as_recorded_and_valid_against_the_v1_schema() {
     assert!(schema().iter_errors(&bad).next().is_some());
     bad["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(1_000_001);
     assert!(schema().iter_errors(&bad).next().is_some());
+}
+
+/// The plan of canary `name` in a spec text, and the text's diagnostics.
+fn plan_of(text: &str, name: &str) -> (Plan, Vec<canary_gate::spec::Diagnostic>) {
+    let loaded = load(&[Source {
+        name: "canary-gateway.yaml".into(),
+        text: text.to_string(),
+    }]);
+    let c = loaded.canaries.iter().find(|c| c.name == name).unwrap();
+    (Plan::new(c).0, loaded.diagnostics)
+}
+
+#[test]
+fn a_route_with_every_service_filter_is_as_recorded_and_valid_against_the_experimental_schema() {
+    let text = specs("http://prometheus:9090");
+    let (plan, _) = plan_of(&text, "podinfo-filters");
+    let input = gateway_api::input(&plan, "test", api(&plan)).unwrap();
+    let experimental = schema_of("httproute-v1-experimental.schema.json");
+    let cases = [
+        (
+            "httproute-filters-start",
+            Routes {
+                primary: 100,
+                canary: 0,
+                mirrored: false,
+            },
+            None,
+        ),
+        (
+            "httproute-filters-sticky",
+            Routes {
+                primary: 80,
+                canary: 20,
+                mirrored: false,
+            },
+            Some("canary-session=0123abcd"),
+        ),
+        (
+            "httproute-filters-expired",
+            Routes {
+                primary: 100,
+                canary: 0,
+                mirrored: false,
+            },
+            Some("canary-session=0123abcd"),
+        ),
+    ];
+    for (golden, split, cookie) in cases {
+        let route = json!({
+            "apiVersion": ROUTE, "kind": "HTTPRoute",
+            "metadata": {"name": input.name, "namespace": "test"},
+            "spec": render::spec(&input, split, cookie),
+        });
+        assert_valid_against(&experimental, &route);
+        crate::golden::check(golden, &route);
+        assert_eq!(
+            render::split_of(&route["spec"], input.canary),
+            Some(split),
+            "{golden}"
+        );
+        assert_eq!(
+            render::cookie_of(&route["spec"], input.canary).as_deref(),
+            cookie,
+            "{golden}"
+        );
+        // Every rule carries the service's filters, in Flagger's order; only the cookie-expiry
+        // rule adds one (its Set-Cookie) after them.
+        for rule in route["spec"]["rules"].as_array().unwrap() {
+            let kinds: Vec<&str> = rule["filters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["type"].as_str().unwrap())
+                .collect();
+            let service = [
+                "RequestHeaderModifier",
+                "ResponseHeaderModifier",
+                "URLRewrite",
+                "RequestMirror",
+                "CORS",
+            ];
+            assert_eq!(kinds[..5], service, "{golden}: {rule:#}");
+            assert!(
+                kinds[5..].iter().all(|k| *k == "ResponseHeaderModifier"),
+                "{golden}: {rule:#}"
+            );
+        }
+    }
+    // The standard channel has no CORS filter: the same route fails its schema.
+    let route = json!({"apiVersion": ROUTE, "kind": "HTTPRoute", "metadata": {"name": "podinfo"},
+        "spec": render::spec(&input, Routes { primary: 100, canary: 0, mirrored: false }, None)});
+    assert!(schema().iter_errors(&route).next().is_some());
+    // gatewayapi:v1beta1 renders no CORS filter (and validate says so).
+    let v1beta1 = text.replace("gatewayapi:v1\n", "gatewayapi:v1beta1\n");
+    let (plan, diagnostics) = plan_of(&v1beta1, "podinfo-filters");
+    let input = gateway_api::input(&plan, "test", api(&plan)).unwrap();
+    let spec = render::spec(
+        &input,
+        Routes {
+            primary: 100,
+            canary: 0,
+            mirrored: false,
+        },
+        None,
+    );
+    assert!(!spec.to_string().contains("\"CORS\""), "{spec:#}");
+    assert!(
+        diagnostics.iter().any(
+            |d| d.message.contains("ignored by provider gatewayapi:v1beta1")
+                && d.path.to_string().contains("corsPolicy")
+        ),
+        "{diagnostics:?}"
+    );
 }
 
 /// The fixture app with a Gateway `public` in `test` (accepting routes unless `accept` is false).
@@ -147,7 +268,7 @@ fn route(c: &Cluster) -> Value {
 /// The canary weights of the weighted rule, as `(primary, canary, mirrored)`.
 fn split_now(c: &Cluster) -> Option<(u32, u32, bool)> {
     let r = c.find(ROUTE, "HTTPRoute", "podinfo")?;
-    render::split_of(&r["spec"], "podinfo-canary").map(|(s, _)| (s.primary, s.canary, s.mirrored))
+    render::split_of(&r["spec"], "podinfo-canary").map(|s| (s.primary, s.canary, s.mirrored))
 }
 
 /// Runs `canary-gate run` while sampling the route every 20 ms: the exit code, stdout+stderr,
@@ -162,7 +283,7 @@ fn run_watching(c: &Cluster, spec: &str) -> (Option<i32>, String, Vec<Seen>) {
     let seen = Mutex::new(Vec::<Seen>::new());
     let sample = || {
         if let Some(r) = c.find(ROUTE, "HTTPRoute", "podinfo")
-            && let Some((s, _)) = render::split_of(&r["spec"], "podinfo-canary")
+            && let Some(s) = render::split_of(&r["spec"], "podinfo-canary")
         {
             let rules = r["spec"]["rules"].as_array().map_or(0, Vec::len);
             let key = ((s.primary, s.canary, s.mirrored), rules);
@@ -257,7 +378,15 @@ fn a_canary_on_an_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
             .any(|((_, w, _), rules)| *w == 20 && *rules == 2),
         "{seen:?}"
     );
-    assert!(seen.iter().all(|((_, w, _), rules)| *w != 0 || *rules == 1));
+    // Back at weight 0, one rule expires the cookie the canary's clients still carry.
+    let (first, last) = (&seen[0], &seen[seen.len() - 1]);
+    assert_eq!((first.0.1, first.1), (0, 1), "{seen:?}");
+    assert_eq!((last.0.1, last.1), (0, 2), "{seen:?}");
+    let expiry = &route(&c)["spec"]["rules"][0]["filters"][0]["responseHeaderModifier"]["add"][0];
+    assert!(
+        expiry["value"].as_str().unwrap().ends_with("; Max-Age=-1"),
+        "{expiry}"
+    );
     assert_eq!(phase(&c, "podinfo"), "Succeeded");
     assert!(primary_image(&c).ends_with(":6.7.1"));
     assert_schema_valid(&route(&c));

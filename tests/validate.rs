@@ -263,3 +263,36 @@ fn the_action_runs_validate_from_inputs_relative_to_the_workspace() {
         r.stderr
     );
 }
+
+#[test]
+fn gateway_api_filters_flagger_would_drop_or_read_differently_are_warned_about() {
+    let r = cg(&[
+        "validate",
+        "fixtures/canary/invalid/gatewayapi-filters.yaml",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for (at, says) in [
+        (
+            "18:13: warning: spec.service.rewrite.type",
+            "read as ReplaceFullPath",
+        ),
+        (
+            "21:9: warning: spec.service.corsPolicy.allowOrigins",
+            "exact origins only",
+        ),
+        (
+            "22:15: warning: spec.service.corsPolicy.maxAge",
+            "not a Go duration",
+        ),
+        (
+            "20:7: notice: spec.service.corsPolicy",
+            "experimental channel",
+        ),
+    ] {
+        assert!(
+            r.stderr.lines().any(|l| l.contains(at) && l.contains(says)),
+            "{at} {says}:\n{}",
+            r.stderr
+        );
+    }
+}

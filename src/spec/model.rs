@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use crate::spec::wire::{
-    AutoscalerKind, GatewayRef, HttpMatch, MetricProviderType, Provider, SameSite,
-    Severity as AlertSeverity, StringMatch, TargetKind, TrafficDistribution,
+    AutoscalerKind, BackendRef, CorsPolicy, GatewayRef, HeaderOperations, Headers, HttpMatch,
+    MetricProviderType, Mirror, Provider, Rewrite, SameSite, Severity as AlertSeverity,
+    StringMatch, TargetKind, TrafficDistribution,
 };
 
 /// Where a document came from: the file and its positioned tree.
@@ -130,6 +131,14 @@ pub struct Service {
     pub timeout: Option<Duration>,
     /// Backend timeout.
     pub backend_timeout: Option<Duration>,
+    /// Request and response header operations.
+    pub headers: Option<Headers>,
+    /// URL rewrite.
+    pub rewrite: Option<Rewrite>,
+    /// CORS policy.
+    pub cors: Option<CorsPolicy>,
+    /// Mirror targets (`RequestMirror` filters).
+    pub mirror: Vec<Mirror>,
     /// Extra metadata of the apex Service.
     pub apex: Metadata,
     /// Extra metadata of `<svc>-primary`.

@@ -4,6 +4,7 @@
 //! The renders are pure (`render.rs`); this file reads and writes the object. Must not touch
 //! workloads or Services.
 
+pub mod filters;
 pub mod render;
 
 use super::TrafficRouter;
@@ -50,6 +51,13 @@ pub fn input<'a>(
         backend_timeout: service.backend_timeout,
         affinity: plan.session_affinity.as_ref(),
         mirror_percent: plan.mirror_weight,
+        interval: plan.interval,
+        filters: filters::ServiceFilters {
+            headers: service.headers.as_ref(),
+            rewrite: service.rewrite.as_ref(),
+            cors: service.cors.as_ref(),
+            mirror: &service.mirror,
+        },
     })
 }
 
@@ -79,16 +87,15 @@ pub fn desired(
     owner: &str,
     extra: &crate::spec::model::Metadata,
 ) -> DynamicObject {
-    let (split, cookie) = current
-        .and_then(|c| render::split_of(&c.data["spec"], input.canary))
-        .unwrap_or((
-            Routes {
-                primary: 100,
-                canary: 0,
-                mirrored: false,
-            },
-            None,
-        ));
+    let spec = current.map(|c| &c.data["spec"]);
+    let split = spec
+        .and_then(|s| render::split_of(s, input.canary))
+        .unwrap_or(Routes {
+            primary: 100,
+            canary: 0,
+            mirrored: false,
+        });
+    let cookie = spec.and_then(|s| render::cookie_of(s, input.canary));
     let mut route = current.cloned().unwrap_or_else(|| DynamicObject {
         types: Some(kube::api::TypeMeta {
             api_version: input.api_version.to_string(),
@@ -172,8 +179,9 @@ impl TrafficRouter for GatewayApi<'_> {
             .input
             .affinity
             .zip(revision)
+            .filter(|_| split.canary > 0)
             .map(|(a, revision)| render::cookie_for(a, revision));
-        set_routes(client, &self.input, split, cookie.as_deref())
+        set_routes(client, &self.input, split, cookie)
             .await
             .map(|_| ())
     }
@@ -201,13 +209,11 @@ async fn read_routes(
         let value = as_value(&route);
         match render::acceptance(&value) {
             Ok(()) => {
-                return render::split_of(&value["spec"], input.canary)
-                    .map(|(split, _)| split)
-                    .ok_or_else(|| {
-                        Error::Infra(format!(
-                            "{what} has no rule with the primary and canary backends; run init again"
-                        ))
-                    });
+                return render::split_of(&value["spec"], input.canary).ok_or_else(|| {
+                    Error::Infra(format!(
+                        "{what} has no rule with the primary and canary backends; run init again"
+                    ))
+                });
             }
             Err(why) if start.elapsed() >= wait => {
                 return Err(Error::Infra(format!(
@@ -231,12 +237,13 @@ async fn read_routes(
     }
 }
 
-/// Writes a split (and the sticky `cookie` while the canary takes part of the traffic).
+/// Writes a split, with the sticky `cookie` while the canary takes part of the traffic; once it
+/// takes none, the cookie the route held is expired.
 async fn set_routes(
     client: &kube::Client,
     input: &RouteInput<'_>,
     split: Routes,
-    cookie: Option<&str>,
+    cookie: Option<String>,
 ) -> Result<Outcome, Error> {
     let api = api(client, input.namespace, input.api_version);
     let what = format!(
@@ -253,7 +260,9 @@ async fn set_routes(
             return None;
         };
         let mut next = cur.clone();
-        next.data["spec"] = render::spec(input, split, cookie);
+        let held = || render::cookie_of(&cur.data["spec"], input.canary);
+        let cookie = cookie.clone().or_else(held);
+        next.data["spec"] = render::spec(input, split, cookie.as_deref());
         Some(next)
     })
     .await?;

@@ -2,6 +2,7 @@
 //! sticky cookie read back from a route, whether the parents accepted the current generation.
 //! No I/O; the caller reads and writes the object.
 
+use super::filters::{self, ServiceFilters};
 use crate::rollout::Routes;
 use crate::spec::model::{GatewayRef, HttpMatch, SameSite, SessionAffinity, StringMatch};
 use serde_json::{Map, Value, json};
@@ -41,6 +42,10 @@ pub struct RouteInput<'a> {
     pub affinity: Option<&'a SessionAffinity>,
     /// `analysis.mirrorWeight`: percent of requests mirrored while mirroring.
     pub mirror_percent: u32,
+    /// `analysis.interval`: the primary cookie's lifetime.
+    pub interval: Duration,
+    /// The service's filters, on every rule.
+    pub filters: ServiceFilters<'a>,
 }
 
 /// A Gateway API duration (`1h2m3s`, `500ms`).
@@ -185,23 +190,20 @@ fn parent(r: &GatewayRef) -> Value {
     Value::Object(p)
 }
 
-/// The `Set-Cookie` value that pins a client to `cookie` (`name=value`).
-pub fn set_cookie(cookie: &str, a: &SessionAffinity) -> String {
-    let mut v = format!("{cookie}; Max-Age={}", a.max_age);
+/// The `Set-Cookie` value that pins a client to `cookie` (`name=value`) for `max_age` seconds.
+pub fn set_cookie(cookie: &str, a: &SessionAffinity, max_age: u64) -> String {
+    let mut v = format!("{cookie}; Max-Age={max_age}");
     if let Some(d) = &a.domain {
         v.push_str(&format!("; Domain={d}"));
-    }
-    if let Some(p) = &a.path {
-        v.push_str(&format!("; Path={p}"));
     }
     if a.http_only {
         v.push_str("; HttpOnly");
     }
-    if a.secure {
-        v.push_str("; Secure");
-    }
     if a.partitioned {
         v.push_str("; Partitioned");
+    }
+    if let Some(p) = &a.path {
+        v.push_str(&format!("; Path={p}"));
     }
     if let Some(s) = &a.same_site {
         let s = match s {
@@ -211,11 +213,16 @@ pub fn set_cookie(cookie: &str, a: &SessionAffinity) -> String {
         };
         v.push_str(&format!("; SameSite={s}"));
     }
+    if a.secure {
+        v.push_str("; Secure");
+    }
     v
 }
 
+/// The `Cookie` header pattern of a `name=value` cookie, as Flagger writes it.
 fn cookie_regex(cookie: &str) -> String {
-    format!(".*{}.*", escape(cookie))
+    let (name, value) = cookie.split_once('=').unwrap_or((cookie, ""));
+    format!(".*{}.*{}.*", escape(name), escape(value))
 }
 
 /// The sticky cookie (`<cookieName>=<value>`) for a revision: a new revision gets a new cookie,
@@ -229,11 +236,22 @@ pub fn cookie_for(a: &SessionAffinity, revision: &str) -> String {
     format!("{}={value}", a.cookie_name)
 }
 
-/// The route's spec for `split`. With session affinity and the canary between 0 and 100 %,
-/// rules that match the sticky `cookie` come first (a `Cookie` header match outranks the plain
-/// rule) and the canary backend sets it; A/B adds the primary-only fallback rule; mirroring adds
-/// a `RequestMirror` filter toward the canary.
-pub fn spec(input: &RouteInput, split: Routes, cookie: Option<&str>) -> Value {
+/// A response-header filter that adds `Set-Cookie: value`.
+fn set_cookie_filter(value: String) -> Value {
+    json!({"type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": value}]}})
+}
+
+/// One rule: its matches, the service's filters (plus `extra`), backends and timeouts.
+fn rule(input: &RouteInput, matches: Vec<Value>, backends: Vec<Value>, extra: Vec<Value>) -> Value {
+    let mut r = Map::new();
+    r.insert("matches".into(), Value::Array(matches));
+    let mut filters = filters::render(&input.filters, input.api_version == super::V1);
+    filters.extend(extra);
+    if !filters.is_empty() {
+        r.insert("filters".into(), Value::Array(filters));
+    }
+    r.insert("backendRefs".into(), Value::Array(backends));
     let mut timeouts = Map::new();
     if let Some(t) = input.timeout {
         timeouts.insert("request".into(), json!(duration(t)));
@@ -241,74 +259,67 @@ pub fn spec(input: &RouteInput, split: Routes, cookie: Option<&str>) -> Value {
     if let Some(t) = input.backend_timeout {
         timeouts.insert("backendRequest".into(), json!(duration(t)));
     }
-    let rule = |matches: Vec<Value>, backends: Vec<Value>| {
-        let mut r = Map::new();
-        r.insert("matches".into(), Value::Array(matches));
-        r.insert("backendRefs".into(), Value::Array(backends));
-        if !timeouts.is_empty() {
-            r.insert("timeouts".into(), Value::Object(timeouts.clone()));
-        }
-        r
-    };
-    let base = base_matches(input);
+    if !timeouts.is_empty() {
+        r.insert("timeouts".into(), Value::Object(timeouts));
+    }
+    Value::Object(r)
+}
+
+/// The service matches, each also requiring the `Cookie` header to carry `cookie`.
+fn pinned(input: &RouteInput, cookie: &str) -> Vec<Value> {
+    base_matches(input)
+        .into_iter()
+        .map(|mut m| {
+            let mut headers = m["headers"].as_array().cloned().unwrap_or_default();
+            headers.push(json!({"type": "RegularExpression", "name": "Cookie", "value": cookie_regex(cookie)}));
+            m["headers"] = Value::Array(headers);
+            m
+        })
+        .collect()
+}
+
+/// The route's spec for `split`. A/B: the matching rule, then the primary-only fallback.
+/// Otherwise the weighted rule (with a `RequestMirror` toward the canary while mirroring),
+/// preceded, with session affinity, by the sticky rules of `cookie` (see [`sticky`]). Every
+/// rule carries the service's filters and timeouts.
+pub fn spec(input: &RouteInput, split: Routes, cookie: Option<&str>) -> Value {
+    let (p, c, port) = (input.primary, input.canary, input.port);
     let mut rules = Vec::new();
     if !input.ab.is_empty() {
+        let both = vec![
+            backend(p, port, split.primary),
+            backend(c, port, split.canary),
+        ];
+        rules.push(rule(input, ab_matches(input), both, vec![]));
         rules.push(rule(
-            ab_matches(input),
-            vec![
-                backend(input.primary, input.port, split.primary),
-                backend(input.canary, input.port, split.canary),
-            ],
+            input,
+            base_matches(input),
+            vec![backend(p, port, 100)],
+            vec![],
         ));
-        rules.push(rule(base, vec![backend(input.primary, input.port, 100)]));
     } else {
-        let sticky = match (input.affinity, cookie) {
-            (Some(a), Some(c)) if split.canary > 0 && split.canary < 100 => Some((a, c)),
-            _ => None,
-        };
-        let mut canary = backend(input.canary, input.port, split.canary);
-        let mut primary = backend(input.primary, input.port, split.primary);
-        if let Some((a, c)) = sticky {
-            let pinned = |cookie: &str| -> Vec<Value> {
-                base.iter()
-                    .map(|m| {
-                        let mut m = m.clone();
-                        let mut headers = m["headers"].as_array().cloned().unwrap_or_default();
-                        headers.push(json!({"type": "RegularExpression", "name": "Cookie", "value": cookie_regex(cookie)}));
-                        m["headers"] = Value::Array(headers);
-                        m
-                    })
-                    .collect()
-            };
-            rules.push(rule(
-                pinned(c),
-                vec![backend(input.canary, input.port, 100)],
-            ));
-            canary["filters"] = json!([{"type": "ResponseHeaderModifier",
-                "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": set_cookie(c, a)}]}}]);
-            if let Some(p) = &a.primary_cookie_name {
-                let value = c.split_once('=').map_or("", |(_, v)| v);
-                let pc = format!("{p}={value}");
-                rules.push(rule(
-                    pinned(&pc),
-                    vec![backend(input.primary, input.port, 100)],
-                ));
-                primary["filters"] = json!([{"type": "ResponseHeaderModifier",
-                    "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": set_cookie(&pc, a)}]}}]);
-            }
+        let mut backends = [
+            backend(p, port, split.primary),
+            backend(c, port, split.canary),
+        ];
+        if let (Some(a), Some(cookie)) = (input.affinity, cookie) {
+            rules.extend(sticky(input, a, cookie, split, &mut backends));
         }
-        let mut main = rule(base, vec![primary, canary]);
+        let mut extra = Vec::new();
         if split.mirrored {
-            let mut mirror = json!({"backendRef": {"group": "", "kind": "Service", "name": input.canary, "port": input.port}});
+            let mut mirror = filters::mirror(&crate::spec::model::BackendRef {
+                group: None,
+                kind: None,
+                name: c.to_string(),
+                namespace: None,
+                port: Some(i64::from(port)),
+            });
             if input.mirror_percent < 100 {
-                mirror["percent"] = json!(input.mirror_percent);
+                mirror["requestMirror"]["percent"] = json!(input.mirror_percent);
             }
-            main.insert(
-                "filters".into(),
-                json!([{"type": "RequestMirror", "requestMirror": mirror}]),
-            );
+            extra.push(mirror);
         }
-        rules.push(main);
+        rules.push(rule(input, base_matches(input), backends.to_vec(), extra));
     }
     let mut out = Map::new();
     out.insert(
@@ -318,37 +329,124 @@ pub fn spec(input: &RouteInput, split: Routes, cookie: Option<&str>) -> Value {
     if !input.hosts.is_empty() {
         out.insert("hostnames".into(), json!(input.hosts));
     }
-    out.insert(
-        "rules".into(),
-        Value::Array(rules.into_iter().map(Value::Object).collect()),
-    );
+    out.insert("rules".into(), Value::Array(rules));
     Value::Object(out)
 }
 
-/// The split a route holds and the sticky cookie it pins, from the rule with exactly two
-/// backendRefs (the weighted one); `None` when there is no such rule.
-pub fn split_of(spec: &Value, canary: &str) -> Option<(Routes, Option<String>)> {
+/// Session affinity's rules before the weighted one, as Flagger's Gateway API router writes
+/// them. While the canary has traffic: requests carrying `cookie` go to the canary (and, with a
+/// primary cookie on `gatewayapi:v1`, requests carrying it to the primary), and the weighted
+/// backends set the cookies (the canary's for `maxAge`, the primary's for one analysis
+/// interval). Once it has none: requests still carrying `cookie` get it expired (`Max-Age=-1`).
+fn sticky(
+    input: &RouteInput,
+    a: &SessionAffinity,
+    cookie: &str,
+    split: Routes,
+    weighted: &mut [Value; 2],
+) -> Vec<Value> {
+    let (p, c, port) = (input.primary, input.canary, input.port);
+    if split.canary == 0 {
+        let expire = set_cookie_filter(format!("{cookie}; Max-Age=-1"));
+        return vec![rule(
+            input,
+            pinned(input, cookie),
+            weighted.to_vec(),
+            vec![expire],
+        )];
+    }
+    let mut rules = vec![rule(
+        input,
+        pinned(input, cookie),
+        vec![backend(p, port, 0), backend(c, port, 100)],
+        vec![],
+    )];
+    weighted[1]["filters"] = json!([set_cookie_filter(set_cookie(cookie, a, a.max_age.into()))]);
+    let primary_cookie = a
+        .primary_cookie_name
+        .as_ref()
+        .filter(|_| input.api_version == super::V1);
+    if let Some(name) = primary_cookie {
+        let value = cookie.split_once('=').map_or("", |(_, v)| v);
+        let pc = format!("{name}={value}");
+        rules.push(rule(
+            input,
+            pinned(input, &pc),
+            vec![backend(p, port, 100), backend(c, port, 0)],
+            vec![],
+        ));
+        let age = input.interval.as_secs();
+        weighted[0]["filters"] = json!([set_cookie_filter(set_cookie(&pc, a, age))]);
+    }
+    rules
+}
+
+/// The weighted rule: the one whose backends set a cookie, else the last with exactly two
+/// backendRefs (sticky rules come before it).
+fn weighted_rule(spec: &Value) -> Option<&Value> {
     let rules = spec["rules"].as_array()?;
-    let weighted = rules
-        .iter()
-        .find(|r| r["backendRefs"].as_array().is_some_and(|b| b.len() == 2))?;
-    let weight = |name: &str| -> u32 {
-        weighted["backendRefs"]
+    let two = |r: &&Value| r["backendRefs"].as_array().is_some_and(|b| b.len() == 2);
+    let sets_cookie = |r: &&Value| {
+        r["backendRefs"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|b| b["name"] == name)
-            .and_then(|b| b["weight"].as_u64())
-            .map_or(0, |w| w.min(100) as u32)
+            .any(|b| b["filters"].is_array())
     };
-    let canary_weight = weight(canary);
-    let primary = weighted["backendRefs"]
+    rules
+        .iter()
+        .filter(two)
+        .find(sets_cookie)
+        .or_else(|| rules.iter().rfind(two))
+}
+
+/// The cookie in a `Set-Cookie` filter of `filters`, with whether it expires it.
+fn cookie_set_by(filters: &Value) -> Option<(String, bool)> {
+    filters
         .as_array()
         .into_iter()
         .flatten()
-        .find(|b| b["name"] != canary)
-        .and_then(|b| b["weight"].as_u64())
-        .map_or(0, |w| w.min(100) as u32);
+        .filter_map(|f| f["responseHeaderModifier"]["add"].as_array())
+        .flatten()
+        .find(|h| h["name"] == "Set-Cookie")
+        .and_then(|h| h["value"].as_str())
+        .map(|v| {
+            let cookie = v.split(';').next().unwrap_or_default().to_string();
+            (cookie, v.ends_with("; Max-Age=-1"))
+        })
+}
+
+/// The sticky cookie a route holds: the one its canary backend sets while the canary has
+/// traffic, else the one a rule expires.
+pub fn cookie_of(spec: &Value, canary: &str) -> Option<String> {
+    let from_backend = weighted_rule(spec)
+        .and_then(|r| r["backendRefs"].as_array())
+        .into_iter()
+        .flatten()
+        .find(|b| b["name"] == canary)
+        .and_then(|b| cookie_set_by(&b["filters"]))
+        .map(|(c, _)| c);
+    from_backend.or_else(|| {
+        spec["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| cookie_set_by(&r["filters"]))
+            .find_map(|(c, expired)| expired.then_some(c))
+    })
+}
+
+/// The split a route holds, from its weighted rule; `None` when there is no such rule.
+pub fn split_of(spec: &Value, canary: &str) -> Option<Routes> {
+    let weighted = weighted_rule(spec)?;
+    let backends = weighted["backendRefs"].as_array()?;
+    let weight = |mine: bool| -> u32 {
+        backends
+            .iter()
+            .find(|b| (b["name"] == canary) == mine)
+            .and_then(|b| b["weight"].as_u64())
+            .map_or(0, |w| w.min(100) as u32)
+    };
     let mirrored = weighted["filters"]
         .as_array()
         .into_iter()
@@ -356,28 +454,11 @@ pub fn split_of(spec: &Value, canary: &str) -> Option<(Routes, Option<String>)> 
         .any(|f| {
             f["type"] == "RequestMirror" && f["requestMirror"]["backendRef"]["name"] == canary
         });
-    let cookie = weighted["backendRefs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|b| b["name"] == canary)
-        .and_then(|b| b["filters"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["responseHeaderModifier"]["add"].as_array())
-        .flatten()
-        .find(|h| h["name"] == "Set-Cookie")
-        .and_then(|h| h["value"].as_str())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
-    Some((
-        Routes {
-            primary,
-            canary: canary_weight,
-            mirrored,
-        },
-        cookie,
-    ))
+    Some(Routes {
+        primary: weight(false),
+        canary: weight(true),
+        mirrored,
+    })
 }
 
 /// Whether every parent accepted the route's current generation, else what a parent says (or
@@ -451,6 +532,8 @@ mod tests {
             backend_timeout: None,
             affinity: None,
             mirror_percent: 100,
+            interval: Duration::from_secs(60),
+            filters: ServiceFilters::default(),
         }
     }
 
@@ -489,17 +572,19 @@ mod tests {
                 mirrored: m,
             };
             let spec = spec(&i, split, None);
-            assert_eq!(split_of(&spec, "web-canary"), Some((split, None)));
+            assert_eq!(split_of(&spec, "web-canary"), Some(split));
+            assert_eq!(cookie_of(&spec, "web-canary"), None);
         }
     }
 
     #[test]
-    fn a_sticky_cookie_is_set_and_matched_only_while_the_canary_shares_traffic() {
+    fn sticky_rules_pin_both_cookies_while_the_canary_shares_traffic_then_expire_the_canary_cookie()
+    {
         let parents = gw();
         let affinity = SessionAffinity {
             cookie_name: "sticky".into(),
-            primary_cookie_name: None,
-            max_age: 60,
+            primary_cookie_name: Some("stay".into()),
+            max_age: 300,
             domain: None,
             path: Some("/".into()),
             same_site: Some(SameSite::Lax),
@@ -518,32 +603,65 @@ mod tests {
         };
         let s = spec(&i, split, Some(&cookie));
         let rules = s["rules"].as_array().unwrap();
-        assert_eq!(rules.len(), 2, "{s:#}");
-        assert_eq!(rules[0]["backendRefs"][0]["name"], "web-canary");
+        assert_eq!(rules.len(), 3, "{s:#}");
+        let weights = |r: &Value| -> Vec<u64> {
+            r["backendRefs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["weight"].as_u64().unwrap())
+                .collect()
+        };
+        // Canary cookie → all to the canary; primary cookie → all to the primary.
+        assert_eq!(weights(&rules[0]), [0, 100]);
         assert_eq!(
             rules[0]["matches"][0]["headers"][0]["value"],
-            ".*sticky=5f6c77a9d2e0.*"
+            ".*sticky.*5f6c77a9d2e0.*"
         );
+        assert_eq!(weights(&rules[1]), [100, 0]);
         assert_eq!(
-            split_of(&s, "web-canary"),
-            Some((split, Some(cookie.clone())))
+            rules[1]["matches"][0]["headers"][0]["value"],
+            ".*stay.*5f6c77a9d2e0.*"
         );
-        let header = &rules[1]["backendRefs"][1]["filters"][0]["responseHeaderModifier"]["add"][0];
+        assert_eq!(split_of(&s, "web-canary"), Some(split));
+        assert_eq!(cookie_of(&s, "web-canary"), Some(cookie.clone()));
+        let set = |b: usize| {
+            rules[2]["backendRefs"][b]["filters"][0]["responseHeaderModifier"]["add"][0]["value"]
+                .clone()
+        };
         assert_eq!(
-            header["value"],
-            "sticky=5f6c77a9d2e0; Max-Age=60; Path=/; HttpOnly; Secure; SameSite=Lax"
+            set(1),
+            "sticky=5f6c77a9d2e0; Max-Age=300; HttpOnly; Path=/; SameSite=Lax; Secure"
         );
+        // The primary cookie lasts one analysis interval.
+        assert_eq!(
+            set(0),
+            "stay=5f6c77a9d2e0; Max-Age=60; HttpOnly; Path=/; SameSite=Lax; Secure"
+        );
+
         let done = Routes {
             primary: 100,
             canary: 0,
             mirrored: false,
         };
+        let after = spec(&i, done, Some(&cookie));
+        let rules = after["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2, "{after:#}");
+        assert_eq!(weights(&rules[0]), [100, 0]);
         assert_eq!(
-            spec(&i, done, Some(&cookie))["rules"]
+            rules[0]["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+            "sticky=5f6c77a9d2e0; Max-Age=-1"
+        );
+        assert_eq!(split_of(&after, "web-canary"), Some(done));
+        assert_eq!(cookie_of(&after, "web-canary"), Some(cookie.clone()));
+        // gatewayapi:v1beta1 has no primary cookie.
+        i.api_version = super::super::V1BETA1;
+        assert_eq!(
+            spec(&i, split, Some(&cookie))["rules"]
                 .as_array()
                 .unwrap()
                 .len(),
-            1
+            2
         );
     }
 

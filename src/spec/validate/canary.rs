@@ -479,6 +479,7 @@ fn service(
         }
     }
     routing_option_warnings(cx, &path, s, p);
+    super::filters::check(cx, &path, s, p);
     let unmanaged = s.unmanaged_metadata.clone().unwrap_or_default();
     Some(Service {
         name: name?,
@@ -494,6 +495,10 @@ fn service(
         matches: s.matches.clone().unwrap_or_default(),
         timeout,
         backend_timeout,
+        headers: s.headers.clone(),
+        rewrite: s.rewrite.clone(),
+        cors: s.cors_policy.clone(),
+        mirror: s.mirror.clone().unwrap_or_default(),
         apex: metadata(s.apex.as_ref()),
         primary: metadata(s.primary.as_ref()),
         canary: metadata(s.canary.as_ref()),

@@ -6,6 +6,7 @@
 
 mod analysis;
 mod canary;
+mod filters;
 mod names;
 mod support;
 mod templates;

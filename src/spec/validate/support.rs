@@ -61,7 +61,12 @@ pub fn service_field_users(field: &str) -> &'static [Provider] {
     use Provider::*;
     match field {
         "gatewayRefs" | "backendTimeout" => &[GatewayApiV1, GatewayApiV1beta1],
-        "hosts" | "match" | "timeout" | "headers" | "rewrite" | "mirror" | "corsPolicy" => &[
+        // Flagger's service.mirror is a list of Gateway API filters; its v1beta1 router has
+        // no CORS filter.
+        "mirror" => &[GatewayApiV1, GatewayApiV1beta1],
+        "headers" | "rewrite" => &[Istio, GatewayApiV1, GatewayApiV1beta1],
+        "corsPolicy" => &[Istio, GatewayApiV1],
+        "hosts" | "match" | "timeout" => &[
             Istio,
             GatewayApiV1,
             GatewayApiV1beta1,

@@ -40,17 +40,17 @@ pub struct ServiceSpec {
     /// Istio retries.
     pub retries: Option<Opaque>,
     /// Istio / Gateway API header manipulation.
-    pub headers: Option<Opaque>,
+    pub headers: Option<Headers>,
     /// Istio / Gateway API CORS policy.
-    pub cors_policy: Option<Opaque>,
+    pub cors_policy: Option<CorsPolicy>,
     /// Istio / Gateway API URL rewrite.
-    pub rewrite: Option<Opaque>,
+    pub rewrite: Option<Rewrite>,
     /// Istio VirtualService delegation.
     pub delegation: Option<bool>,
     /// Istio DestinationRule traffic policy.
     pub traffic_policy: Option<Opaque>,
-    /// Istio / Gateway API mirror targets.
-    pub mirror: Option<Opaque>,
+    /// Gateway API mirror targets (`RequestMirror` filters).
+    pub mirror: Option<Vec<Mirror>>,
     /// App Mesh mesh name.
     pub mesh_name: Option<String>,
     /// App Mesh backends.
@@ -170,4 +170,83 @@ pub struct StringMatch {
     pub suffix: Option<String>,
     /// RE2 regular expression.
     pub regex: Option<String>,
+}
+
+/// `spec.service.headers`: what the route does to request and response headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Headers {
+    /// Operations on the request.
+    pub request: Option<HeaderOperations>,
+    /// Operations on the response.
+    pub response: Option<HeaderOperations>,
+}
+
+/// Header operations: set (overwrite), add (append) and remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderOperations {
+    /// Headers overwritten.
+    pub set: Option<BTreeMap<String, String>>,
+    /// Headers appended.
+    pub add: Option<BTreeMap<String, String>>,
+    /// Headers removed.
+    pub remove: Option<Vec<String>>,
+}
+
+/// `spec.service.corsPolicy` (Istio's CORS policy).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorsPolicy {
+    /// Allowed origins, as written.
+    pub allow_origin: Option<Vec<String>>,
+    /// Allowed origins as string matches (Istio only).
+    pub allow_origins: Option<Vec<StringMatch>>,
+    /// Allowed methods.
+    pub allow_methods: Option<Vec<String>>,
+    /// Allowed request headers.
+    pub allow_headers: Option<Vec<String>>,
+    /// Response headers the browser may read.
+    pub expose_headers: Option<Vec<String>>,
+    /// How long a preflight answer may be cached (a Go duration).
+    pub max_age: Option<String>,
+    /// Whether credentials are allowed.
+    pub allow_credentials: Option<bool>,
+}
+
+/// `spec.service.rewrite`: the URI and authority a request is rewritten to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rewrite {
+    /// The new path (or path prefix).
+    pub uri: Option<String>,
+    /// The new host.
+    pub authority: Option<String>,
+    /// `ReplacePrefixMatch`; anything else means `ReplaceFullPath` (Gateway API).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// `spec.service.mirror[]`: a Gateway API `RequestMirror` filter.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Mirror {
+    /// Where copies of the requests go.
+    pub backend_ref: BackendRef,
+}
+
+/// A Gateway API backend reference.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendRef {
+    /// API group (default `""`, the core group).
+    pub group: Option<String>,
+    /// Kind (default `Service`).
+    pub kind: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Namespace (default: the route's).
+    pub namespace: Option<String>,
+    /// Port (required for a Service).
+    pub port: Option<i64>,
 }
