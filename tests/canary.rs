@@ -44,6 +44,12 @@ impl CanaryYaml {
         self
     }
 
+    /// `provider: <p>`, e.g. `gatewayapi:v1`.
+    pub fn provider(mut self, p: &str) -> Self {
+        self.provider = Some(p.into());
+        self
+    }
+
     /// `provider: kubernetes` (blue/green, no L7 routing).
     pub fn kubernetes(mut self) -> Self {
         self.provider = Some("kubernetes".into());

@@ -275,3 +275,26 @@ pub fn fast(name: &str, metrics: &str) -> crate::canary::CanaryYaml {
         .max_weight(50)
         .success_rate("5s", 99)
 }
+
+/// The pinned kubectl `testenv/kube` builds (built on first use).
+pub fn kubectl() -> std::path::PathBuf {
+    let dir = canary_gate_sim::real::binaries::components().expect("the Kubernetes components");
+    dir.join("bin/kubectl")
+}
+
+/// `kubectl <args>` against the cluster; its stdout (it must succeed).
+pub fn kubectl_run(c: &Cluster, args: &[&str]) -> String {
+    let out = std::process::Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&c.sim.kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}

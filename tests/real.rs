@@ -40,26 +40,7 @@ fn real_cluster() -> Option<Cluster> {
     }
 }
 
-fn kubectl() -> PathBuf {
-    let dir = canary_gate_sim::real::binaries::components().expect("the Kubernetes components");
-    dir.join("bin/kubectl")
-}
-
-fn kubectl_run(c: &Cluster, args: &[&str]) -> String {
-    let out = Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(&c.sim.kubeconfig)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
+use crate::cluster::{kubectl, kubectl_run};
 
 #[test]
 fn kubectl_version_reports_the_pinned_release() {

@@ -30,5 +30,6 @@ mod real;
 mod rollout;
 mod scenarios;
 mod secrets;
+mod service_target;
 mod support;
 mod validate;

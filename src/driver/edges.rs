@@ -92,6 +92,7 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
             plan,
             namespace,
             owner,
+            opts: &s.cluster.workload,
         }),
         (TargetKind::Deployment | TargetKind::DaemonSet, _) => {
             let why = format!(

@@ -1,18 +1,26 @@
 //! Service targets (reference §3.8): `<svc>-canary` tracks the target Service's spec, and
 //! `<svc>-primary` is created once. No scaling, no config tracking, always ready.
 
-use super::{Initialization, Observation, Workload, hash_json};
+use super::{Initialization, Observation, Options, Workload, hash_json, include_by_prefix};
 use crate::error::Error;
 use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, apply, get};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
 use crate::rollout::{Health, Plan, canary_name, primary_name};
+use crate::spec::model::TrafficDistribution;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A copy of `target` named `name`: its spec without the allocated addresses, its metadata
-/// without kubectl's last-applied annotation, plus canary-gate's ownership marks.
-pub fn render_copy(target: &Service, name: &str, owner: &str) -> Service {
+/// A copy of `target` named `name` (Flagger's `buildService`): its spec without the allocated
+/// addresses (with the canary's `trafficDistribution` when set), its metadata without kubectl's
+/// last-applied annotation, plus canary-gate's ownership marks.
+pub fn render_copy(
+    target: &Service,
+    name: &str,
+    owner: &str,
+    distribution: Option<&str>,
+) -> Service {
     let mut spec = target.spec.clone().unwrap_or_default();
     if spec.cluster_ip.as_deref() != Some("None") {
         spec.cluster_ip = None;
@@ -21,23 +29,38 @@ pub fn render_copy(target: &Service, name: &str, owner: &str) -> Service {
     for p in spec.ports.iter_mut().flatten() {
         p.node_port = None;
     }
-    let mut labels = target.metadata.labels.clone().unwrap_or_default();
+    if let Some(d) = distribution {
+        spec.traffic_distribution = Some(d.to_string());
+    }
+    let labels = target.metadata.labels.clone().unwrap_or_default();
+    let annotations = target.metadata.annotations.clone().unwrap_or_default();
+    Service {
+        metadata: marked(name, target, labels, annotations, owner),
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+/// `name`'s metadata: `labels` and `annotations` (kubectl's last-applied dropped) with
+/// canary-gate's ownership marks.
+fn marked(
+    name: &str,
+    target: &Service,
+    mut labels: BTreeMap<String, String>,
+    mut annotations: BTreeMap<String, String>,
+    owner: &str,
+) -> ObjectMeta {
     labels
         .entry(MANAGED_BY.0.to_string())
         .or_insert_with(|| MANAGED_BY.1.to_string());
-    let mut annotations = target.metadata.annotations.clone().unwrap_or_default();
     annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     annotations.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
-    Service {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: target.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        },
-        spec: Some(spec),
-        status: None,
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: target.metadata.namespace.clone(),
+        labels: Some(labels),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
     }
 }
 
@@ -54,6 +77,8 @@ pub struct ServiceWorkload<'a> {
     pub namespace: &'a str,
     /// `<namespace>/<canary>`.
     pub owner: &'a str,
+    /// The cluster options (`--include-label-prefix`).
+    pub opts: &'a Options,
 }
 
 impl ServiceWorkload<'_> {
@@ -67,38 +92,71 @@ impl ServiceWorkload<'_> {
         })
     }
 
-    /// A copy of the target (`primary` or canary), created, or given the target's spec (its own
-    /// allocated addresses kept) and, when `metadata`, its labels and annotations.
-    fn copy(&self, target: &Service, primary: bool, metadata: bool) -> Desired<'static> {
-        let target_name = &self.plan.names.target;
-        let name = if primary {
-            primary_name(target_name)
-        } else {
-            canary_name(target_name)
-        };
-        let want = render_copy(target, &name, self.owner);
-        let when = if metadata {
-            "promotion, if the analysis passes"
-        } else {
-            "init"
-        };
-        Desired::typed(&name, when, move |current: Option<&Service>| {
-            let Some(cur) = current else {
-                return Some(want.clone());
-            };
-            let mut next = cur.clone();
-            let live = cur.spec.clone().unwrap_or_default();
-            let mut spec = want.spec.clone().unwrap_or_default();
-            spec.cluster_ip = live.cluster_ip;
-            spec.cluster_ips = live.cluster_ips;
-            next.spec = Some(spec);
-            if metadata {
-                next.metadata.labels = want.metadata.labels.clone();
-                next.metadata.annotations = want.metadata.annotations.clone();
-            }
-            Some(next)
+    /// `spec.service.trafficDistribution`, which the copies carry.
+    fn distribution(&self) -> Option<&'static str> {
+        let d = self.plan.service.as_ref()?.traffic_distribution?;
+        Some(match d {
+            TrafficDistribution::PreferClose => "PreferClose",
+            TrafficDistribution::PreferSameZone => "PreferSameZone",
+            TrafficDistribution::PreferSameNode => "PreferSameNode",
         })
     }
+
+    /// `<target>-canary`: created, or given the target's spec (its own allocated addresses
+    /// kept) and the target's labels and annotations in place of its own, as Flagger rebuilds it.
+    fn canary_copy(&self, target: &Service) -> Desired<'static> {
+        let name = canary_name(&self.plan.names.target);
+        let want = render_copy(target, &name, self.owner, self.distribution());
+        Desired::typed(
+            &name,
+            "init, and whenever the target changes",
+            move |current: Option<&Service>| Some(keep_addresses(current, want.clone())),
+        )
+    }
+
+    /// `<target>-primary` at promotion: the target's spec (its own addresses kept), and of the
+    /// target's labels and annotations only those `--include-label-prefix` admits (Flagger's
+    /// `Promote`; none by default).
+    fn promoted(&self, target: &Service) -> Desired<'static> {
+        let name = primary_name(&self.plan.names.target);
+        let keep = |m: &Option<BTreeMap<String, String>>| {
+            include_by_prefix(
+                &m.clone().unwrap_or_default(),
+                &self.opts.include_label_prefixes,
+            )
+        };
+        let meta = &target.metadata;
+        let mut want = render_copy(target, &name, self.owner, None);
+        want.metadata = marked(
+            &name,
+            target,
+            keep(&meta.labels),
+            keep(&meta.annotations),
+            self.owner,
+        );
+        Desired::typed(
+            &name,
+            "promotion, if the analysis passes",
+            move |current: Option<&Service>| Some(keep_addresses(current, want.clone())),
+        )
+    }
+}
+
+/// `want` with the live object's allocated cluster IPs and server metadata (so an unchanged
+/// copy compares equal).
+fn keep_addresses(current: Option<&Service>, want: Service) -> Service {
+    let Some(cur) = current else {
+        return want;
+    };
+    let mut next = cur.clone();
+    let live = cur.spec.clone().unwrap_or_default();
+    let mut spec = want.spec.unwrap_or_default();
+    spec.cluster_ip = live.cluster_ip;
+    spec.cluster_ips = live.cluster_ips;
+    next.spec = Some(spec);
+    next.metadata.labels = want.metadata.labels;
+    next.metadata.annotations = want.metadata.annotations;
+    next
 }
 
 #[async_trait::async_trait]
@@ -113,10 +171,11 @@ impl Workload for ServiceWorkload<'_> {
         _first: bool,
     ) -> Result<Initialization<'_>, Error> {
         let target = self.read_target(read).await?;
-        let primary = render_copy(&target, &self.plan.names.primary_workload, self.owner);
+        let name = &self.plan.names.primary_workload;
+        let primary = render_copy(&target, name, self.owner, self.distribution());
         Ok(Initialization {
             steps: vec![
-                InitStep::Apply(self.copy(&target, false, false)),
+                InitStep::Apply(self.canary_copy(&target)),
                 InitStep::Apply(Desired::create_only(primary, "init")),
             ],
             revision: spec_hash(&target),
@@ -131,13 +190,13 @@ impl Workload for ServiceWorkload<'_> {
         _id: Option<&str>,
     ) -> Result<Vec<Desired<'_>>, Error> {
         let target = self.read_target(read).await?;
-        Ok(vec![self.copy(&target, true, true)])
+        Ok(vec![self.promoted(&target)])
     }
 
     /// `-canary` follows the target at every observation; a Service is always ready.
     async fn observe(&self, client: &kube::Client) -> Result<Observation, Error> {
         let target = self.read_target(&self.cluster(client)).await?;
-        apply(client, self.namespace, &self.copy(&target, false, false)).await?;
+        apply(client, self.namespace, &self.canary_copy(&target)).await?;
         Ok(Observation {
             revision: spec_hash(&target),
             tracked_configs: Default::default(),

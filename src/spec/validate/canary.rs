@@ -121,6 +121,7 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
         effective,
     );
 
+    service_target_name(cx, &spec_path, &spec, target.as_ref());
     let analysis = spec_analysis(cx, &spec_path, &spec, effective);
 
     let deadline_path = spec_path.key("progressDeadlineSeconds");
@@ -335,6 +336,31 @@ fn refs(cx: &mut Ctx<'_>, spec: &FieldPath, s: &wire::CanarySpec, p: Provider) -
         );
     }
     ingress
+}
+
+/// A core Service target's copies are named after the target (`<target>-primary`,
+/// `<target>-canary`) while the routes use `service.name`: they must be the same name, or the
+/// routes point at Services nobody creates.
+fn service_target_name(
+    cx: &mut Ctx<'_>,
+    spec: &FieldPath,
+    s: &wire::CanarySpec,
+    t: Option<&ObjectRef>,
+) {
+    let Some(t) = t.filter(|t| t.kind == TargetKind::Service && t.api_version == "v1") else {
+        return;
+    };
+    if let Some(name) = s.service.as_ref().and_then(|s| s.name.as_ref())
+        && *name != t.name
+    {
+        cx.error(
+            &spec.key("service").key("name"),
+            format!(
+                "{name:?} differs from the Service target {:?}: its copies are {0}-primary and {0}-canary, which the routes must use (leave service.name out)",
+                t.name
+            ),
+        );
+    }
 }
 
 /// Flagger's `verifyCanary` consistency rules and the Gateway API requirement.
