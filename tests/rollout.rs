@@ -121,6 +121,55 @@ fn step_in_separate_processes_reaches_the_same_end() {
 }
 
 #[test]
+fn a_spec_change_mid_rollout_is_reconciled_at_the_next_tick_and_a_steady_tick_touches_no_service() {
+    let e = env(STEPS_20_60);
+    e.set_image("ghcr.io/stefanprodan/podinfo:6.7.1");
+    let services = |from: usize| -> Vec<String> {
+        e.c.sim.requests()[from..]
+            .iter()
+            .filter(|r| r.path.contains("/services"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    };
+    // The first tick of a new revision reconciles once; the next ones touch no Service.
+    let step_to = |w: u32| {
+        for _ in 0..20 {
+            if e.weight() == w {
+                return;
+            }
+            assert_eq!(e.cmd(&["step"]).code, 0);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("weight {w} not reached: {}", e.weight());
+    };
+    step_to(20);
+    let before = e.c.sim.requests().len();
+    assert_eq!(e.cmd(&["step"]).code, 0);
+    assert_eq!(e.weight(), 40);
+    assert_eq!(services(before), Vec::<String>::new(), "a steady tick");
+    // The spec's portName changes between two steps: the next tick renames the ports.
+    let text = std::fs::read_to_string(&e.spec).unwrap();
+    let renamed = text.replace(
+        "service: {port: 80, targetPort: 9898}",
+        "service: {port: 80, targetPort: 9898, portName: web}",
+    );
+    assert_ne!(text, renamed);
+    std::fs::write(&e.spec, renamed).unwrap();
+    let before = e.c.sim.requests().len();
+    let r = e.cmd(&["step"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(e.weight(), 60, "the rollout goes on");
+    for name in ["podinfo", "podinfo-primary", "podinfo-canary"] {
+        let svc = e.c.get("v1", "Service", name);
+        assert_eq!(svc["spec"]["ports"][0]["name"], "web", "{name}");
+    }
+    assert!(!services(before).is_empty());
+    let before = e.c.sim.requests().len();
+    assert_eq!(e.cmd(&["step"]).code, 0);
+    assert_eq!(services(before), Vec::<String>::new(), "steady again");
+}
+
+#[test]
 fn a_closed_promotion_gate_waits_status_says_so_and_promote_finishes() {
     let hooks = Hooks::start();
     hooks.answer("/gate/halt", 403);

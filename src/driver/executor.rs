@@ -225,8 +225,13 @@ impl<'a> Executor<'a> {
 
     /// One tick: observe, decide, apply, save, tell.
     pub async fn tick(&mut self, store: &mut StateStore) -> Result<Decision, Error> {
-        let state = store.state().cloned().unwrap_or_default();
+        let mut state = store.state().cloned().unwrap_or_default();
         let obs = self.observe().await?;
+        let key = super::init::reconcile_key(&self.scope, &obs.target_hash);
+        if store.state().is_some() && state.reconciled.as_deref() != Some(key.as_str()) {
+            super::init::reconcile(self.client, &self.scope, &self.edges).await?;
+            state.reconciled = Some(key);
+        }
         self.measured = Measured::default();
         let plan = self.scope.plan;
         let decision = decide(plan, &state, &obs, async |kind| {

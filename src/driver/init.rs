@@ -65,6 +65,7 @@ pub async fn initialize_locked(
     }
     let state = RolloutState {
         phase: Phase::Initialized,
+        reconciled: Some(reconcile_key(scope, &seq.revision)),
         last_applied_spec: Some(seq.revision.clone()),
         last_promoted_spec: Some(seq.revision),
         tracked_configs: seq.tracked_configs,
@@ -75,6 +76,37 @@ pub async fn initialize_locked(
     let done = format!("Initialization done! {}.{}", c.name, namespace);
     events::record(client, &involved, "Normal", "Synced", &done).await;
     Ok(format!("initialized ({})", plan.summary()))
+}
+
+/// One hash of what initialization renders from: the plan, the cluster options and the
+/// target's `revision`. A tick reconciles when it differs from the stored one (the spec or the
+/// target changed since), so a steady tick costs no request. It hashes the debug rendering, so
+/// a new canary-gate version may reconcile once more than needed, never less.
+pub fn reconcile_key(scope: &Scope<'_>, revision: &str) -> String {
+    let c = scope.cluster;
+    let text = format!(
+        "{:?}|{:?}|{}|{revision}",
+        scope.plan, c.workload, c.ingress_prefix
+    );
+    crate::workload::hash_json(&text)
+}
+
+/// Brings what initialization wrote (Services, route, copies) back to what the spec and the
+/// target say now, as Flagger's per-tick reconcile does: the same objects `init` writes on an
+/// initialized canary, without its waits (traffic is where the rollout put it).
+pub async fn reconcile(
+    client: &kube::Client,
+    scope: &Scope<'_>,
+    edges: &Edges<'_>,
+) -> Result<(), Error> {
+    let read = ClusterRead::new(client, scope.namespace);
+    let seq = sequence(edges, &read, false).await?;
+    for step in &seq.steps {
+        if let InitStep::Apply(d) = step {
+            desired::apply(client, scope.namespace, d).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn apply_step(

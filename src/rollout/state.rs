@@ -65,6 +65,9 @@ pub struct RolloutState {
     pub last_promoted_spec: Option<String>,
     /// `configmap/<name>` / `secret/<name>` → checksum of the tracked configs.
     pub tracked_configs: BTreeMap<String, String>,
+    /// What the Services and routes were last reconciled from (a hash of the spec's plan and
+    /// the target's revision); a change reconciles them at the next tick.
+    pub reconciled: Option<String>,
     /// Why the phase is what it is, when that is not obvious (e.g. `cancelled`).
     pub message: Option<String>,
     /// The ticks of the current and earlier runs (the newest last, at most 200), for reports.
