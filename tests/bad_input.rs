@@ -718,6 +718,8 @@ cases! {
     fixture_api_version_old => fixture("api-version-old", "apiVersion: \"flagger.app/v1alpha3\" is not supported");
     fixture_custom_metric_without_query => fixture("custom-metric-without-query", "spec.analysis.metrics[0].name: \"error-rate\" is not a built-in");
     fixture_gatewayapi_without_gateway_refs => fixture("gatewayapi-without-gateway-refs", "spec.service.gatewayRefs: required by provider gatewayapi:v1");
+    fixture_gatewayapi_filters => fixture("gatewayapi-filters", "spec.service.mirror[0].backendRef: port is required");
+    fixture_service_target_name_differs => fixture("service-target-name-differs", "spec.service.name: \"backend-apex\" differs from the Service target");
     fixture_hpa_min_above_max => fixture("hpa-min-above-max", "spec.autoscalerRef.primaryScalerReplicas.minReplicas: 5 is greater than maxReplicas 2");
     fixture_ingress_ref_wrong_kind => fixture("ingress-ref-wrong-kind", "spec.ingressRef.kind: \"Service\" is not supported");
     fixture_interval_in_hours => fixture("interval-in-hours", "spec.analysis.interval: \"1h\" must start with a number");
@@ -810,8 +812,6 @@ cases! {
         .fails(2, "spec.service.gatewayRefs: required by provider gatewayapi:v1");
     spec_provider_not_driven => spec(good_with("provider: nginx", "provider: istio"))
         .fails(2, "canary podinfo: provider istio is not driven by canary-gate yet");
-    spec_target_kind_not_driven => spec(good_with("kind: Deployment", "kind: DaemonSet"))
-        .fails(2, "canary podinfo: target kind DaemonSet is not driven by canary-gate yet");
     spec_one_bad_canary_stops_both => spec(format!("{}---\n{}", good(), good_with("name: podinfo, namespace", "name: podinfo-b, namespace").replace("interval: 1s", "interval: soon")))
         .fails(2, "canary.yaml:28:15: error: spec.analysis.interval: \"soon\" is not a duration");
 
@@ -950,6 +950,10 @@ cases! {
         .fails(2, "service/backend (spec.targetRef) does not exist in namespace test")
         .echoed("backend")
         .writes(Writes::Lock("backend"));
+    target_daemonset_missing => spec(good_with("kind: Deployment", "kind: DaemonSet"))
+        .fails(2, "daemonset/podinfo (spec.targetRef) does not exist in namespace test")
+        .echoed("podinfo")
+        .writes(Writes::Lock("podinfo"));
     target_without_selector_label => spec(good_with("Deployment, name: podinfo", "Deployment, name: bare"))
         .setup(bare_target)
         .fails(2, "deployment/bare: spec.selector.matchLabels must contain one of [app, name, app.kubernetes.io/name] (--selector-labels)")

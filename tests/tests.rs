@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod concurrency;
 mod container;
+mod daemonset;
 mod demo;
 mod faults;
 mod fuzz;

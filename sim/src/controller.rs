@@ -1,10 +1,12 @@
-//! The deployment controller and the pods it implies.
+//! The deployment and daemonset controllers and the pods they imply.
 //!
-//! Owns Deployment `status`: after a spec change (template or replicas) the rollout converges
-//! after `ready_after` plus the Deployment's `minReadySeconds`; a template annotated `canary-gate.dev/sim-ready: "false"` never becomes
-//! available and, after the Deployment's `progressDeadlineSeconds`, reports
-//! `Progressing=False/ProgressDeadlineExceeded`. Pods are synthesised from what each Deployment
-//! runs, so Service selectors resolve (and the data plane knows which version serves).
+//! Owns Deployment and DaemonSet `status`. After a spec change (template or replicas) a rollout
+//! converges after `ready_after` plus the workload's `minReadySeconds`; a template annotated
+//! `canary-gate.dev/sim-ready: "false"` never becomes available and, after the Deployment's
+//! `progressDeadlineSeconds`, reports `Progressing=False/ProgressDeadlineExceeded`. A DaemonSet
+//! runs one pod on the one node when its node selector admits the node ([`NODE_LABELS`]). Pods
+//! are synthesised from what each workload runs, so Service selectors resolve (and the data
+//! plane knows which version serves).
 //!
 //! Also owns HTTPRoute `status.parents`, as the Gateways' controller would report it: accepted
 //! by each parent Gateway that exists, refused by one annotated `canary-gate.dev/sim-accept:
@@ -88,21 +90,45 @@ pub fn template_hash(v: &Value) -> String {
     out
 }
 
-fn deployments() -> &'static crate::resources::Resource {
+fn kind(k: &str) -> &'static crate::resources::Resource {
     RESOURCES
         .iter()
-        .find(|r| r.kind == "Deployment")
+        .find(|r| r.kind == k)
         .unwrap_or(&RESOURCES[0])
 }
 
+/// The labels of the simulator's one node, which DaemonSet node selectors are matched against.
+pub const NODE_LABELS: &[(&str, &str)] = &[
+    ("kubernetes.io/hostname", "canary-sim"),
+    ("kubernetes.io/os", "linux"),
+    ("kubernetes.io/arch", "amd64"),
+];
+
+/// Pods a workload wants: a Deployment's replicas; a DaemonSet's one pod on the node, when its
+/// template's node selector matches the node's labels.
+fn desired_pods(res_kind: &str, obj: &Value) -> i64 {
+    if res_kind == "DaemonSet" {
+        let selector = obj["spec"]["template"]["spec"]["nodeSelector"].as_object();
+        let fits = selector.into_iter().flatten().all(|(k, v)| {
+            NODE_LABELS
+                .iter()
+                .any(|(nk, nv)| nk == k && v.as_str() == Some(nv))
+        });
+        return i64::from(fits);
+    }
+    obj["spec"]["replicas"].as_i64().unwrap_or(1).max(0)
+}
+
 impl Controller {
-    /// Advances every Deployment's status to what `now` implies.
+    /// Advances every Deployment's and DaemonSet's status to what `now` implies.
     pub fn tick(&mut self, store: &mut Store, now: Instant, ready_after: Duration) {
-        let deps = store.all_of(deployments());
+        let mut deps = store.all_of(kind("Deployment"));
+        deps.extend(store.all_of(kind("DaemonSet")));
         self.rollouts
             .retain(|k, _| deps.iter().any(|(d, _)| d == k));
         for (key, dep) in deps {
-            let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
+            let res_kind = RESOURCES[key.res].kind;
+            let desired = desired_pods(res_kind, &dep);
             let template = dep["spec"]["template"].clone();
             let hash = template_hash(&template);
             let r = self.rollouts.entry(key.clone()).or_insert_with(|| Rollout {
@@ -148,7 +174,11 @@ impl Controller {
                     names: Vec::new(),
                 });
             }
-            let status = status_for(&dep, r, never_ready, elapsed);
+            let status = if res_kind == "DaemonSet" {
+                daemonset_status(&dep, r)
+            } else {
+                status_for(&dep, r, never_ready, elapsed)
+            };
             store.update_with(&key, |obj| {
                 if obj["status"] != status {
                     obj["status"] = status;
@@ -460,6 +490,31 @@ fn status_for(dep: &Value, r: &Rollout, never_ready: bool, elapsed: Duration) ->
                 map.remove(k);
             }
         }
+    }
+    status
+}
+
+/// A DaemonSet's status on the one node: the node runs the new template's pod as soon as the
+/// template changes (the old one is replaced, `maxUnavailable: 1`), and it is available once it
+/// is ready.
+fn daemonset_status(ds: &Value, r: &Rollout) -> Value {
+    let desired = r.desired;
+    let available = r
+        .serving
+        .as_ref()
+        .filter(|s| s.hash == r.hash)
+        .map_or(0, |s| s.count.min(desired));
+    let mut status = json!({
+        "observedGeneration": ds["metadata"]["generation"].clone(),
+        "desiredNumberScheduled": desired,
+        "currentNumberScheduled": desired,
+        "numberMisscheduled": 0,
+        "numberReady": available,
+        "updatedNumberScheduled": desired,
+        "numberAvailable": available,
+    });
+    if desired > available {
+        status["numberUnavailable"] = json!(desired - available);
     }
     status
 }

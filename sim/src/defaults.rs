@@ -17,6 +17,7 @@ pub fn apply(res: &Resource, obj: &mut Value, old: Option<&Value>) {
     match res.kind {
         "Service" => service(obj, old),
         "Deployment" => deployment(obj),
+        "DaemonSet" => daemonset(obj),
         "Namespace" => {
             obj["status"] = json!({"phase": "Active"});
         }
@@ -118,7 +119,29 @@ fn deployment(obj: &mut Value) {
         set_default(rolling, "maxUnavailable", json!("25%"));
         set_default(rolling, "maxSurge", json!("25%"));
     }
-    let pod = &mut spec["template"]["spec"];
+    pod_template(&mut spec["template"]["spec"]);
+}
+
+fn daemonset(obj: &mut Value) {
+    let spec = &mut obj["spec"];
+    if !spec.is_object() {
+        return;
+    }
+    set_default(spec, "revisionHistoryLimit", json!(10));
+    set_default(spec, "updateStrategy", json!({"type": "RollingUpdate"}));
+    if spec["updateStrategy"]["type"] == "RollingUpdate" {
+        let rolling = &mut spec["updateStrategy"]["rollingUpdate"];
+        if !rolling.is_object() {
+            *rolling = json!({});
+        }
+        set_default(rolling, "maxUnavailable", json!(1));
+        set_default(rolling, "maxSurge", json!(0));
+    }
+    pod_template(&mut spec["template"]["spec"]);
+}
+
+/// A workload's pod template spec, defaulted as the API server defaults it.
+fn pod_template(pod: &mut Value) {
     if pod.is_object() {
         // ConfigMap and Secret volumes: files readable by all (0644), as the API defaults them.
         for v in pod["volumes"].as_array_mut().into_iter().flatten() {

@@ -100,6 +100,10 @@ pub static RESOURCES: &[Resource] = &[
     },
     Resource {
         status: true,
+        ..res("apps", "v1", "daemonsets", "DaemonSet", &["ds"])
+    },
+    Resource {
+        status: true,
         ..res("networking.k8s.io", "v1", "ingresses", "Ingress", &["ing"])
     },
     res("coordination.k8s.io", "v1", "leases", "Lease", &[]),

@@ -16,6 +16,7 @@ use crate::router::kubernetes::NoL7;
 use crate::router::nginx::Nginx;
 use crate::spec::model::{Canary, Provider, TargetKind};
 use crate::workload::Workload;
+use crate::workload::daemonset::DaemonSetWorkload;
 use crate::workload::deployment::DeploymentWorkload;
 use crate::workload::service_target::ServiceWorkload;
 
@@ -94,12 +95,19 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
             owner,
             opts: &s.cluster.workload,
         }),
-        (TargetKind::Deployment | TargetKind::DaemonSet, _) => {
+        (TargetKind::DaemonSet, Some(service)) => Box::new(DaemonSetWorkload {
+            plan,
+            namespace,
+            opts: &s.cluster.workload,
+            owner,
+            service,
+        }),
+        (TargetKind::Deployment | TargetKind::DaemonSet, None) => {
             let why = format!(
-                "target kind {:?} is not driven by canary-gate yet (Deployment with spec.service, and Service, are)",
+                "a {:?} target needs spec.service (its -primary, -canary and apex Services are made from it)",
                 plan.target.kind
             );
-            return Err(unsupported(c, &["spec", "targetRef", "kind"], why));
+            return Err(unsupported(c, &["spec", "service"], why));
         }
     };
     let (router, observer): Routing<'a> = match plan.provider {

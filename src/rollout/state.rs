@@ -78,6 +78,18 @@ pub struct RolloutState {
     pub updated: Option<String>,
 }
 
+impl RolloutState {
+    /// When the canary last moved (Flagger's status `lastTransitionTime`, as RFC 3339 text): the
+    /// first recorded step of the latest run of steps at the current phase and weight, else when
+    /// the state was written. A target whose status has no progress deadline (a DaemonSet) is
+    /// stuck once it has waited `progressDeadlineSeconds` past it.
+    pub fn last_transition(&self) -> Option<&str> {
+        let same = |s: &StepRecord| s.phase == self.phase && s.weight == self.canary_weight;
+        let tail = self.history.iter().rev().take_while(|s| same(s)).last();
+        tail.map(|s| s.at.as_str()).or(self.updated.as_deref())
+    }
+}
+
 /// One tick as reports show it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

@@ -5,17 +5,17 @@
 use super::configs::{self, Tracked};
 use super::readiness::deployment_health;
 use super::{Initialization, Observation, Options, Workload, hash_json, hpa, primary};
-use super::{ROLLOUT_ID_ANNOTATION, selector_label};
+use super::{ROLLOUT_ID_ANNOTATION, required_target, selector_of};
 use crate::error::Error;
 use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, get};
 use crate::k8s::write::{merge_patch, read_failed, read_opt, with_retries};
-use crate::rollout::{Health, Plan};
-use crate::router::services::{self, Which};
+use crate::rollout::Plan;
+use crate::router::services;
 use crate::spec::model::{Autoscaler, PortRef, Service as ServiceSpec};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::Api;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One canary's Deployment target and its primary.
 pub struct DeploymentWorkload<'a> {
@@ -55,12 +55,7 @@ impl Target {
             .clone()
             .unwrap_or_default();
         let name = deployment.metadata.name.clone().unwrap_or_default();
-        let (key, value) = selector_label(&match_labels, keys).ok_or_else(|| {
-            format!(
-                "deployment/{name}: spec.selector.matchLabels must contain one of [{}] (--selector-labels)",
-                keys.join(", ")
-            )
-        })?;
+        let (key, value) = selector_of(&format!("deployment/{name}"), &match_labels, keys)?;
         let template_hash = hash_json(&deployment.spec.template);
         Ok(Target {
             deployment,
@@ -96,13 +91,7 @@ impl DeploymentWorkload<'_> {
 
     /// Reads the target; a missing target or one without a known selector label is invalid input.
     async fn read_target(&self, read: &dyn Read) -> Result<Target, Error> {
-        let name = self.target();
-        let deployment = get::<Deployment>(read, name).await?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "deployment/{name} (spec.targetRef) does not exist in namespace {}",
-                self.namespace
-            ))
-        })?;
+        let deployment = required_target::<Deployment>(read, self.namespace, self.target()).await?;
         Target::new(deployment, &self.opts.selector_labels).map_err(Error::Invalid)
     }
 
@@ -237,24 +226,13 @@ impl Workload for DeploymentWorkload<'_> {
         let pod = target.pod_spec();
         let (ns, owner, service) = (self.namespace, self.owner, self.service);
         let inputs = services::Inputs::new(ns, owner, service, &target.key, &target.value, &pod);
-        let mut steps = vec![
-            InitStep::Apply(services::desired(&inputs, Which::Canary)),
-            InitStep::Apply(services::desired(&inputs, Which::Primary)),
-        ];
-        if !primary_exists {
+        let missing = (!primary_exists).then(|| {
             let id = uuid::Uuid::new_v4().to_string();
             let primary = self.render_primary(&target, &tracked, &id);
-            steps.extend(
-                tracked
-                    .copies(self.opts, owner)
-                    .into_iter()
-                    .map(InitStep::Apply),
-            );
-            steps.push(InitStep::Apply(Desired::create_only(primary, "init")));
-        }
-        steps.extend(hpa.map(InitStep::Apply));
-        steps.push(InitStep::WaitPrimaryReady);
-        steps.push(InitStep::Apply(services::desired(&inputs, Which::Apex)));
+            let copies = tracked.copies(self.opts, owner);
+            (copies, Desired::create_only(primary, "init"))
+        });
+        let mut steps = super::primary_init_steps(&inputs, missing, hpa);
         let replicas = target.deployment.spec.replicas.unwrap_or(1);
         if first && replicas != 0 {
             let object = format!("deployment/{}", self.target());
@@ -318,35 +296,15 @@ impl Workload for DeploymentWorkload<'_> {
             self.plan.primary_ready_threshold,
             self.plan.progress_deadline,
         );
-        let started = Instant::now();
-        let mut last = String::new();
-        loop {
+        super::wait_ready(timeout, || async {
             let what = format!("reading deployment/{name}");
             let dep = with_retries(&what, || api.get(name))
                 .await
                 .map_err(|e| read_failed(&what, e))?;
             let now = k8s_openapi::jiff::Timestamp::now();
-            match deployment_health(&dep, threshold, deadline, now) {
-                Health::Ready => return Ok(()),
-                Health::Stuck(why) => {
-                    return Err(Error::Infra(format!(
-                        "the primary is not ready, so traffic was not moved: {why}"
-                    )));
-                }
-                Health::Waiting(why) if why != last => {
-                    tracing::info!("waiting for the primary: {why}");
-                    last = why;
-                }
-                Health::Waiting(_) => {}
-            }
-            if started.elapsed() >= timeout {
-                return Err(Error::Infra(format!(
-                    "the primary was not ready after {}s, so traffic was not moved: {last}",
-                    timeout.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+            Ok(deployment_health(&dep, threshold, deadline, now))
+        })
+        .await
     }
 
     async fn scale_to_zero(&self, client: &kube::Client) -> Result<bool, Error> {

@@ -1,11 +1,12 @@
 //! Workloads behind one trait, [`Workload`]: the target and its `-primary` copy, the `-primary`
 //! copies of tracked ConfigMaps and Secrets, the HPA copy, scaling, readiness and revisions
-//! (reference §3). One file per target kind (`deployment.rs`, `service_target.rs`); the renders
+//! (reference §3). One file per target kind (`deployment.rs`, `daemonset.rs`, `service_target.rs`); the renders
 //! they share are pure (`primary.rs`, `configs.rs`, `hpa.rs`, `readiness.rs`, `images.rs`). Which
 //! workload a canary gets is decided once, in `driver::edges`. Must not route traffic or decide
 //! the rollout.
 
 pub mod configs;
+pub mod daemonset;
 pub mod deployment;
 pub mod hpa;
 pub mod images;
@@ -75,6 +76,46 @@ pub trait Workload: Send + Sync {
 
     /// Scales the target back up for a new revision.
     async fn scale_from_zero(&self, client: &kube::Client) -> Result<(), Error>;
+
+    /// Whether the target's own status says when it is stuck (a Deployment's progress
+    /// deadline). When it does not (a DaemonSet), the executor counts `progressDeadlineSeconds`
+    /// from the canary's last transition, as Flagger does.
+    fn owns_deadline(&self) -> bool {
+        true
+    }
+}
+
+/// Polls the primary's `health` every 500 ms until it is ready; stuck, or not ready within
+/// `timeout`, is an infrastructure error (traffic is not moved).
+pub async fn wait_ready<F, Fut>(timeout: Duration, mut health: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<Health, Error>> + Send,
+{
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    loop {
+        match health().await? {
+            Health::Ready => return Ok(()),
+            Health::Stuck(why) => {
+                return Err(Error::Infra(format!(
+                    "the primary is not ready, so traffic was not moved: {why}"
+                )));
+            }
+            Health::Waiting(why) if why != last => {
+                tracing::info!("waiting for the primary: {why}");
+                last = why;
+            }
+            Health::Waiting(_) => {}
+        }
+        if started.elapsed() >= timeout {
+            return Err(Error::Infra(format!(
+                "the primary was not ready after {}s, so traffic was not moved: {last}",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Controller options that shape the objects (Flagger's controller flags, same defaults).
@@ -108,6 +149,60 @@ pub fn selector_label(
 ) -> Option<(String, String)> {
     keys.iter()
         .find_map(|k| match_labels.get(k).map(|v| (k.clone(), v.clone())))
+}
+
+/// The selector label of `what` (`kind/name`) from its `match_labels`; none of `keys` there is
+/// invalid input.
+pub fn selector_of(
+    what: &str,
+    match_labels: &BTreeMap<String, String>,
+    keys: &[String],
+) -> Result<(String, String), String> {
+    selector_label(match_labels, keys).ok_or_else(|| {
+        format!(
+            "{what}: spec.selector.matchLabels must contain one of [{}] (--selector-labels)",
+            keys.join(", ")
+        )
+    })
+}
+
+/// The target `name` of kind `K` read through `read`; a missing one is invalid input naming
+/// `spec.targetRef`.
+pub async fn required_target<K>(read: &dyn Read, namespace: &str, name: &str) -> Result<K, Error>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned,
+{
+    crate::k8s::desired::get::<K>(read, name)
+        .await?
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}/{name} (spec.targetRef) does not exist in namespace {namespace}",
+                K::kind(&()).to_lowercase()
+            ))
+        })
+}
+
+/// Flagger's initialization order for a target with a primary copy (reference §2.5): the
+/// canary and primary Services; when the primary is missing, the tracked configs' copies then
+/// the primary (`missing`); the HPA copy; a wait for the primary; the apex Service.
+pub fn primary_init_steps(
+    inputs: &crate::router::services::Inputs<'_>,
+    missing: Option<(Vec<Desired<'static>>, Desired<'static>)>,
+    hpa: Option<Desired<'static>>,
+) -> Vec<InitStep<'static>> {
+    use crate::router::services::{Which, desired};
+    let mut steps = vec![
+        InitStep::Apply(desired(inputs, Which::Canary)),
+        InitStep::Apply(desired(inputs, Which::Primary)),
+    ];
+    if let Some((copies, primary)) = missing {
+        steps.extend(copies.into_iter().map(InitStep::Apply));
+        steps.push(InitStep::Apply(primary));
+    }
+    steps.extend(hpa.map(InitStep::Apply));
+    steps.push(InitStep::WaitPrimaryReady);
+    steps.push(InitStep::Apply(desired(inputs, Which::Apex)));
+    steps
 }
 
 /// Drops keys Flux owns (`*toolkit.fluxcd.io*`).

@@ -1,4 +1,5 @@
-//! The `<target>-primary` Deployment as Flagger creates it (reference §3.2): a pure render.
+//! The `<target>-primary` workload as Flagger creates it (reference §3.2): a pure render of the
+//! parts a Deployment and a DaemonSet share, and the Deployment around them.
 
 use super::configs::{self, Kind};
 use super::{Options, ROLLOUT_ID_ANNOTATION, include_by_prefix, without_toolkit};
@@ -15,6 +16,78 @@ const NOT_COPIED: &[&str] = &[
     "deployment.kubernetes.io/revision",
 ];
 
+/// The metadata and pod template a primary workload gets from its target (the parts Flagger's
+/// Deployment and DaemonSet controllers share): labels by `--include-label-prefix` with the
+/// selector label set to `<value>-primary`, annotations without Flux's and the target's own,
+/// the pod template with the selector label, a new rollout id and the tracked configs renamed.
+pub struct PrimaryParts {
+    /// The primary's metadata.
+    pub meta: ObjectMeta,
+    /// Its selector: `key: <value>-primary` only.
+    pub selector: LabelSelector,
+    /// Its pod template.
+    pub template: PodTemplateSpec,
+}
+
+/// What target `meta` (with pod `template`, selector label `key: value`) gives its primary.
+#[allow(clippy::too_many_arguments)]
+pub fn parts(
+    meta: &ObjectMeta,
+    template: &PodTemplateSpec,
+    key: &str,
+    value: &str,
+    opts: &Options,
+    tracked: &BTreeSet<(Kind, String)>,
+    owner: &str,
+    rollout_id: &str,
+) -> PrimaryParts {
+    let name = meta.name.clone().unwrap_or_default();
+    let primary_value = primary_name(value);
+    let mut labels = include_by_prefix(
+        &meta.labels.clone().unwrap_or_default(),
+        &opts.include_label_prefixes,
+    );
+    labels.insert(key.to_string(), primary_value.clone());
+    labels
+        .entry(MANAGED_BY.0.to_string())
+        .or_insert_with(|| MANAGED_BY.1.to_string());
+    let mut annotations = without_toolkit(&meta.annotations.clone().unwrap_or_default());
+    for k in NOT_COPIED {
+        annotations.remove(*k);
+    }
+    annotations.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
+
+    let template_meta = template.metadata.clone().unwrap_or_default();
+    let mut pod_labels = without_toolkit(&template_meta.labels.unwrap_or_default());
+    pod_labels.insert(key.to_string(), primary_value.clone());
+    let mut pod_annotations = without_toolkit(&template_meta.annotations.unwrap_or_default());
+    pod_annotations.insert(ROLLOUT_ID_ANNOTATION.to_string(), rollout_id.to_string());
+    let mut pod = template.spec.clone().unwrap_or_default();
+    configs::rewrite(&mut pod, tracked);
+    rewrite_selectors(&mut pod, &opts.selector_labels, &name);
+    PrimaryParts {
+        meta: ObjectMeta {
+            name: Some(primary_name(&name)),
+            namespace: meta.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        selector: LabelSelector {
+            match_labels: Some(BTreeMap::from([(key.to_string(), primary_value)])),
+            match_expressions: None,
+        },
+        template: PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some(pod_labels),
+                annotations: Some(pod_annotations),
+                ..ObjectMeta::default()
+            }),
+            spec: Some(pod),
+        },
+    }
+}
+
 /// The primary Deployment for `target`, whose selector label is `key: value`.
 pub fn render(
     target: &Deployment,
@@ -25,58 +98,27 @@ pub fn render(
     owner: &str,
     rollout_id: &str,
 ) -> Deployment {
-    let name = target.metadata.name.clone().unwrap_or_default();
-    let primary_value = primary_name(value);
-    let mut labels = include_by_prefix(
-        &target.metadata.labels.clone().unwrap_or_default(),
-        &opts.include_label_prefixes,
-    );
-    labels.insert(key.to_string(), primary_value.clone());
-    labels
-        .entry(MANAGED_BY.0.to_string())
-        .or_insert_with(|| MANAGED_BY.1.to_string());
-    let mut annotations = without_toolkit(&target.metadata.annotations.clone().unwrap_or_default());
-    for k in NOT_COPIED {
-        annotations.remove(*k);
-    }
-    annotations.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
-
     let spec = &target.spec;
-    let template_meta = spec.template.metadata.clone().unwrap_or_default();
-    let mut pod_labels = without_toolkit(&template_meta.labels.unwrap_or_default());
-    pod_labels.insert(key.to_string(), primary_value.clone());
-    let mut pod_annotations = without_toolkit(&template_meta.annotations.unwrap_or_default());
-    pod_annotations.insert(ROLLOUT_ID_ANNOTATION.to_string(), rollout_id.to_string());
-    let mut pod = spec.template.spec.clone().unwrap_or_default();
-    configs::rewrite(&mut pod, tracked);
-    rewrite_selectors(&mut pod, &opts.selector_labels, &name);
-
+    let p = parts(
+        &target.metadata,
+        &spec.template,
+        key,
+        value,
+        opts,
+        tracked,
+        owner,
+        rollout_id,
+    );
     Deployment {
-        metadata: ObjectMeta {
-            name: Some(primary_name(&name)),
-            namespace: target.metadata.namespace.clone(),
-            labels: Some(labels),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        },
+        metadata: p.meta,
         spec: DeploymentSpec {
             replicas: Some(spec.replicas.filter(|r| *r > 0).unwrap_or(1)),
             progress_deadline_seconds: spec.progress_deadline_seconds,
             min_ready_seconds: spec.min_ready_seconds,
             revision_history_limit: spec.revision_history_limit,
             strategy: spec.strategy.clone(),
-            selector: LabelSelector {
-                match_labels: Some(BTreeMap::from([(key.to_string(), primary_value)])),
-                match_expressions: None,
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: Some(pod_annotations),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(pod),
-            },
+            selector: p.selector,
+            template: p.template,
             paused: None,
         },
         status: None,

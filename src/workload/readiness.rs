@@ -1,7 +1,8 @@
-//! Readiness of a Deployment (reference §3.6) as a pure function of its object and the clock.
+//! Readiness of a Deployment (reference §3.6) and of a DaemonSet (§3.8) as pure functions of
+//! the object (and, for a Deployment, the clock).
 
 use crate::rollout::Health;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, DeploymentCondition};
 use k8s_openapi::jiff::Timestamp;
 use std::time::Duration;
 
@@ -73,6 +74,32 @@ pub fn deployment_health(
     Health::Ready
 }
 
+/// Whether `d` is ready, as Flagger reads DaemonSet status: once its generation is observed,
+/// every scheduled node runs the new template and `threshold` percent of them have it available.
+/// A DaemonSet reports no progress deadline: how long it may wait is the caller's to decide.
+pub fn daemonset_health(d: &DaemonSet, threshold: u32) -> Health {
+    let name = d.metadata.name.as_deref().unwrap_or("daemonset");
+    let status = d.status.clone().unwrap_or_default();
+    if d.metadata.generation.unwrap_or(0) > status.observed_generation.unwrap_or(0) {
+        return Health::Waiting(format!("{name}: waiting for the rollout to be observed"));
+    }
+    let desired = status.desired_number_scheduled;
+    let updated = status.updated_number_scheduled.unwrap_or(0);
+    let available = status.number_available.unwrap_or(0);
+    if updated < desired {
+        return Health::Waiting(format!(
+            "{name}: {updated} of {desired} nodes run the new pods"
+        ));
+    }
+    let needed = (i64::from(desired) * i64::from(threshold) / 100) as i32;
+    if available < needed {
+        return Health::Waiting(format!(
+            "{name}: {available} of {desired} (readyThreshold {threshold}%) updated pods available"
+        ));
+    }
+    Health::Ready
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +153,37 @@ mod tests {
             Health::Waiting(_)
         ));
         assert_eq!(deployment_health(&half, 50, d, now), Health::Ready);
+    }
+
+    #[test]
+    fn a_daemonset_is_ready_once_every_node_runs_the_new_pods_available() {
+        let ds = |status: serde_json::Value| -> DaemonSet {
+            serde_json::from_value(json!({"metadata": {"name": "agent", "generation": 2},
+                "spec": {"selector": {}, "template": {}}, "status": status}))
+            .unwrap()
+        };
+        let counts = |updated, available| {
+            json!({"observedGeneration": 2, "desiredNumberScheduled": 3, "currentNumberScheduled": 3,
+                "numberMisscheduled": 0, "numberReady": available,
+                "updatedNumberScheduled": updated, "numberAvailable": available})
+        };
+        assert!(
+            matches!(daemonset_health(&ds(json!({"observedGeneration": 1, "desiredNumberScheduled": 3,
+                "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 3})), 100), Health::Waiting(w) if w.contains("observed"))
+        );
+        assert_eq!(
+            daemonset_health(&ds(counts(1, 3)), 100),
+            Health::Waiting("agent: 1 of 3 nodes run the new pods".into())
+        );
+        assert!(matches!(
+            daemonset_health(&ds(counts(3, 2)), 100),
+            Health::Waiting(_)
+        ));
+        assert_eq!(daemonset_health(&ds(counts(3, 2)), 50), Health::Ready);
+        assert_eq!(daemonset_health(&ds(counts(3, 3)), 100), Health::Ready);
+        // Scaled to zero: nothing to wait for.
+        let zero = json!({"observedGeneration": 2, "desiredNumberScheduled": 0,
+            "currentNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0});
+        assert_eq!(daemonset_health(&ds(zero), 100), Health::Ready);
     }
 }

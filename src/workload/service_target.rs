@@ -3,7 +3,7 @@
 
 use super::{Initialization, Observation, Options, Workload, hash_json, include_by_prefix};
 use crate::error::Error;
-use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, apply, get};
+use crate::k8s::desired::{ClusterRead, Desired, InitStep, Read, apply};
 use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
 use crate::rollout::{Health, Plan, canary_name, primary_name};
 use crate::spec::model::TrafficDistribution;
@@ -83,13 +83,7 @@ pub struct ServiceWorkload<'a> {
 
 impl ServiceWorkload<'_> {
     async fn read_target(&self, read: &dyn Read) -> Result<Service, Error> {
-        let name = &self.plan.names.target;
-        get::<Service>(read, name).await?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "service/{name} (spec.targetRef) does not exist in namespace {}",
-                self.namespace
-            ))
-        })
+        super::required_target::<Service>(read, self.namespace, &self.plan.names.target).await
     }
 
     /// `spec.service.trafficDistribution`, which the copies carry.

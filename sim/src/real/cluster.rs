@@ -1,7 +1,8 @@
 //! A real control plane on loopback: etcd, kube-apiserver (TLS, a static admin token, RBAC, a
-//! ServiceAccount issuer and key) and kube-controller-manager (deployment, replicaset, garbage
-//! collector, namespace and serviceaccount controllers), started from the binaries
-//! `testenv/kube/build` makes, with the Gateway API and Flagger CRDs installed. Stops every process and
+//! ServiceAccount issuer and key) and kube-controller-manager (deployment, replicaset, daemonset,
+//! garbage collector, namespace and serviceaccount controllers), started from the binaries
+//! `testenv/kube/build` makes, with the Gateway API and Flagger CRDs installed and one Node
+//! (no kubelet) for DaemonSets. Stops every process and
 //! removes its directory on drop. Must not serve traffic or mark pods ready (the front does).
 
 use super::binaries;
@@ -15,7 +16,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Port collisions ("address already in use") are retried with new ports this many times.
 const ATTEMPTS: u32 = 3;
 /// The controllers a cluster needs for what the tests do.
-const CONTROLLERS: &str = "deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller";
+const CONTROLLERS: &str = "deployment-controller,replicaset-controller,daemonset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller";
 
 /// A running control plane.
 pub struct RealCluster {
@@ -345,6 +346,29 @@ impl RealCluster {
                 &dir,
             ])?;
         }
+        // One Node, labelled as the simulator's, for the DaemonSet controller to schedule on
+        // (no kubelet runs: the front marks the pods ready).
+        let labels: String = crate::controller::NODE_LABELS
+            .iter()
+            .map(|(k, v)| format!("    {k}: {v}\n"))
+            .collect();
+        let node = self.dir.join("node.yaml");
+        let text = format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: canary-sim\n  labels:\n{labels}"
+        );
+        std::fs::write(&node, text).map_err(|e| format!("writing {}: {e}", node.display()))?;
+        kubectl(&["apply", "-f", &node.display().to_string()])?;
+        // Admission taints a new Node not-ready; with no kubelet and no node lifecycle
+        // controller nothing would lift it, and DaemonSet pods do not tolerate it.
+        kubectl(&[
+            "patch",
+            "node",
+            "canary-sim",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"taints":null}}"#,
+        ])?;
         Ok(())
     }
 

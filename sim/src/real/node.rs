@@ -44,8 +44,11 @@ impl RealPods {
                 continue;
             }
             let meta = &pod["metadata"];
-            let hash = meta["labels"]["pod-template-hash"]
+            // A ReplicaSet's pods carry its template hash; a DaemonSet's, its revision's.
+            let labels = &meta["labels"];
+            let hash = labels["pod-template-hash"]
                 .as_str()
+                .or(labels["controller-revision-hash"].as_str())
                 .unwrap_or("")
                 .to_string();
             let owner = meta["ownerReferences"][0]["name"]

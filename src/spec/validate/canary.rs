@@ -252,8 +252,13 @@ fn target(cx: &mut Ctx<'_>, spec: &FieldPath, t: Option<&wire::TargetRef>) -> Op
         cx.warn(
             &path.key("kind"),
             format!(
-                "{} is a valid Flagger target, but canary-gate drives only Deployments and Services yet",
-                kind_name(t.kind)
+                "{} is a valid Flagger target, but canary-gate drives only {} yet",
+                kind_name(t.kind),
+                ACTED_ON_TARGETS
+                    .iter()
+                    .map(|k| kind_name(*k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
     }

@@ -12,7 +12,11 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
 ];
 
 /// Target kinds canary-gate drives.
-pub const ACTED_ON_TARGETS: &[TargetKind] = &[TargetKind::Deployment, TargetKind::Service];
+pub const ACTED_ON_TARGETS: &[TargetKind] = &[
+    TargetKind::Deployment,
+    TargetKind::DaemonSet,
+    TargetKind::Service,
+];
 
 /// How an unset `spec.provider` was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
