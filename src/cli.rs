@@ -33,8 +33,9 @@ pub struct Cli {
 pub enum Command {
     /// Check Canary specs offline: every error with file:line:col and field path; exit 2 if any.
     Validate(ValidateArgs),
-    /// Take over the target: create the -primary Deployment and Services, point the apex Service
-    /// at the primary, scale the target to zero, create the canary Ingress. Idempotent.
+    /// Take over the target: create its -primary copy (Deployment, DaemonSet or Service) and the
+    /// Services, point the apex Service at the primary, take the target out of service, create
+    /// the route objects (canary Ingress, HTTPRoute). Idempotent.
     Init(InitArgs),
     /// Drive the canary to the end: init if needed, optionally set new images, then tick every
     /// interval until Succeeded (exit 0) or Failed (exit 1).

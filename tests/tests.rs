@@ -14,6 +14,7 @@ mod container;
 mod daemonset;
 mod demo;
 mod faults;
+mod fields;
 mod fuzz;
 mod gateway;
 mod github;
