@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 const SCALE_TO_ZERO: &str = "flagger.app/scale-to-zero";
 
 fn agent(c: &Cluster) {
+    c.create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "agent-config", "namespace": "test"}, "data": {"LEVEL": "info"}}));
     let labels = json!({"app": "agent"});
     c.create(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": {"name": "agent", "namespace": "test", "labels": labels},
@@ -20,6 +22,7 @@ fn agent(c: &Cluster) {
             "updateStrategy": {"type": "RollingUpdate"},
             "template": {"metadata": {"labels": labels},
                 "spec": {"containers": [{"name": "agent", "image": "ghcr.io/stefanprodan/podinfo:6.7.0",
+                    "envFrom": [{"configMapRef": {"name": "agent-config"}}],
                     "ports": [{"name": "http", "containerPort": 9898}]}]}}}}));
 }
 
@@ -92,6 +95,15 @@ fn a_daemonset_target_is_promoted_rolled_back_and_rolled_back_when_stuck() {
             .is_none()
     );
     assert!(off_its_nodes(c), "init takes the target off its nodes");
+    // Config tracking: the primary reads the -primary copy of the ConfigMap.
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+        "agent-config-primary"
+    );
+    assert_eq!(
+        get(c, "configmap/agent-config-primary")["data"]["LEVEL"],
+        "info"
+    );
     let status = &get(c, "daemonset/agent-primary")["status"];
     assert_eq!(
         status["desiredNumberScheduled"], 1,

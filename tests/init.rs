@@ -512,18 +512,24 @@ fn a_service_target_gets_a_tracking_canary_and_a_primary_created_once() {
                 .is_none()
         );
     }
-    // The target changes: the canary follows, the primary does not.
+    assert_eq!(canary["metadata"]["labels"]["app"], "backend");
+    // The target changes: the canary follows (its labels replaced, not merged), the primary
+    // does not.
     c.merge_patch(
         "v1",
         "Service",
         "backend",
-        &json!({"spec": {"ports": [{"name": "http", "port": 9090}]}}),
+        &json!({"metadata": {"labels": {"app": null, "tier": "api"}},
+                "spec": {"ports": [{"name": "http", "port": 9090}]}}),
     );
     let r = c.init(&spec, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        c.get("v1", "Service", "backend-canary")["spec"]["ports"][0]["port"],
-        9090
+    let canary = c.get("v1", "Service", "backend-canary");
+    assert_eq!(canary["spec"]["ports"][0]["port"], 9090);
+    assert_eq!(canary["metadata"]["labels"]["tier"], "api");
+    assert!(
+        canary["metadata"]["labels"].get("app").is_none(),
+        "a label gone from the target is gone from its copy: {canary:#}"
     );
     assert_eq!(
         c.get("v1", "Service", "backend-primary")["spec"]["ports"][0]["port"],
