@@ -206,9 +206,7 @@ const FIELDS: &[(&str, Fate)] = &[
     // String matches Gateway API has no form for: warned.
     ("spec.service.corsPolicy.allowOrigins", Fate::Warned),
     ("spec.analysis", Fate::Acted),
-    ("spec.analysis.alerts", Fate::Warned),
     ("spec.canaryAnalysis", Fate::Acted),
-    ("spec.canaryAnalysis.alerts", Fate::Warned),
     ("spec.progressDeadlineSeconds", Fate::Acted),
     ("spec.skipAnalysis", Fate::Acted),
     ("spec.suspend", Fate::Acted),
@@ -321,14 +319,6 @@ const WARNED: &[(&str, &str)] = &[
     (
         "  service: {port: 80, targetPort: 9898, mirror: [{backendRef: {name: s, port: 80}}]}\n",
         "spec.service.mirror",
-    ),
-    (
-        "  analysis: {interval: 1m, threshold: 2, iterations: 2, alerts: [{name: a, providerRef: {name: p}}]}\n",
-        "spec.analysis.alerts",
-    ),
-    (
-        "  canaryAnalysis: {interval: 1m, threshold: 2, iterations: 2, alerts: [{name: a, providerRef: {name: p}}]}\n",
-        "spec.canaryAnalysis.alerts",
     ),
 ];
 

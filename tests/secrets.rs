@@ -1,7 +1,8 @@
 //! Every secret a user gives canary-gate, grepped for in every sink after a promoted and a
 //! rolled-back release run as the action: the kubeconfig input (given as content), the GitHub
 //! token, Prometheus credentials (basic auth in the metrics-server URL, a bearer token from a
-//! MetricTemplate's `secretRef`) and a webhook URL with credentials. Sinks: stdout and stderr
+//! MetricTemplate's `secretRef`), a webhook URL with credentials, and an alert provider's address
+//! (its secret in the path, as Slack's) and bot token from its `secretRef`. Sinks: stdout and stderr
 //! (bar the `::add-mask::` commands), the job summary, the outputs, the JSON report, every
 //! check-run body, the cluster's Events and ConfigMaps, and the temporary directory.
 
@@ -16,11 +17,14 @@ const KUBE_TOKEN: &str = "kube-bearer-Secrets-4d1e";
 const PROM_PASSWORD: &str = "prom-basic-Secret-55aa";
 const PROM_TOKEN: &str = "prom-bearer-Secret-c0ffee";
 const HOOK_PASSWORD: &str = "hook-Secret-b00b";
+const ALERT_PATH: &str = "/services/T0/B0/alert-Secret-77aa";
+const ALERT_TOKEN: &str = "xoxb-alert-Secret-1234";
 
 fn spec(metrics: &str, templated: &str, hook: &str) -> String {
     let canary = fast("podinfo", metrics)
         .metric("{name: success-by-template, templateRef: {name: success}, interval: 5s, thresholdRange: {min: 99}}")
         .webhook(&format!("{{name: smoke, type: rollout, url: '{hook}'}}"))
+        .analysis_lines("    alerts:\n      - {name: on-call, severity: info, providerRef: {name: on-call}}\n")
         .yaml();
     format!(
         "{canary}---
@@ -35,6 +39,11 @@ spec:
   query: |
     sum(rate(nginx_ingress_controller_requests{{namespace=\"{{{{ namespace }}}}\",ingress=\"{{{{ ingress }}}}\",canary!=\"\",status!~\"5.*\"}}[{{{{ interval }}}}]))
     / sum(rate(nginx_ingress_controller_requests{{namespace=\"{{{{ namespace }}}}\",ingress=\"{{{{ ingress }}}}\",canary!=\"\"}}[{{{{ interval }}}}])) * 100
+---
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {{name: on-call, namespace: test}}
+spec: {{type: slack, channel: deploys, secretRef: {{name: on-call-slack}}}}
 "
     )
 }
@@ -48,6 +57,9 @@ fn no_secret_reaches_any_sink() {
         "metadata": {"name": "prom-auth", "namespace": "test"},
         "stringData": {"token": PROM_TOKEN}}));
     let hooks = Hooks::start();
+    c.create(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "on-call-slack", "namespace": "test"},
+        "stringData": {"address": format!("{}{ALERT_PATH}", hooks.url), "token": ALERT_TOKEN}}));
     let hook = hooks
         .url
         .replace("http://", &format!("http://ci:{HOOK_PASSWORD}@"))
@@ -95,12 +107,28 @@ fn no_secret_reaches_any_sink() {
             .collect();
         sinks.push((format!("{name} stderr"), unmasked.join("\n")));
     }
-    for secret in [GITHUB_TOKEN, PROM_PASSWORD, PROM_TOKEN, HOOK_PASSWORD] {
+    for secret in [
+        GITHUB_TOKEN,
+        PROM_PASSWORD,
+        PROM_TOKEN,
+        HOOK_PASSWORD,
+        ALERT_TOKEN,
+    ] {
         assert!(
             format!("{}{}", good.stderr, bad.stderr).contains(&format!("::add-mask::{secret}")),
             "{secret} is masked in the log"
         );
     }
+    assert!(
+        bad.stderr
+            .lines()
+            .any(|l| l.starts_with("::add-mask::") && l.ends_with(ALERT_PATH)),
+        "the alert address is masked whole"
+    );
+    assert!(
+        hooks.requests(ALERT_PATH).len() >= 2,
+        "the alerts were sent"
+    );
     for (_, _, body) in gh.requests() {
         sinks.push(("check-run body".into(), body.to_string()));
     }
@@ -118,6 +146,8 @@ fn no_secret_reaches_any_sink() {
             PROM_PASSWORD,
             PROM_TOKEN,
             HOOK_PASSWORD,
+            ALERT_PATH,
+            ALERT_TOKEN,
         ] {
             assert!(
                 !text.contains(secret),
@@ -131,7 +161,7 @@ fn no_secret_reaches_any_sink() {
             "the kubeconfig leaked into {name}"
         );
     }
-    assert!(checked >= 5 * 10, "{checked}");
+    assert!(checked >= 7 * 10, "{checked}");
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "nothing is left in TMPDIR: {left:?}");
 }

@@ -87,6 +87,10 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> Result<Outcome, Error> {
                 metric_queries(&scope, observer, &loaded.templates, &look, settings).await;
             let changes = objects_markdown(&objects, &notes, conn.is_some());
             let mut report = plan_report(settings, c, namespace, plan, changes, queries);
+            report.sections.push(Section {
+                title: "Alerts".into(),
+                body: alerts(&loaded, c),
+            });
             println!("{}", crate::report::markdown::render(&report));
             Reporter::for_canary(
                 settings,
@@ -415,6 +419,45 @@ async fn metric_queries(
                 }
             }
         }
+    }
+    md
+}
+
+/// Where each alert would go: its severity, the provider's type and channel, and the address
+/// only by its host (it is a credential).
+fn alerts(loaded: &crate::spec::Loaded, c: &Canary) -> String {
+    if c.analysis.alerts.is_empty() {
+        return "None.\n".into();
+    }
+    let mut md = String::from(
+        "| alert | severity | provider | type | channel | address |\n|---|---|---|---|---|---|\n",
+    );
+    for a in &c.analysis.alerts {
+        let r = &a.provider;
+        let severity = format!("{:?}", a.severity).to_lowercase();
+        let Some(p) = loaded.alert_provider_for(c, &r.name, r.namespace.as_deref()) else {
+            let _ = writeln!(
+                md,
+                "| {} | {severity} | {} | read from the cluster at run time | | |",
+                a.name, r.name
+            );
+            continue;
+        };
+        let address = match (&p.address, &p.secret) {
+            (Some(addr), _) => url::Url::parse(addr)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| format!("`https://{h}/…`")))
+                .unwrap_or_else(|| "(not a URL)".into()),
+            (None, Some(s)) => format!("from secret/{s}"),
+            (None, None) => String::new(),
+        };
+        let kind = format!("{:?}", p.kind).to_lowercase();
+        let channel = p.channel.as_deref().unwrap_or("");
+        let _ = writeln!(
+            md,
+            "| {} | {severity} | {} | {kind} | {channel} | {address} |",
+            a.name, p.name
+        );
     }
     md
 }

@@ -46,6 +46,8 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
             cluster: &cluster,
             conn: &conn,
             templates: &loaded.templates,
+            providers: &loaded.alert_providers,
+            budget,
             mode: &mode,
             groups: !many,
             stop: &stop,
@@ -112,6 +114,13 @@ fn mask_addresses(settings: &Settings, loaded: &crate::spec::Loaded) {
     if let Some(server) = &settings.metrics_server {
         masker.mask_url(server.as_str());
     }
+    for p in &loaded.alert_providers {
+        // A chat webhook's credential is often its path: the whole address is masked.
+        for value in [&p.address, &p.proxy].into_iter().flatten() {
+            masker.mask(value);
+            masker.mask_url(value);
+        }
+    }
 }
 
 fn rank(o: Outcome) -> u8 {
@@ -144,6 +153,10 @@ struct Job<'a> {
     cluster: &'a Cluster,
     conn: &'a Connection,
     templates: &'a [MetricTemplate],
+    /// The spec files' AlertProviders.
+    providers: &'a [crate::spec::model::AlertProvider],
+    /// Time for each event's messages (the check run's share of a tick).
+    budget: Duration,
     mode: &'a Mode,
     /// One canary only: each tick's lines go in a `::group::`.
     groups: bool,
@@ -163,6 +176,18 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
     report.threshold = plan.threshold;
     report.interval_seconds = exec.interval().as_secs_f64();
     report.run_url = settings.github.run_url();
+    report.setup = report::notify::payload::setup(plan, namespace);
+    let masker = settings.masker();
+    let client = &conn.client;
+    let found =
+        report::notify::resolve::targets(c, namespace, job.providers, client, &masker).await;
+    for w in &found.warnings {
+        reporter.say(&report, format!("warning: {w}"));
+    }
+    if !found.targets.is_empty() {
+        let notifier = report::notify::Notifier::new(found.targets, job.budget);
+        reporter.add(Box::new(notifier));
+    }
     reporter.send(Event::Started, &mut report).await;
     let result = under_lock(
         settings,

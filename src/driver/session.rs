@@ -69,11 +69,25 @@ impl Live<'_> {
         self.reporter.say(self.report, line);
     }
 
-    /// The notes of a decision carried out, one line each.
+    /// The notes of a decision carried out, one line each; its alerts go on the report.
     fn notes(&mut self, d: &crate::rollout::Decision) {
         for n in &d.notes {
             self.say(&n.message);
         }
+        for a in &d.alerts {
+            self.alert(a.clone(), &d.state);
+        }
+    }
+
+    /// Raises an alert where the canary stands in `state`.
+    fn alert(&mut self, a: crate::rollout::Alert, state: &crate::rollout::RolloutState) {
+        self.report.alerts.push(crate::report::AlertRecord {
+            severity: a.severity,
+            message: a.message,
+            details: a.details,
+            phase: Some(state.phase),
+            weight: state.canary_weight,
+        });
     }
 
     /// Takes the state after a tick (and its step, when the tick recorded one) and reports it.
@@ -84,6 +98,7 @@ impl Live<'_> {
     ) {
         let r = &mut *self.report;
         r.phase = Some(state.phase);
+        r.revision.clone_from(&state.last_applied_spec);
         r.weight = state.canary_weight;
         r.failed_checks = state.failed_checks;
         r.message = state.message.clone();
@@ -172,8 +187,21 @@ async fn initialized(
     }
     let wait = settings.timeout.unwrap_or(plan.progress_deadline);
     let done = exec.initialize(wait, who).await?;
+    let first = done.starts_with("initialized");
     live.say(done);
-    StateStore::open(&conn.client, namespace, name).await
+    let store = StateStore::open(&conn.client, namespace, name).await?;
+    if first && let Some(state) = store.state() {
+        let kind = exec.scope().plan.target.kind;
+        let message = format!("New {kind:?} detected, initialization completed.");
+        let severity = crate::spec::model::AlertSeverity::Info;
+        let alert = crate::rollout::Alert {
+            severity,
+            message,
+            details: true,
+        };
+        live.alert(alert, &state.clone());
+    }
+    Ok(store)
 }
 
 /// `promote`: the manual promotion, carried out; an outcome when there was nothing to promote.

@@ -30,11 +30,45 @@ pub async fn read_template(
     namespace: &str,
     name: &str,
 ) -> Result<MetricTemplate, String> {
+    let (loaded, source) = read_flagger(client, namespace, name, "MetricTemplate").await?;
+    loaded
+        .templates
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{source}: not a MetricTemplate"))
+}
+
+/// An AlertProvider object from the cluster (any namespace), validated like one from a file.
+pub async fn read_alert_provider(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<crate::spec::model::AlertProvider, String> {
+    let (loaded, source) = read_flagger(client, namespace, name, "AlertProvider").await?;
+    let mut p = loaded
+        .alert_providers
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{source}: not an AlertProvider"))?;
+    p.origin = None;
+    p.namespace.get_or_insert_with(|| namespace.to_string());
+    Ok(p)
+}
+
+/// A `flagger.app/v1beta1` object of `kind` from the cluster, read through the spec loader (its
+/// errors are the loader's), with the name it is shown under.
+async fn read_flagger(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    kind: &str,
+) -> Result<(crate::spec::Loaded, String), String> {
     use kube::api::{ApiResource, DynamicObject};
     use kube::core::GroupVersionKind;
+    let plural = format!("{}s", kind.to_lowercase());
     let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("flagger.app", "v1beta1", "MetricTemplate"),
-        "metrictemplates",
+        &GroupVersionKind::gvk("flagger.app", "v1beta1", kind),
+        &plural,
     );
     let api: kube::Api<DynamicObject> =
         kube::Api::namespaced_with(client.clone(), namespace, &resource);
@@ -43,17 +77,15 @@ pub async fn read_template(
         .await
         .map_err(|e| {
             format!(
-                "reading MetricTemplate {namespace}/{name}: {}",
+                "reading {kind} {namespace}/{name}: {}",
                 crate::k8s::write::describe(&e)
             )
         })?
         .ok_or_else(|| {
-            format!(
-                "MetricTemplate {namespace}/{name} is neither in the spec files nor in the cluster"
-            )
+            format!("{kind} {namespace}/{name} is neither in the spec files nor in the cluster")
         })?;
     let text = serde_json::to_string(&obj).map_err(|e| e.to_string())?;
-    let source = format!("metrictemplate/{namespace}/{name} (cluster)");
+    let source = format!("{}/{namespace}/{name} (cluster)", kind.to_lowercase());
     let loaded = crate::spec::load(&[crate::spec::Source {
         name: source.clone(),
         text,
@@ -65,9 +97,5 @@ pub async fn read_template(
     {
         return Err(format!("{source}: {}", d.text()));
     }
-    loaded
-        .templates
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{source}: not a MetricTemplate"))
+    Ok((loaded, source))
 }

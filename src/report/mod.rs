@@ -1,6 +1,6 @@
 //! Telling people what happened: one [`Report`] per canary (or per `validate`/`plan` run), sent
 //! to several [`Sink`]s: the console (and GitHub workflow commands), the job summary and step
-//! outputs, and a GitHub check run.
+//! outputs, a GitHub check run, and the canary's alert providers.
 //!
 //! Owns the report's shape and the fan-out. Must never change a decision: a sink that fails logs
 //! one warning and the command carries on exactly as it would have without it.
@@ -10,6 +10,7 @@ pub mod diff;
 pub mod findings;
 pub mod github;
 pub mod markdown;
+pub mod notify;
 pub mod summary;
 
 use crate::rollout::{Phase, StepRecord};
@@ -111,6 +112,41 @@ pub struct Report {
     pub check_run_url: Option<String>,
     /// The workflow run.
     pub run_url: Option<String>,
+    /// The target's revision (the hash the rollout compares).
+    pub revision: Option<String>,
+    /// The canary's set-up as alerts with details show it: `(title, value)`.
+    pub setup: Vec<(String, String)>,
+    /// The alerts this run raised, in order (the notifier sends the new ones).
+    pub alerts: Vec<AlertRecord>,
+}
+
+/// One alert as raised, with where the canary stood.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertRecord {
+    /// `info`, `warn` or `error`.
+    #[serde(serialize_with = "severity_name")]
+    pub severity: crate::spec::model::AlertSeverity,
+    /// What happened.
+    pub message: String,
+    /// Whether it shows the canary's set-up.
+    pub details: bool,
+    /// The phase then.
+    pub phase: Option<Phase>,
+    /// The canary weight then.
+    pub weight: u32,
+}
+
+fn severity_name<S: serde::Serializer>(
+    s: &crate::spec::model::AlertSeverity,
+    out: S,
+) -> Result<S::Ok, S::Error> {
+    use crate::spec::model::AlertSeverity as A;
+    out.serialize_str(match s {
+        A::Info => "info",
+        A::Warn => "warn",
+        A::Error => "error",
+    })
 }
 
 /// A titled Markdown section.
@@ -254,6 +290,11 @@ impl Reporter {
             }));
         }
         Reporter::new(sinks)
+    }
+
+    /// Adds a sink after the others (the notifier, once its providers are resolved).
+    pub fn add(&mut self, sink: Box<dyn Sink>) {
+        self.sinks.push(sink);
     }
 
     /// Whether there is no sink at all.

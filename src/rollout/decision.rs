@@ -103,6 +103,19 @@ pub struct Note {
     pub message: String,
 }
 
+/// A message for the canary's alert providers, at one of the moments Flagger alerts on, with
+/// its severity (reference §2.13). An `info` alert gets every one, `warn` warnings and errors,
+/// `error` errors only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// How bad it is.
+    pub severity: crate::spec::model::AlertSeverity,
+    /// What happened, in Flagger's words.
+    pub message: String,
+    /// Whether the message carries the canary's set-up (target, threshold, deadline, routing).
+    pub details: bool,
+}
+
 /// What a tick decided.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
@@ -112,6 +125,8 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// What to tell.
     pub notes: Vec<Note>,
+    /// What to tell the alert providers.
+    pub alerts: Vec<Alert>,
 }
 
 /// The answer of [`crate::rollout::step`]: run one more check, or the decision.

@@ -2,9 +2,10 @@
 //! as pure functions like the tick: they return the next state and the ordered actions, or
 //! `None` when there is nothing to do in the current phase.
 
-use crate::rollout::decision::{Action, Decision, Note, NoteKind, Observed, Routes};
+use crate::rollout::decision::{Action, Alert, Decision, Note, NoteKind, Observed, Routes};
 use crate::rollout::plan::Plan;
 use crate::rollout::state::{Phase, RolloutState};
+use crate::spec::model::AlertSeverity;
 
 const TO_PRIMARY: Routes = Routes {
     primary: 100,
@@ -27,6 +28,14 @@ fn note(message: String) -> Vec<Note> {
     vec![Note {
         kind: NoteKind::Normal,
         message,
+    }]
+}
+
+fn alert(severity: AlertSeverity, message: &str) -> Vec<Alert> {
+    vec![Alert {
+        severity,
+        message: message.to_string(),
+        details: false,
     }]
 }
 
@@ -53,6 +62,7 @@ pub fn rollback(plan: &Plan, state: &RolloutState, obs: &Observed) -> Option<Dec
             "rolled back on request: all traffic is on the primary, {} scaled to 0",
             plan.target.name
         )),
+        alerts: alert(AlertSeverity::Warn, "Rolling back: rollback requested"),
     })
 }
 
@@ -76,6 +86,7 @@ pub fn promote(plan: &Plan, state: &RolloutState, obs: &Observed) -> Option<Deci
             "promoting on request: copying {} to {}",
             plan.target.name, plan.names.primary_workload
         )),
+        alerts: Vec::new(),
     })
 }
 
@@ -98,6 +109,10 @@ pub fn cancel(state: &RolloutState, reason: &str) -> Option<Decision> {
         state: next,
         actions: vec![Action::SetRoutes(TO_PRIMARY)],
         notes: note(format!("{reason}: all traffic is on the primary")),
+        alerts: alert(
+            AlertSeverity::Warn,
+            &format!("Rolling back: {reason}, all traffic is on the primary"),
+        ),
     })
 }
 

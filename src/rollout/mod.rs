@@ -14,8 +14,8 @@ pub mod tick;
 pub mod weights;
 
 pub use decision::{
-    Action, CheckKind, Checks, Decision, GateOutcome, MetricOutcome, Note, NoteKind, Observed,
-    Routes, Step,
+    Action, Alert, CheckKind, Checks, Decision, GateOutcome, MetricOutcome, Note, NoteKind,
+    Observed, Routes, Step,
 };
 pub use plan::{Names, Plan, PlanNote, Strategy, canary_name, primary_name, state_name};
 pub use state::{Health, HookRecord, MetricRecord, Phase, RolloutState, StepRecord};

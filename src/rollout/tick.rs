@@ -6,7 +6,7 @@ use crate::rollout::decision::*;
 use crate::rollout::plan::{Plan, Strategy};
 use crate::rollout::state::{Health, Phase, RolloutState};
 use crate::rollout::weights;
-use crate::spec::model::{HookKind, Provider};
+use crate::spec::model::{AlertSeverity, HookKind, Provider};
 
 /// Whether the plan has webhooks of a kind.
 fn has_hooks(plan: &Plan, kind: HookKind) -> bool {
@@ -53,6 +53,7 @@ struct Tick<'a> {
     state: RolloutState,
     actions: Vec<Action>,
     notes: Vec<Note>,
+    alerts: Vec<Alert>,
 }
 
 impl Tick<'_> {
@@ -61,6 +62,30 @@ impl Tick<'_> {
             kind,
             message: message.into(),
         });
+    }
+
+    /// An alert (`details`: with the canary's set-up, as Flagger's first two info alerts).
+    fn alert(&mut self, severity: AlertSeverity, message: impl Into<String>, details: bool) {
+        self.alerts.push(Alert {
+            severity,
+            message: message.into(),
+            details,
+        });
+    }
+
+    /// A gate's waiting alert, unless its webhooks all say `muteAlert: true` (Flagger checks
+    /// the webhook that held the gate; with one webhook per gate, the same).
+    fn gate_alert(&mut self, hook: HookKind, message: &str) {
+        let mut hooks = self
+            .plan
+            .webhooks
+            .iter()
+            .filter(|h| h.kind == hook)
+            .peekable();
+        let muted = hooks.peek().is_some() && hooks.all(|h| h.mute_alert);
+        if !muted {
+            self.alert(AlertSeverity::Warn, message, false);
+        }
     }
 
     fn routes(&mut self, primary: u32, canary: u32, mirrored: bool) {
@@ -76,6 +101,7 @@ impl Tick<'_> {
             state: self.state,
             actions: self.actions,
             notes: self.notes,
+            alerts: self.alerts,
         }))
     }
 
@@ -105,6 +131,8 @@ impl Tick<'_> {
     /// §2.10: the primary broke during promotion: keep the canary and send it all the traffic.
     fn failed_promotion(mut self, why: String) -> Step {
         self.note(NoteKind::Warning, format!("Promotion failed, the primary is not ready: {why}; routing all traffic to the canary"));
+        let msg = format!("Promotion failed, primary not ready: {why}");
+        self.alert(AlertSeverity::Error, msg, false);
         self.routes(0, 100, false);
         self.state.phase = Phase::Failed;
         self.state.canary_weight = 100;
@@ -133,6 +161,8 @@ impl Tick<'_> {
                             self.plan.name
                         ),
                     );
+                    let msg = "Canary promotion is waiting for approval.";
+                    self.gate_alert(HookKind::ConfirmPromotion, msg);
                     self.state.phase = Phase::WaitingPromotion;
                 }
                 self.done()
@@ -154,6 +184,9 @@ impl Tick<'_> {
         }
     }
 }
+
+/// Flagger's alert when a new revision starts its analysis.
+const NEW_REVISION: &str = "New revision detected, progressing canary analysis.";
 
 fn namespace(plan: &Plan) -> &str {
     plan.namespace.as_deref().unwrap_or("default")
@@ -211,6 +244,7 @@ pub fn step(plan: &Plan, state: &RolloutState, obs: &Observed, checks: &Checks) 
         state: state.clone(),
         actions: Vec::new(),
         notes: Vec::new(),
+        alerts: Vec::new(),
     };
     let stage = Stage::of(state.phase, revision_changed(state, obs));
     if stage == Stage::Idle {
@@ -278,6 +312,8 @@ impl<'a> Tick<'a> {
         match &self.obs.primary {
             Health::Stuck(why) if promoting => Err(self.failed_promotion(why.clone())),
             Health::Stuck(why) => {
+                let msg = format!("Progress deadline exceeded: the primary is not ready: {why}");
+                self.alert(AlertSeverity::Error, msg, false);
                 let why = format!(
                     "Rolling back {}: the primary is not ready: {why}",
                     self.plan.name
@@ -302,6 +338,7 @@ impl<'a> Tick<'a> {
                 if self.state.phase != Phase::Waiting {
                     let msg = format!("Halt {} advancement waiting for approval: {why}", plan.name);
                     self.note(NoteKind::Warning, msg);
+                    self.gate_alert(HookKind::ConfirmRollout, "Canary is waiting for approval.");
                     self.state.phase = Phase::Waiting;
                 }
                 self.done()
@@ -310,6 +347,7 @@ impl<'a> Tick<'a> {
                 let (target, ns) = (&plan.target.name, namespace(plan));
                 let msg = format!("New revision detected! Scaling up {target}.{ns}");
                 self.note(NoteKind::Normal, msg);
+                self.alert(AlertSeverity::Info, NEW_REVISION, true);
                 self.actions.push(Action::ScaleTargetFromZero);
                 self.start_progressing();
                 self.done()
@@ -322,6 +360,7 @@ impl<'a> Tick<'a> {
         let (target, ns) = (&self.plan.target.name, namespace(self.plan));
         let msg = format!("New revision detected! Restarting analysis for {target}.{ns}");
         self.note(NoteKind::Normal, msg);
+        self.alert(AlertSeverity::Info, NEW_REVISION, true);
         self.routes(100, 0, false);
         self.start_progressing();
         self.done()
@@ -350,6 +389,8 @@ impl<'a> Tick<'a> {
     fn canary_ready(mut self, run: Run) -> Gate<'a> {
         match &self.obs.canary {
             Health::Stuck(why) => {
+                let msg = format!("Progress deadline exceeded {why}");
+                self.alert(AlertSeverity::Error, msg, false);
                 let why = format!(
                     "Rolling back {}: progress deadline exceeded: {why}",
                     self.plan.name
@@ -376,15 +417,22 @@ impl<'a> Tick<'a> {
         let (target, ns) = (&self.plan.target.name, namespace(self.plan));
         let msg = format!("Promotion completed! Canary analysis was skipped for {target}.{ns}");
         self.note(NoteKind::Normal, msg);
+        let msg = "Canary analysis was skipped, promotion finished.";
+        self.alert(AlertSeverity::Info, msg, false);
         self.done()
     }
 
     /// 23: a rollback hook answering 2xx rolls back now.
-    fn rollback_hook(self, checks: &Checks) -> Gate<'a> {
+    fn rollback_hook(mut self, checks: &Checks) -> Gate<'a> {
         let plan = self.plan;
         match check(plan, checks, CheckKind::Rollback) {
             Err(kind) => Err(Step::Need(kind)),
             Ok(GateOutcome::Open) if has_hooks(plan, HookKind::Rollback) => {
+                self.alert(
+                    AlertSeverity::Warn,
+                    "Rolling back manual webhook invoked",
+                    false,
+                );
                 let (name, ns) = (&plan.name, namespace(plan));
                 let why = format!("Rolling back {name}.{ns}: a rollback webhook was invoked");
                 Err(self.rollback(why))
@@ -436,6 +484,8 @@ impl<'a> Tick<'a> {
         let (target, ns) = (&self.plan.target.name, namespace(self.plan));
         let msg = format!("Promotion completed! Scaling down {target}.{ns}");
         self.note(NoteKind::Normal, msg);
+        let msg = "Canary analysis completed successfully, promotion finished.";
+        self.alert(AlertSeverity::Info, msg, false);
         self.done()
     }
 
@@ -446,7 +496,10 @@ impl<'a> Tick<'a> {
         if self.state.failed_checks >= plan.threshold {
             let (n, name, ns) = (self.state.failed_checks, &plan.name, namespace(plan));
             let why = format!("Rolling back {name}.{ns} failed checks threshold reached {n}");
-            return self.rollback(why);
+            let mut t = self;
+            let msg = format!("Failed checks threshold reached {n}");
+            t.alert(AlertSeverity::Error, msg, false);
+            return t.rollback(why);
         }
         let t = match self.checks_pass(checks) {
             Ok(t) => t,
@@ -522,6 +575,8 @@ impl<'a> Tick<'a> {
                         plan.name
                     );
                     self.note(NoteKind::Warning, msg);
+                    let msg = "Canary traffic increase is waiting for approval.";
+                    self.gate_alert(HookKind::ConfirmTrafficIncrease, msg);
                     return self.done();
                 }
                 Ok(GateOutcome::Open) => {}

@@ -47,15 +47,36 @@ impl Loaded {
         name: &str,
         namespace: Option<&str>,
     ) -> Option<&MetricTemplate> {
-        let want_ns = namespace.or(canary.namespace.as_deref());
-        self.templates.iter().find(|t| {
-            t.name == name
-                && match (t.namespace.as_deref(), want_ns) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
-        })
+        let want = namespace.or(canary.namespace.as_deref());
+        self.templates
+            .iter()
+            .find(|t| named(&t.name, t.namespace.as_deref(), name, want))
     }
+}
+
+impl Loaded {
+    /// The AlertProvider `name` (in `namespace`, else the canary's) among the files.
+    pub fn alert_provider_for(
+        &self,
+        canary: &Canary,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<&AlertProvider> {
+        let want = namespace.or(canary.namespace.as_deref());
+        self.alert_providers
+            .iter()
+            .find(|p| named(&p.name, p.namespace.as_deref(), name, want))
+    }
+}
+
+/// Whether an object `(name, namespace)` of the files is the one a reference names (a side
+/// without a namespace matches any).
+fn named(name: &str, namespace: Option<&str>, want: &str, want_ns: Option<&str>) -> bool {
+    name == want
+        && match (namespace, want_ns) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
 }
 
 const FLAGGER_KINDS: &[&str] = &["Canary", "MetricTemplate", "AlertProvider"];
@@ -197,6 +218,25 @@ fn cross_check(out: &mut Loaded) {
                     c.name, o.origin.file, o.origin.doc.pos.line
                 ),
             ));
+        }
+        for a in &c.analysis.alerts {
+            let (name, ns) = (&a.provider.name, a.provider.namespace.as_deref());
+            let at = a.path.key("providerRef").key("name");
+            let severity = format!("{:?}", a.severity).to_lowercase();
+            let said = match out.alert_provider_for(c, name, ns) {
+                None => format!(
+                    "AlertProvider {name:?} is not in these files; it will be read from the cluster"
+                ),
+                Some(p) => format!(
+                    "{severity} alerts go to {} AlertProvider {name:?}{}",
+                    format!("{:?}", p.kind).to_lowercase(),
+                    p.channel
+                        .as_ref()
+                        .map(|ch| format!(", channel {ch}"))
+                        .unwrap_or_default()
+                ),
+            };
+            found.push(c.origin.diag(Severity::Notice, &at, said));
         }
         for m in &c.analysis.metrics {
             let Some(r) = &m.template else { continue };

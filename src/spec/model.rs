@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use crate::spec::wire::{
-    AutoscalerKind, BackendRef, CorsPolicy, GatewayRef, HeaderOperations, Headers, HttpMatch,
-    MetricProviderType, Mirror, Provider, Rewrite, SameSite, Severity as AlertSeverity,
-    StringMatch, TargetKind, TrafficDistribution,
+    AlertProviderType, AutoscalerKind, BackendRef, CorsPolicy, GatewayRef, HeaderOperations,
+    Headers, HttpMatch, MetricProviderType, Mirror, Provider, Rewrite, SameSite,
+    Severity as AlertSeverity, StringMatch, TargetKind, TrafficDistribution,
 };
 
 /// Where a document came from: the file and its positioned tree.
@@ -333,6 +333,8 @@ pub struct Webhook {
 /// One entry of `spec.analysis.alerts`.
 #[derive(Clone, Debug)]
 pub struct Alert {
+    /// Where it is in the spec.
+    pub path: FieldPath,
     /// Name.
     pub name: String,
     /// Severity (default info).
@@ -389,13 +391,25 @@ pub struct MetricTemplate {
     pub query: String,
 }
 
-/// A validated `AlertProvider` (parsed; canary-gate does not send alerts).
+/// A validated `AlertProvider`: where a canary's alerts go.
 #[derive(Clone, Debug)]
 pub struct AlertProvider {
-    /// Where it was read from.
-    pub origin: Origin,
+    /// Where it was read from (`None`: read from the cluster).
+    pub origin: Option<Origin>,
     /// Name.
     pub name: String,
     /// Namespace, if set.
     pub namespace: Option<String>,
+    /// The chat service.
+    pub kind: AlertProviderType,
+    /// `channel` (Flagger's default `general`).
+    pub channel: Option<String>,
+    /// `username` (Flagger's default `flagger`).
+    pub username: Option<String>,
+    /// `address`: the webhook URL (a credential).
+    pub address: Option<String>,
+    /// `proxy`: an HTTP(S) proxy URL.
+    pub proxy: Option<String>,
+    /// `secretRef.name`: a Secret with `address` (and `token`, `proxy`, `username`, `channel`).
+    pub secret: Option<String>,
 }

@@ -510,15 +510,11 @@ fn webhook(cx: &mut Ctx<'_>, at: &FieldPath, w: &wire::Webhook) -> Option<Webhoo
     })
 }
 
-fn alerts(cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Alert]) -> Vec<Alert> {
-    if !list.is_empty() {
-        cx.warn(
-            &path.key("alerts"),
-            "not acted on: canary-gate reports to the job log, job summary and check run, not to chat providers",
-        );
-    }
+fn alerts(_cx: &mut Ctx<'_>, path: &FieldPath, list: &[wire::Alert]) -> Vec<Alert> {
     list.iter()
-        .map(|a| Alert {
+        .enumerate()
+        .map(|(i, a)| Alert {
+            path: path.key("alerts").index(i),
             name: a.name.clone(),
             severity: a.severity.unwrap_or(AlertSeverity::Info),
             provider: TemplateRef {

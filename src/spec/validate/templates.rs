@@ -130,46 +130,50 @@ pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Me
     })
 }
 
-/// Validates one `AlertProvider` document (parsed so a file that holds one validates; not used).
+/// Validates one `AlertProvider` document.
 pub fn alert_provider(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<AlertProvider> {
     let doc: AlertProviderDoc = read_doc(&origin, diags)?;
     let mut cx = Ctx::new(&origin, diags);
     let names = object_name(&mut cx, &doc.metadata);
     let spec_path = FieldPath::of(&["spec"]);
-    match &doc.spec {
-        None => cx.error(&spec_path, "required field is missing"),
-        Some(s) => {
-            if s.kind.is_none() {
-                cx.error(
-                    &spec_path.key("type"),
-                    "required field is missing (slack, msteams, discord, rocket or gchat)",
-                );
-            }
-            match (&s.address, &s.secret_ref) {
-                (None, None) => cx.error(&spec_path, "set address or secretRef"),
-                (Some(_), Some(_)) => cx.error_at_key(
-                    &spec_path.key("secretRef"),
-                    "cannot be combined with address: Flagger's CRD accepts exactly one of address, secretRef",
-                ),
-                (Some(a), None) => {
-                    cx.http_url(&spec_path.key("address"), a);
-                }
-                (None, Some(_)) => {}
-            }
-            cx.notice(
-                &spec_path,
-                "AlertProviders are parsed but not used: canary-gate does not send chat alerts",
-            );
+    let Some(s) = &doc.spec else {
+        cx.error(&spec_path, "required field is missing");
+        return None;
+    };
+    if s.kind.is_none() {
+        cx.error(
+            &spec_path.key("type"),
+            "required field is missing (slack, msteams, discord, rocket or gchat)",
+        );
+    }
+    match (&s.address, &s.secret_ref) {
+        (None, None) => cx.error(&spec_path, "set address or secretRef"),
+        (Some(_), Some(_)) => cx.error_at_key(
+            &spec_path.key("secretRef"),
+            "cannot be combined with address: Flagger's CRD accepts exactly one of address, secretRef",
+        ),
+        (Some(a), None) => {
+            cx.http_url(&spec_path.key("address"), a);
         }
+        (None, Some(_)) => {}
+    }
+    if let Some(p) = &s.proxy {
+        cx.http_url(&spec_path.key("proxy"), p);
     }
     if cx.errors > 0 {
         return None;
     }
     let (name, namespace) = names?;
     Some(AlertProvider {
-        origin: origin.clone(),
+        origin: Some(origin.clone()),
         name,
         namespace,
+        kind: s.kind?,
+        channel: s.channel.clone(),
+        username: s.username.clone(),
+        address: s.address.clone(),
+        proxy: s.proxy.clone(),
+        secret: s.secret_ref.as_ref().map(|r| r.name.clone()),
     })
 }
 
