@@ -95,13 +95,28 @@ fn one_platform(
     answer: Answer,
     schema_name: &str,
 ) -> Vec<crate::hooks::Seen> {
+    platform_from(kind, path, answer, schema_name, false)
+}
+
+/// [`one_platform`], the AlertProvider in the spec files or (`in_cluster`) only in the cluster.
+fn platform_from(
+    kind: &str,
+    path: &str,
+    answer: Answer,
+    schema_name: &str,
+    in_cluster: bool,
+) -> Vec<crate::hooks::Seen> {
     let hooks = Hooks::start();
     hooks.answers_in_turn(path, vec![answer]);
-    let a = Alerting::new(
-        INFO,
-        &provider("chat", kind, &format!("{}{path}", hooks.url)),
-        None,
-    );
+    let doc = provider("chat", kind, &format!("{}{path}", hooks.url));
+    let a = match in_cluster {
+        false => Alerting::new(INFO, &doc, None),
+        true => {
+            let a = Alerting::new(INFO, "", None);
+            a.c.create(serde_saphyr::from_str::<Value>(&doc).unwrap());
+            a
+        }
+    };
     a.faulty_release();
     let seen = hooks.requests(&hooks_path(kind, path));
     assert_eq!(seen.len(), 2, "new revision, then the rollback: {seen:#?}");
@@ -186,12 +201,13 @@ fn rocket_chat() {
 }
 
 #[test]
-fn google_chat() {
-    one_platform(
+fn google_chat_with_the_provider_read_from_the_cluster() {
+    platform_from(
         "gchat",
         "/v1/spaces/AAA/messages?key=k&token=t",
         ok(200, "{}"),
         "gchat",
+        true,
     );
 }
 
