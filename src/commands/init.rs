@@ -20,19 +20,59 @@ pub fn run(settings: &Settings, args: &InitArgs) -> Result<Outcome, Error> {
     else {
         return Ok(Outcome::Invalid);
     };
-    let mut reporter = Reporter::console(settings);
+    super::run::mask_addresses(settings, &loaded);
     runtime()?.block_on(async {
         let conn = connect(settings, cluster.context.as_deref()).await?;
         for c in &loaded.canaries {
+            let mut reporter = Reporter::console(settings);
             let done = initialize(settings, &cluster, &conn, c).await?;
-            let report = Report::new(
-                canary_id(&namespace_on(settings, &conn, c), &c.name),
-                "init",
-            );
+            let namespace = namespace_on(settings, &conn, c);
+            let mut report = Report::new(canary_id(&namespace, &c.name), "init");
+            let first = done.starts_with("initialized");
             reporter.say(&report, done);
+            if first {
+                let at = Announce {
+                    settings,
+                    conn: &conn,
+                    providers: &loaded.alert_providers,
+                    namespace: &namespace,
+                };
+                at.announce(c, &mut report, &mut reporter).await;
+            }
         }
         Ok(Outcome::Success)
     })
+}
+
+/// Where a canary's take-over is announced.
+struct Announce<'a> {
+    settings: &'a Settings,
+    conn: &'a Connection,
+    providers: &'a [crate::spec::model::AlertProvider],
+    namespace: &'a str,
+}
+
+impl Announce<'_> {
+    /// Flagger's alert once a target is taken over, to the canary's alert providers.
+    async fn announce(&self, c: &Canary, report: &mut Report, reporter: &mut Reporter) {
+        let plan = crate::rollout::Plan::new(c).0;
+        report.setup = crate::report::notify::payload::setup(&plan, self.namespace);
+        report.run_url = self.settings.github.run_url();
+        let alert = crate::rollout::manual::initialized_alert(&plan);
+        report.alerts.push(crate::report::AlertRecord {
+            severity: alert.severity,
+            message: alert.message,
+            details: alert.details,
+            phase: Some(crate::rollout::Phase::Initialized),
+            weight: 0,
+        });
+        let (s, conn, ns) = (self.settings, self.conn, self.namespace);
+        let n = super::run::notifier(s, conn, self.providers, c, ns, report, reporter).await;
+        if let Some(n) = n {
+            reporter.add(Box::new(n));
+            reporter.send(crate::report::Event::Finished, report).await;
+        }
+    }
 }
 
 async fn initialize(

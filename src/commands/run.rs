@@ -96,7 +96,7 @@ pub fn run(settings: &Settings, args: &ClusterArgs, mode: Mode) -> Result<Outcom
 }
 
 /// Webhook and metrics-server URLs may carry credentials: masked before anything can print them.
-fn mask_addresses(settings: &Settings, loaded: &crate::spec::Loaded) {
+pub(super) fn mask_addresses(settings: &Settings, loaded: &crate::spec::Loaded) {
     let masker = settings.masker();
     for c in &loaded.canaries {
         for h in &c.analysis.webhooks {
@@ -177,16 +177,18 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
     report.interval_seconds = exec.interval().as_secs_f64();
     report.run_url = settings.github.run_url();
     report.setup = report::notify::payload::setup(plan, namespace);
-    let masker = settings.masker();
-    let client = &conn.client;
-    let found =
-        report::notify::resolve::targets(c, namespace, job.providers, client, &masker).await;
-    for w in &found.warnings {
-        reporter.say(&report, format!("warning: {w}"));
-    }
-    if !found.targets.is_empty() {
-        let notifier = report::notify::Notifier::new(found.targets, job.budget);
-        reporter.add(Box::new(notifier));
+    let notifier = notifier(
+        settings,
+        conn,
+        job.providers,
+        c,
+        namespace,
+        &report,
+        reporter,
+    )
+    .await;
+    if let Some(n) = notifier {
+        reporter.add(Box::new(n.with_budget(job.budget)));
     }
     reporter.send(Event::Started, &mut report).await;
     let result = under_lock(
@@ -218,6 +220,27 @@ async fn one(job: &Job<'_>, c: &Canary, reporter: &mut Reporter) -> Result<Outco
     reporter.send(Event::Finished, &mut report).await;
     // The console sink has printed an error as the canary's verdict, on its spec line.
     Ok(result.unwrap_or_else(|e| Outcome::Reported(e.exit_code())))
+}
+
+/// The notifier of canary `c`, when it has alert providers that resolve (a warning on the
+/// report's console for each that does not).
+pub(super) async fn notifier(
+    settings: &Settings,
+    conn: &Connection,
+    providers: &[crate::spec::model::AlertProvider],
+    c: &Canary,
+    namespace: &str,
+    report: &Report,
+    reporter: &mut Reporter,
+) -> Option<report::notify::Notifier> {
+    let masker = settings.masker();
+    let found =
+        report::notify::resolve::targets(c, namespace, providers, &conn.client, &masker).await;
+    for w in &found.warnings {
+        reporter.say(report, format!("warning: {w}"));
+    }
+    let none = found.targets.is_empty();
+    (!none).then(|| report::notify::Notifier::new(found.targets, Duration::from_secs(5)))
 }
 
 /// The executor of one canary: webhook and metric clients, its edges.

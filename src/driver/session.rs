@@ -191,14 +191,7 @@ async fn initialized(
     live.say(done);
     let store = StateStore::open(&conn.client, namespace, name).await?;
     if first && let Some(state) = store.state() {
-        let kind = exec.scope().plan.target.kind;
-        let message = format!("New {kind:?} detected, initialization completed.");
-        let severity = crate::spec::model::AlertSeverity::Info;
-        let alert = crate::rollout::Alert {
-            severity,
-            message,
-            details: true,
-        };
+        let alert = crate::rollout::manual::initialized_alert(exec.scope().plan);
         live.alert(alert, &state.clone());
     }
     Ok(store)

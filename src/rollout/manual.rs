@@ -39,6 +39,18 @@ fn alert(severity: AlertSeverity, message: &str) -> Vec<Alert> {
     }]
 }
 
+/// Flagger's alert once a target is taken over, with the canary's set-up.
+pub fn initialized_alert(plan: &Plan) -> Alert {
+    Alert {
+        severity: AlertSeverity::Info,
+        message: format!(
+            "New {:?} detected, initialization completed.",
+            plan.target.kind
+        ),
+        details: true,
+    }
+}
+
 /// `rollback`: all traffic to the primary, the canary to zero, phase Failed with this revision
 /// remembered (so it is not retried until it changes), post-rollout hooks.
 pub fn rollback(plan: &Plan, state: &RolloutState, obs: &Observed) -> Option<Decision> {

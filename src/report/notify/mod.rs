@@ -35,6 +35,11 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// The same notifier with `budget` per event.
+    pub fn with_budget(self, budget: Duration) -> Notifier {
+        Notifier { budget, ..self }
+    }
+
     /// A notifier over resolved targets, given `budget` per event.
     pub fn new(targets: Vec<Target>, budget: Duration) -> Notifier {
         Notifier {
