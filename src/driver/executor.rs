@@ -10,8 +10,8 @@ use crate::k8s::events::{self, Involved};
 use crate::k8s::state_store::StateStore;
 use crate::metrics::checks::MetricChecks;
 use crate::rollout::{
-    Action, CheckKind, Decision, GateOutcome, Health, HookRecord, MetricRecord, NoteKind, Observed,
-    Phase, RolloutState, Routes, StepRecord, decide,
+    Action, CheckKind, Decision, GateOutcome, HookRecord, MetricRecord, NoteKind, Observed, Phase,
+    RolloutState, Routes, StepRecord, decide,
 };
 use crate::spec::model::HookKind;
 use crate::webhooks::{Caller, Payload, phase_name};
@@ -229,7 +229,13 @@ impl<'a> Executor<'a> {
         let mut obs = self.observe().await?;
         if !self.edges.workload.owns_deadline() {
             let deadline = self.scope.plan.progress_deadline;
-            past_deadline(&mut obs, state.last_transition(), deadline);
+            let secs = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().ok();
+            let since = state
+                .last_transition()
+                .and_then(secs)
+                .map(|t| t.as_second());
+            let now = k8s_openapi::jiff::Timestamp::now().as_second();
+            crate::rollout::past_deadline(&mut obs, since, now, deadline);
         }
         let key = super::init::reconcile_key(&self.scope, &obs.target_hash);
         if store.state().is_some() && state.reconciled.as_deref() != Some(key.as_str()) {
@@ -371,24 +377,4 @@ fn record_step(decision: &mut Decision, observed_weight: u32, measured: Measured
     });
     let excess = history.len().saturating_sub(200);
     history.drain(..excess);
-}
-
-/// A target that has waited longer than `deadline` since `since` (RFC 3339) is stuck, as
-/// Flagger judges a DaemonSet against the canary's last transition.
-fn past_deadline(obs: &mut crate::rollout::Observed, since: Option<&str>, deadline: Duration) {
-    let Some(since) = since.and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok()) else {
-        return;
-    };
-    let now = k8s_openapi::jiff::Timestamp::now();
-    if since.as_second() + deadline.as_secs() as i64 > now.as_second() {
-        return;
-    }
-    for h in [&mut obs.canary, &mut obs.primary] {
-        if let Health::Waiting(why) = h {
-            *h = Health::Stuck(format!(
-                "{why} for longer than {}s (progressDeadlineSeconds)",
-                deadline.as_secs()
-            ));
-        }
-    }
 }

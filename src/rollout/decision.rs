@@ -137,3 +137,26 @@ pub enum Step {
     /// The tick's decision.
     Decided(Box<Decision>),
 }
+
+/// A target whose status has no deadline of its own (a DaemonSet) and has waited longer than
+/// `deadline` since the canary last moved (`since`, epoch seconds) is stuck, as Flagger judges
+/// it against the canary's last transition. `now` is the caller's clock.
+pub fn past_deadline(
+    obs: &mut Observed,
+    since: Option<i64>,
+    now: i64,
+    deadline: std::time::Duration,
+) {
+    let Some(since) = since else { return };
+    if since + deadline.as_secs() as i64 > now {
+        return;
+    }
+    for h in [&mut obs.canary, &mut obs.primary] {
+        if let Health::Waiting(why) = h {
+            *h = Health::Stuck(format!(
+                "{why} for longer than {}s (progressDeadlineSeconds)",
+                deadline.as_secs()
+            ));
+        }
+    }
+}

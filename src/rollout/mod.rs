@@ -15,7 +15,7 @@ pub mod weights;
 
 pub use decision::{
     Action, Alert, CheckKind, Checks, Decision, GateOutcome, MetricOutcome, Note, NoteKind,
-    Observed, Routes, Step,
+    Observed, Routes, Step, past_deadline,
 };
 pub use plan::{Names, Plan, PlanNote, Strategy, canary_name, primary_name, state_name};
 pub use state::{Health, HookRecord, MetricRecord, Phase, RolloutState, StepRecord};
