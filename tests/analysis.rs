@@ -6,7 +6,6 @@ use crate::canary::canary;
 use crate::cluster::Cluster;
 use canary_gate_sim::prometheus::Prometheus;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// The fixture app under traffic with a real Prometheus scraping the simulator.
 struct Scraped {
@@ -18,27 +17,9 @@ struct Scraped {
 /// The fixture app with `canary` annotations on the pod template (the new revision's behaviour
 /// is set later), Prometheus scraping the simulator, and a few samples in.
 fn lab() -> Option<Scraped> {
-    if !Prometheus::available() {
-        assert!(
-            !crate::support::required("prometheus"),
-            "prometheus is required here but not installed"
-        );
-        eprintln!("skipped: prometheus is not installed");
-        return None;
-    }
     let c = Cluster::new();
     c.podinfo_with_traffic();
-    let target = c
-        .sim
-        .metrics_url
-        .trim_start_matches("http://")
-        .trim_end_matches("/metrics")
-        .to_string();
-    let prom = Prometheus::start(&target).expect("prometheus starts");
-    assert!(
-        prom.wait_for_samples(3, Duration::from_secs(60)),
-        "Prometheus scrapes the simulator"
-    );
+    let prom = c.prometheus()?;
     Some(Scraped {
         c,
         prom: Some(prom),

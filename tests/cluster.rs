@@ -120,6 +120,63 @@ impl Cluster {
             .arg(&self.sim.kubeconfig))
     }
 
+    /// `canary-gate run` on `spec` while `sample` is taken every 20 ms (and once after): the run
+    /// and each distinct sample in order.
+    pub fn run_sampling<T: PartialEq + Send>(
+        &self,
+        spec: &str,
+        sample: impl Fn() -> Option<T> + Sync,
+    ) -> (Run, Vec<T>) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Cluster::spec_file(&dir, spec);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let take = || {
+            if let Some(s) = sample() {
+                let mut v = seen.lock().unwrap();
+                if v.last() != Some(&s) {
+                    v.push(s);
+                }
+            }
+        };
+        let r = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    take();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            });
+            let r = self.canary_gate(&["run", "--canary", &file]);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        // The last write can land within the final sampling period.
+        take();
+        (r, seen.into_inner().unwrap())
+    }
+
+    /// A real Prometheus scraping the simulator, with a few samples in; `None` (after saying
+    /// so) when Prometheus is not installed and not required.
+    pub fn prometheus(&self) -> Option<canary_gate_sim::prometheus::Prometheus> {
+        use canary_gate_sim::prometheus::Prometheus;
+        if !Prometheus::available() {
+            assert!(
+                !crate::support::required("prometheus"),
+                "prometheus is required here but not installed"
+            );
+            eprintln!("skipped: prometheus is not installed");
+            return None;
+        }
+        let target = self.sim.metrics_url.trim_start_matches("http://");
+        let prom =
+            Prometheus::start(target.trim_end_matches("/metrics")).expect("prometheus starts");
+        assert!(
+            prom.wait_for_samples(3, std::time::Duration::from_secs(60)),
+            "Prometheus scrapes the simulator"
+        );
+        Some(prom)
+    }
+
     /// `canary-gate init` for a spec file (relative to the repository).
     pub fn init(&self, spec: &str, extra: &[&str]) -> Run {
         let mut args = vec!["init", "--canary", spec];

@@ -196,15 +196,10 @@ const FIELDS: &[(&str, Fate)] = &[
     ("spec.routeRef", Fate::Warned),
     ("spec.upstreamRef", Fate::Warned),
     ("spec.service", Fate::Acted),
-    // Routing options of providers this build does not drive (Istio, App Mesh): warned.
-    ("spec.service.gateways", Fate::Warned),
-    ("spec.service.retries", Fate::Warned),
-    ("spec.service.delegation", Fate::Warned),
-    ("spec.service.trafficPolicy", Fate::Warned),
+    // Routing options of App Mesh, which this build does not drive: warned. (Istio's own
+    // options are acted on by the Istio router and warned on other providers.)
     ("spec.service.meshName", Fate::Warned),
     ("spec.service.backends", Fate::Warned),
-    // String matches Gateway API has no form for: warned.
-    ("spec.service.corsPolicy.allowOrigins", Fate::Warned),
     ("spec.analysis", Fate::Acted),
     ("spec.canaryAnalysis", Fate::Acted),
     ("spec.progressDeadlineSeconds", Fate::Acted),
@@ -213,27 +208,10 @@ const FIELDS: &[(&str, Fate)] = &[
     ("spec.revertOnDeletion", Fate::Warned),
 ];
 
-/// Request-match conditions only Istio reads: Flagger's NGINX and Gateway API routers, the ones
-/// this build drives, ignore them too (in `service.match` and `analysis.match` alike).
-const ISTIO_ONLY_MATCH: &[&str] = &[
-    "scheme",
-    "authority",
-    "port",
-    "sourceLabels",
-    "gateways",
-    "ignoreUriCase",
-    "withoutHeaders",
-    "sourceNamespace",
-    "statPrefix",
-    "name",
-];
-
+/// Request-match conditions only Istio reads (`sourceLabels`, `gateways`, `port`…) are acted on
+/// like the rest of `service.match` and `analysis.match`: the Istio router copies them onto the
+/// VirtualService, and Flagger's other routers ignore them too.
 fn fate(path: &str) -> Option<Fate> {
-    if let Some((_, rest)) = path.split_once(".match.[].")
-        && ISTIO_ONLY_MATCH.contains(&rest.split('.').next().unwrap_or_default())
-    {
-        return Some(Fate::FlaggerIgnores);
-    }
     FIELDS
         .iter()
         .filter(|(prefix, _)| path == *prefix || path.starts_with(&format!("{prefix}.")))

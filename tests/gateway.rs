@@ -9,9 +9,6 @@ use canary_gate::rollout::{Plan, Routes};
 use canary_gate::router::gateway_api::{self, render};
 use canary_gate::spec::{Source, load};
 use serde_json::{Value, json};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 const ROUTE: &str = "gateway.networking.k8s.io/v1";
 
@@ -277,36 +274,12 @@ fn split_now(c: &Cluster) -> Option<(u32, u32, bool)> {
 type Seen = ((u32, u32, bool), usize);
 
 fn run_watching(c: &Cluster, spec: &str) -> (Option<i32>, String, Vec<Seen>) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = Cluster::spec_file(&dir, spec);
-    let done = AtomicBool::new(false);
-    let seen = Mutex::new(Vec::<Seen>::new());
-    let sample = || {
-        if let Some(r) = c.find(ROUTE, "HTTPRoute", "podinfo")
-            && let Some(s) = render::split_of(&r["spec"], "podinfo-canary")
-        {
-            let rules = r["spec"]["rules"].as_array().map_or(0, Vec::len);
-            let key = ((s.primary, s.canary, s.mirrored), rules);
-            let mut v = seen.lock().unwrap();
-            if v.last() != Some(&key) {
-                v.push(key);
-            }
-        }
-    };
-    let r = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                sample();
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let r = c.canary_gate(&["run", "--canary", &file]);
-        done.store(true, Ordering::SeqCst);
-        r
+    let (r, seen) = c.run_sampling(spec, || {
+        let r = c.find(ROUTE, "HTTPRoute", "podinfo")?;
+        let s = render::split_of(&r["spec"], "podinfo-canary")?;
+        let rules = r["spec"]["rules"].as_array().map_or(0, Vec::len);
+        Some(((s.primary, s.canary, s.mirrored), rules))
     });
-    // The last write can land within the final sampling period.
-    sample();
-    let seen = seen.into_inner().unwrap();
     (Some(r.code), format!("{}\n{}", r.stdout, r.stderr), seen)
 }
 

@@ -25,6 +25,8 @@ mod init;
 mod kubeconfig;
 mod manifests;
 mod many;
+mod mesh;
+mod mesh_rollout;
 mod metrics_faults;
 mod plan;
 mod plans;

@@ -12,8 +12,10 @@ use crate::metrics::queries::Observer;
 use crate::rollout::{Plan, Strategy};
 use crate::router::TrafficRouter;
 use crate::router::gateway_api::{self, GatewayApi};
+use crate::router::istio::{self, Istio};
 use crate::router::kubernetes::NoL7;
 use crate::router::nginx::Nginx;
+use crate::router::smi::{self, SmiRouter, SplitVersion};
 use crate::spec::model::{Canary, Provider, TargetKind};
 use crate::workload::Workload;
 use crate::workload::daemonset::DaemonSetWorkload;
@@ -115,24 +117,26 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::GatewayApiV1 => (gateway(s, gateway_api::V1)?, Some(Observer::Http)),
         Provider::GatewayApiV1beta1 => (gateway(s, gateway_api::V1BETA1)?, Some(Observer::Http)),
         Provider::Kubernetes => (Box::new(NoL7), Some(Observer::Http)),
+        Provider::Istio => (istio(s)?, Some(Observer::Istio)),
+        Provider::Linkerd => (smi(s, SplitVersion::V1alpha1)?, Some(Observer::Linkerd)),
+        // Flagger observes `smi:*` with its fallback (Istio) queries.
+        Provider::SmiV1alpha1 => (smi(s, SplitVersion::V1alpha1)?, Some(Observer::Istio)),
+        Provider::SmiV1alpha2 => (smi(s, SplitVersion::V1alpha2)?, Some(Observer::Istio)),
+        Provider::SmiV1alpha3 => (smi(s, SplitVersion::V1alpha3)?, Some(Observer::Istio)),
         Provider::Apisix
         | Provider::Appmesh
         | Provider::AppmeshV1beta2
         | Provider::Contour
         | Provider::Gloo
-        | Provider::Istio
         | Provider::Knative
         | Provider::Kuma
-        | Provider::Linkerd
         | Provider::Osm
         | Provider::Skipper
-        | Provider::SmiV1alpha1
-        | Provider::SmiV1alpha2
-        | Provider::SmiV1alpha3
         | Provider::Traefik => {
             let why = format!(
-                "provider {} is not driven by canary-gate yet (it drives nginx, gatewayapi:v1, gatewayapi:v1beta1 and kubernetes)",
-                plan.provider.as_str()
+                "provider {} is not driven by canary-gate yet (it drives {})",
+                plan.provider.as_str(),
+                crate::spec::validate::provider_names(crate::spec::validate::ACTED_ON_PROVIDERS)
             );
             return Err(unsupported(c, &["spec", "provider"], why));
         }
@@ -185,6 +189,33 @@ fn gateway<'a>(
     })?;
     Ok(Box::new(GatewayApi {
         input,
+        owner: s.owner,
+        extra: &service.apex,
+    }))
+}
+
+/// Istio: the VirtualService and DestinationRules; without `spec.service`, no L7 routing.
+fn istio<'a>(s: &Scope<'a>) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
+    let (Some(service), Some(input)) = (s.plan.service.as_ref(), istio::input(s.plan)) else {
+        return Ok(Box::new(NoL7));
+    };
+    Ok(Box::new(Istio {
+        input,
+        namespace: s.namespace,
+        owner: s.owner,
+        extra: &service.apex,
+    }))
+}
+
+/// SMI (and Linkerd): the TrafficSplit of `version`; without `spec.service`, no L7 routing.
+fn smi<'a>(s: &Scope<'a>, version: SplitVersion) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
+    let (Some(service), Some(input)) = (s.plan.service.as_ref(), smi::input(s.plan, version))
+    else {
+        return Ok(Box::new(NoL7));
+    };
+    Ok(Box::new(SmiRouter {
+        input,
+        namespace: s.namespace,
         owner: s.owner,
         extra: &service.apex,
     }))

@@ -1,5 +1,7 @@
-//! Flagger's built-in checks for NGINX (reference §5.2): canary-backend traffic only, on the
-//! original Ingress; success rate in percent, duration as a mean in milliseconds.
+//! Flagger's built-in checks per observer: NGINX (reference §5.2: canary-backend traffic only,
+//! on the original Ingress; duration as a mean), the app's own HTTP histograms, Istio and
+//! Linkerd (Flagger's `pkg/metrics/observers`; duration as the p99). Success rates are in
+//! percent, durations in milliseconds. Pure: strings only.
 
 use crate::spec::model::Builtin;
 
@@ -30,6 +32,38 @@ pub fn http(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> 
         ),
         Builtin::RequestDuration => format!(
             "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{{{sel}}}[{interval}])) by (le)) * 1000"
+        ),
+    }
+}
+
+/// The PromQL for a built-in check on Istio (Flagger's Istio observer): the destination
+/// proxies' report of requests to the canary workload. Success rate in percent; duration as
+/// the p99 in milliseconds.
+pub fn istio(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
+    let sel = format!(
+        r#"reporter="destination",destination_workload_namespace="{namespace}",destination_workload=~"{target}""#
+    );
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(istio_requests_total{{{sel},response_code!~"5.*"}}[{interval}])) / sum(rate(istio_requests_total{{{sel}}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            "histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{interval}])) by (le))"
+        ),
+    }
+}
+
+/// The PromQL for a built-in check on Linkerd (Flagger's Linkerd observer): inbound responses
+/// of the canary deployment's proxies. Success rate in percent; duration as the p99 in
+/// milliseconds.
+pub fn linkerd(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
+    let sel = format!(r#"namespace="{namespace}",deployment=~"{target}""#);
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(response_total{{{sel},classification!="failure",direction="inbound"}}[{interval}])) / sum(rate(response_total{{{sel},direction="inbound"}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            r#"histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{{{sel},direction="inbound"}}[{interval}])) by (le))"#
         ),
     }
 }

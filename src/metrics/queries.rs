@@ -21,6 +21,11 @@ pub enum Observer<'a> {
     },
     /// The app's own HTTP histograms (Flagger's generic observer).
     Http,
+    /// Istio's `istio_requests_total` and request-duration histogram (also Flagger's fallback
+    /// observer, which `smi:*` providers get).
+    Istio,
+    /// Linkerd's `response_total` and `response_latency_ms` histogram.
+    Linkerd,
 }
 
 /// What rendering needs to know about the canary.
@@ -75,6 +80,14 @@ pub fn render(
             Some(Observer::Http) => out.push((
                 plain(server.clone()),
                 builtin::http(b, ctx.namespace, &ctx.plan.target.name, &interval),
+            )),
+            Some(Observer::Istio) => out.push((
+                plain(server.clone()),
+                builtin::istio(b, ctx.namespace, &ctx.plan.target.name, &interval),
+            )),
+            Some(Observer::Linkerd) => out.push((
+                plain(server.clone()),
+                builtin::linkerd(b, ctx.namespace, &ctx.plan.target.name, &interval),
             )),
             None => {
                 return Err(format!(

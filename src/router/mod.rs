@@ -5,9 +5,12 @@
 //! touch workloads.
 
 pub mod gateway_api;
+pub mod istio;
 pub mod kubernetes;
 pub mod nginx;
+pub mod owned;
 pub mod services;
+pub mod smi;
 
 use crate::error::Error;
 use crate::k8s::desired::{InitStep, Read};

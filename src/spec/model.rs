@@ -139,6 +139,14 @@ pub struct Service {
     pub cors: Option<CorsPolicy>,
     /// Mirror targets (`RequestMirror` filters).
     pub mirror: Vec<Mirror>,
+    /// Istio gateways the VirtualService binds to (none: the `mesh` gateway).
+    pub gateways: Vec<String>,
+    /// Istio `HTTPRetry`, as written.
+    pub retries: Option<serde_json::Value>,
+    /// Istio DestinationRule `trafficPolicy`, as written.
+    pub traffic_policy: Option<serde_json::Value>,
+    /// Istio delegation: the VirtualService is a delegate (no hosts, no gateways).
+    pub delegation: bool,
     /// Extra metadata of the apex Service.
     pub apex: Metadata,
     /// Extra metadata of `<svc>-primary`.

@@ -7,13 +7,12 @@
 pub mod filters;
 pub mod render;
 
-use super::TrafficRouter;
+use super::{TrafficRouter, owned};
 use crate::error::Error;
 use crate::k8s::desired::{Desired, InitStep, Read};
-use crate::k8s::write::{Outcome, ensure, read_opt};
-use crate::k8s::{MANAGED_BY, OWNER_ANNOTATION};
+use crate::k8s::write::{Outcome, read_opt};
 use crate::rollout::Routes;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject};
 use render::RouteInput;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -62,20 +61,11 @@ pub fn input<'a>(
 }
 
 fn api(client: &kube::Client, namespace: &str, api_version: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), namespace, &resource(api_version))
+    owned::api(client, namespace, &resource(api_version))
 }
 
 fn as_value(route: &DynamicObject) -> Value {
     serde_json::to_value(route).unwrap_or(Value::Null)
-}
-
-fn owned_by(route: &DynamicObject, owner: &str) -> bool {
-    route
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(OWNER_ANNOTATION))
-        .is_some_and(|o| o == owner)
 }
 
 /// The route as it should be: `current`'s metadata (annotations other controllers set are kept)
@@ -96,29 +86,17 @@ pub fn desired(
             mirrored: false,
         });
     let cookie = spec.and_then(|s| render::cookie_of(s, input.canary));
-    let mut route = current.cloned().unwrap_or_else(|| DynamicObject {
-        types: Some(kube::api::TypeMeta {
-            api_version: input.api_version.to_string(),
-            kind: "HTTPRoute".into(),
-        }),
-        metadata: kube::api::ObjectMeta {
-            name: Some(input.name.to_string()),
-            namespace: Some(input.namespace.to_string()),
-            ..Default::default()
-        },
-        data: serde_json::json!({}),
-    });
-    let labels = route.metadata.labels.get_or_insert_with(Default::default);
-    labels.extend(extra.labels.clone());
-    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
-    let annotations = route
-        .metadata
-        .annotations
-        .get_or_insert_with(Default::default);
-    annotations.extend(extra.annotations.clone());
-    annotations.insert(OWNER_ANNOTATION.into(), owner.into());
-    route.data["spec"] = render::spec(input, split, cookie.as_deref());
-    route
+    let spec = render::spec(input, split, cookie.as_deref());
+    let res = resource(input.api_version);
+    owned::render(
+        &res,
+        input.name,
+        input.namespace,
+        current,
+        owner,
+        extra,
+        spec,
+    )
 }
 
 /// The Gateway API router of one canary: the HTTPRoute it renders and owns.
@@ -138,9 +116,7 @@ impl GatewayApi<'_> {
 }
 
 fn resource(api_version: &str) -> ApiResource {
-    let version = api_version.rsplit('/').next().unwrap_or("v1");
-    let gvk = GroupVersionKind::gvk(render::GROUP, version, "HTTPRoute");
-    ApiResource::from_gvk(&gvk)
+    owned::resource(api_version, "HTTPRoute")
 }
 
 #[async_trait::async_trait]
@@ -148,14 +124,7 @@ impl TrafficRouter for GatewayApi<'_> {
     /// Refuses a route of that name that canary-gate does not own (it is never overwritten).
     async fn initialization(&self, read: &dyn Read) -> Result<Vec<InitStep<'_>>, Error> {
         let (input, owner) = (&self.input, self.owner);
-        if let Some(existing) = read.get(&self.resource(), input.name).await?
-            && !owned_by(&existing, owner)
-        {
-            return Err(Error::Invalid(format!(
-                "httproute/{} in namespace {} exists and is not managed by canary-gate (no {OWNER_ANNOTATION}: {owner} annotation); canary-gate owns the route named after the apex Service: delete or rename it, or set spec.service.name",
-                input.name, input.namespace
-            )));
-        }
+        owned::refuse_foreign(read, &self.resource(), input.name, input.namespace, owner).await?;
         let route = Desired::dynamic(
             self.resource(),
             input.name,
@@ -253,24 +222,12 @@ async fn set_routes(
         split.primary,
         if split.mirrored { ", mirrored" } else { "" }
     );
-    let missing = std::sync::atomic::AtomicBool::new(false);
-    let outcome = ensure(&api, input.name, &what, |current| {
-        let Some(cur) = current else {
-            missing.store(true, std::sync::atomic::Ordering::Relaxed);
-            return None;
-        };
-        let mut next = cur.clone();
-        let held = || render::cookie_of(&cur.data["spec"], input.canary);
+    let object = format!("httproute/{}", input.name);
+    let outcome = owned::set_spec(&api, input.name, &object, &what, |cur| {
+        let held = || render::cookie_of(cur, input.canary);
         let cookie = cookie.clone().or_else(held);
-        next.data["spec"] = render::spec(input, split, cookie.as_deref());
-        Some(next)
+        render::spec(input, split, cookie.as_deref())
     })
     .await?;
-    if missing.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(Error::Infra(format!(
-            "httproute/{} is missing; run init again",
-            input.name
-        )));
-    }
     Ok(outcome)
 }

@@ -510,6 +510,7 @@ fn service(
         }
     }
     routing_option_warnings(cx, &path, s, p);
+    delegation(cx, &path, s, p);
     super::filters::check(cx, &path, s, p);
     let unmanaged = s.unmanaged_metadata.clone().unwrap_or_default();
     Some(Service {
@@ -530,6 +531,10 @@ fn service(
         rewrite: s.rewrite.clone(),
         cors: s.cors_policy.clone(),
         mirror: s.mirror.clone().unwrap_or_default(),
+        gateways: s.gateways.clone().unwrap_or_default(),
+        retries: s.retries.clone(),
+        traffic_policy: s.traffic_policy.clone(),
+        delegation: s.delegation.unwrap_or(false),
         apex: metadata(s.apex.as_ref()),
         primary: metadata(s.primary.as_ref()),
         canary: metadata(s.canary.as_ref()),
@@ -604,6 +609,17 @@ fn metadata(m: Option<&wire::CustomMetadata>) -> Metadata {
 }
 
 /// Routing options that the chosen provider does not read (Flagger ignores them too; we say so).
+/// Flagger refuses a delegate VirtualService with hosts or gateways (a delegate has neither).
+fn delegation(cx: &mut Ctx<'_>, path: &FieldPath, s: &wire::ServiceSpec, p: Provider) {
+    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if p == Provider::Istio && s.delegation == Some(true) && (set(&s.hosts) || set(&s.gateways)) {
+        cx.error(
+            &path.key("delegation"),
+            "a delegate VirtualService cannot have hosts or gateways (Flagger refuses it too): remove service.hosts and service.gateways, or delegation",
+        );
+    }
+}
+
 fn routing_option_warnings(cx: &mut Ctx<'_>, path: &FieldPath, s: &wire::ServiceSpec, p: Provider) {
     let present: [(&str, bool); 15] = [
         ("gatewayRefs", s.gateway_refs.is_some()),

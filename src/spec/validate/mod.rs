@@ -12,7 +12,9 @@ mod support;
 mod templates;
 
 pub use canary::canary;
-pub use support::{ACTED_ON_PROVIDERS, ACTED_ON_TARGETS, Inferred, effective_provider};
+pub use support::{
+    ACTED_ON_PROVIDERS, ACTED_ON_TARGETS, Inferred, effective_provider, names as provider_names,
+};
 pub use templates::{alert_provider, metric_template, template_variables};
 
 use crate::spec::de::from_node;

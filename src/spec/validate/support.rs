@@ -9,6 +9,11 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::GatewayApiV1,
     Provider::GatewayApiV1beta1,
     Provider::Kubernetes,
+    Provider::Istio,
+    Provider::Linkerd,
+    Provider::SmiV1alpha1,
+    Provider::SmiV1alpha2,
+    Provider::SmiV1alpha3,
 ];
 
 /// Target kinds canary-gate drives.
@@ -54,7 +59,7 @@ pub fn effective_provider(
         None => (
             Provider::Istio,
             Some(Inferred::FlaggerDefault(
-                "not set: Flagger would use its controller's default mesh (istio), which canary-gate does not drive; set provider: nginx, kubernetes or gatewayapi:v1",
+                "not set: using istio, the default mesh of Flagger's controller (its -mesh-provider flag); if your Flagger ran with another provider, set it here",
             )),
         ),
     }
@@ -70,7 +75,21 @@ pub fn service_field_users(field: &str) -> &'static [Provider] {
         "mirror" => &[GatewayApiV1, GatewayApiV1beta1],
         "headers" | "rewrite" => &[Istio, GatewayApiV1, GatewayApiV1beta1],
         "corsPolicy" => &[Istio, GatewayApiV1],
-        "hosts" | "match" | "timeout" => &[
+        // SMI's root service is the first host.
+        "hosts" => &[
+            Istio,
+            GatewayApiV1,
+            GatewayApiV1beta1,
+            Contour,
+            Gloo,
+            Appmesh,
+            AppmeshV1beta2,
+            Linkerd,
+            SmiV1alpha1,
+            SmiV1alpha2,
+            SmiV1alpha3,
+        ],
+        "match" | "timeout" => &[
             Istio,
             GatewayApiV1,
             GatewayApiV1beta1,

@@ -1,6 +1,5 @@
 //! `Canary.spec.service`: the ClusterIP services and the routing options of every provider.
 
-use super::Opaque;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -37,8 +36,8 @@ pub struct ServiceSpec {
     pub matches: Option<Vec<HttpMatch>>,
     /// Istio gateways.
     pub gateways: Option<Vec<String>>,
-    /// Istio retries.
-    pub retries: Option<Opaque>,
+    /// Istio retries (an Istio `HTTPRetry`, copied onto the VirtualService as written).
+    pub retries: Option<serde_json::Value>,
     /// Istio / Gateway API header manipulation.
     pub headers: Option<Headers>,
     /// Istio / Gateway API CORS policy.
@@ -47,8 +46,8 @@ pub struct ServiceSpec {
     pub rewrite: Option<Rewrite>,
     /// Istio VirtualService delegation.
     pub delegation: Option<bool>,
-    /// Istio DestinationRule traffic policy.
-    pub traffic_policy: Option<Opaque>,
+    /// Istio DestinationRule traffic policy (copied onto both DestinationRules as written).
+    pub traffic_policy: Option<serde_json::Value>,
     /// Gateway API mirror targets (`RequestMirror` filters).
     pub mirror: Option<Vec<Mirror>>,
     /// App Mesh mesh name.
@@ -125,7 +124,7 @@ pub struct GatewayRef {
 }
 
 /// An Istio-style request match (`spec.service.match[]`, `spec.analysis.match[]`).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMatch {
     /// Match name.
@@ -159,7 +158,7 @@ pub struct HttpMatch {
 }
 
 /// One string condition: exactly one of the fields.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StringMatch {
     /// Equal to.
@@ -173,7 +172,7 @@ pub struct StringMatch {
 }
 
 /// `spec.service.headers`: what the route does to request and response headers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Headers {
     /// Operations on the request.
@@ -183,7 +182,7 @@ pub struct Headers {
 }
 
 /// Header operations: set (overwrite), add (append) and remove.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderOperations {
     /// Headers overwritten.
@@ -195,7 +194,7 @@ pub struct HeaderOperations {
 }
 
 /// `spec.service.corsPolicy` (Istio's CORS policy).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CorsPolicy {
     /// Allowed origins, as written.
@@ -215,7 +214,7 @@ pub struct CorsPolicy {
 }
 
 /// `spec.service.rewrite`: the URI and authority a request is rewritten to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rewrite {
     /// The new path (or path prefix).
