@@ -36,6 +36,7 @@ fn mesh() -> Option<Mesh> {
 enum Holder {
     VirtualService,
     TrafficSplit(&'static str),
+    HttpRoute(&'static str),
 }
 
 impl Holder {
@@ -43,6 +44,7 @@ impl Holder {
         match self {
             Holder::VirtualService => c.find(ISTIO, "VirtualService", "podinfo"),
             Holder::TrafficSplit(v) => c.find(v, "TrafficSplit", "podinfo"),
+            Holder::HttpRoute(v) => c.find(v, "HTTPRoute", "podinfo"),
         }
     }
 
@@ -73,6 +75,10 @@ impl Holder {
                 };
                 let mirrored = route["mirror"]["host"] == "podinfo-canary";
                 Some((w("podinfo-primary")?, w("podinfo-canary")?, mirrored))
+            }
+            Holder::HttpRoute(_) => {
+                let s = canary_gate::router::gateway_api::render::split_of(spec, "podinfo-canary")?;
+                Some((s.primary, s.canary, s.mirrored))
             }
             Holder::TrafficSplit(_) => {
                 let b = spec["backends"].as_array()?;
@@ -164,6 +170,15 @@ fn smi_v1alpha2_promotes_a_good_release_and_rolls_back_a_bad_one() {
         "podinfo-smi",
         Holder::TrafficSplit("split.smi-spec.io/v1alpha2"),
         "smi/trafficsplit-v1alpha2.schema.json",
+    );
+}
+
+#[test]
+fn linkerd_through_a_mesh_httproute_promotes_a_good_release_and_rolls_back_a_bad_one() {
+    promotes_and_rolls_back(
+        "podinfo-gamma",
+        Holder::HttpRoute("gateway.networking.k8s.io/v1beta1"),
+        "gateway-api/httproute-v1.schema.json",
     );
 }
 

@@ -161,6 +161,54 @@ fn every_command_works_as_a_service_account_bound_only_to_the_documented_role() 
     );
 }
 
+#[test]
+fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role() {
+    let Some(c) = real_cluster() else { return };
+    c.podinfo(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(&c, &dir);
+    c.sim.clear_requests();
+    // One canary moved from provider to provider, as a platform migrating meshes would.
+    for (i, provider) in ["istio", "linkerd", "smi:v1alpha3"].iter().enumerate() {
+        let yaml = canary("podinfo")
+            .provider(provider)
+            .interval("1s")
+            .threshold(2)
+            .step_weight(50)
+            .max_weight(50)
+            .yaml();
+        let spec = Cluster::spec_file(&dir, &yaml);
+        let as_sa = |args: &[&str]| -> Run {
+            run(canary_gate()
+                .args(args)
+                .args(["--canary", &spec, "--kubeconfig"])
+                .arg(&kubeconfig))
+        };
+        for (args, what) in [(&["init"][..], "init"), (&["plan"][..], "plan")] {
+            let r = as_sa(args);
+            assert_eq!(r.code, 0, "{provider} {what}:\n{}\n{}", r.stdout, r.stderr);
+        }
+        let tag = format!("podinfo=ghcr.io/stefanprodan/podinfo:6.8.{i}");
+        let r = as_sa(&["run", "--image", &tag]);
+        assert_eq!(r.code, 0, "{provider} run:\n{}\n{}", r.stdout, r.stderr);
+    }
+    let denied: Vec<String> = c
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|e| e.status == 403)
+        .map(|e| format!("{} {}?{}", e.method, e.path, e.query))
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "refused by the real authorizer: {denied:#?}"
+    );
+    let vs = c.get("networking.istio.io/v1beta1", "VirtualService", "podinfo");
+    assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 100);
+    let ts = c.get("split.smi-spec.io/v1alpha3", "TrafficSplit", "podinfo");
+    assert_eq!(ts["spec"]["backends"][1]["weight"], 100);
+}
+
 /// The router a differential scenario goes through.
 #[derive(Clone, Copy)]
 enum Router {

@@ -191,24 +191,33 @@ impl Controller {
     /// Gateways' controller would: one entry per `spec.parentRefs[]` whose Gateway exists
     /// (`namespace` defaults to the route's, `kind` to `Gateway`), `Accepted=False/
     /// NotAllowedByListeners` when the Gateway carries [`ACCEPT_ANNOTATION`]`: "false"`, else
-    /// `Accepted=True` (and `ResolvedRefs=True`), at the route's generation. Parents without a
-    /// Gateway get no entry (no controller reports). Writes only when the reported state changed.
+    /// `Accepted=True` (and `ResolvedRefs=True`), at the route's generation. A parent that is a
+    /// core Service (GAMMA: a mesh route, as Linkerd's policy controller serves it) is accepted
+    /// when the Service exists. Parents without a Gateway or Service get no entry (no controller
+    /// reports). Writes only when the reported state changed.
     pub fn accept_routes(&self, store: &mut Store) {
-        let (Some(routes), Some(gateways)) = (
+        let (Some(routes), Some(gateways), Some(services)) = (
             RESOURCES.iter().find(|r| r.kind == "HTTPRoute"),
             RESOURCES.iter().find(|r| r.kind == "Gateway"),
+            RESOURCES.iter().find(|r| r.kind == "Service"),
         ) else {
             return;
         };
-        let gateways: HashMap<(String, String), bool> = store
+        let mut gateways: HashMap<(String, String, bool), bool> = store
             .all_of(gateways)
             .into_iter()
             .map(|(key, gw)| {
                 let refuses =
                     gw["metadata"]["annotations"][ACCEPT_ANNOTATION].as_str() == Some("false");
-                ((key.namespace, key.name), !refuses)
+                ((key.namespace, key.name, false), !refuses)
             })
             .collect();
+        gateways.extend(
+            store
+                .all_of(services)
+                .into_iter()
+                .map(|(key, _)| ((key.namespace, key.name, true), true)),
+        );
         for (key, route) in store.all_of(routes) {
             let generation = route["metadata"]["generation"].clone();
             let current = route["status"]["parents"]
@@ -366,18 +375,21 @@ fn suffix(i: i64) -> String {
         .collect()
 }
 
-/// The (namespace, name) of the Gateway a route's `parentRef` names, if it names a Gateway.
-fn gateway_of(parent_ref: &Value, route_namespace: &str) -> Option<(String, String)> {
+/// The (namespace, name, is a Service) of the Gateway or GAMMA Service a route's `parentRef`
+/// names, if it names one.
+fn gateway_of(parent_ref: &Value, route_namespace: &str) -> Option<(String, String, bool)> {
     let group = parent_ref["group"]
         .as_str()
         .unwrap_or("gateway.networking.k8s.io");
     let kind = parent_ref["kind"].as_str().unwrap_or("Gateway");
-    if group != "gateway.networking.k8s.io" || kind != "Gateway" {
-        return None;
-    }
+    let service = match (group, kind) {
+        ("gateway.networking.k8s.io", "Gateway") => false,
+        ("" | "core", "Service") => true,
+        _ => return None,
+    };
     let name = parent_ref["name"].as_str()?;
     let namespace = parent_ref["namespace"].as_str().unwrap_or(route_namespace);
-    Some((namespace.to_string(), name.to_string()))
+    Some((namespace.to_string(), name.to_string(), service))
 }
 
 /// A route status condition without its generation and transition time.
