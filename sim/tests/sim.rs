@@ -10,5 +10,6 @@ mod client;
 mod controller;
 mod faults;
 mod kubectl;
+mod mesh;
 mod prometheus;
 mod provider;
