@@ -13,3 +13,4 @@ mod kubectl;
 mod mesh;
 mod prometheus;
 mod provider;
+mod real_mesh;
