@@ -13,6 +13,10 @@
 //! served requests also feed), the series Flagger's generic HTTP observer reads. A rule's
 //! `RequestMirror` filter sends copies of (`percent` or `fraction` of) its requests to the mirror
 //! Service's ready pods, which count them like any other request.
+//!
+//! In-mesh traffic (Istio VirtualServices, SMI TrafficSplits) and the meshes' series live in
+//! `mesh.rs`, which this tick calls and whose series this exposition appends; both answer
+//! through [`DataPlane::serve`].
 
 use crate::controller::{Endpoints, PodSet, pod_name};
 use crate::resources::RESOURCES;
@@ -59,7 +63,7 @@ pub struct PodTotals {
 
 /// Labels of one counter series.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Series {
+pub(crate) struct Series {
     namespace: String,
     ingress: String,
     host: String,
@@ -92,6 +96,52 @@ pub struct DataPlane {
     durations: BTreeMap<Series, Histogram>,
     app: BTreeMap<AppSeries, Histogram>,
     carry: BTreeMap<String, f64>,
+    /// The meshes' own series (Istio, Linkerd).
+    pub(crate) mesh: crate::mesh::MeshSeries,
+}
+
+/// What one pod set answered of the requests it was sent.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Served {
+    /// The pods' namespace.
+    pub namespace: String,
+    /// The Deployment or DaemonSet owning the pods.
+    pub workload: String,
+    /// Requests answered 200.
+    pub ok: u64,
+    /// Requests answered 500.
+    pub errors: u64,
+    /// How long each took.
+    pub latency_ms: f64,
+}
+
+/// A pod set's error rate (0-1) and latency (ms), from its template's annotations.
+pub(crate) fn behaviour(set: &PodSet) -> (f64, f64) {
+    let anns = &set.template["metadata"]["annotations"];
+    let error_rate: f64 = anns[ERROR_RATE_ANNOTATION]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let latency_ms: f64 = anns[LATENCY_ANNOTATION]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5.0);
+    (error_rate.clamp(0.0, 1.0), latency_ms.max(0.0))
+}
+
+/// The ready pod sets the Service `namespace/service` selects (none when it does not exist).
+pub(crate) fn endpoints(
+    store: &Store,
+    controller: &dyn Endpoints,
+    namespace: &str,
+    service: &str,
+) -> Vec<PodSet> {
+    store
+        .get(services(), namespace, service)
+        .ok()
+        .and_then(|svc| svc["spec"]["selector"].as_object().map(Selector::from_map))
+        .map(|sel| controller.endpoints(namespace, &sel))
+        .unwrap_or_default()
 }
 
 #[derive(Clone, Debug)]
@@ -123,7 +173,7 @@ fn services() -> &'static crate::resources::Resource {
         .unwrap_or(&RESOURCES[0])
 }
 
-fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][key].as_str()
 }
 
@@ -154,7 +204,7 @@ fn routes(ing: &Value) -> Vec<Route> {
 
 impl DataPlane {
     /// Takes `whole + carried fraction` for `key`, returns the whole part and keeps the rest.
-    fn take(&mut self, key: String, amount: f64) -> u64 {
+    pub(crate) fn take(&mut self, key: String, amount: f64) -> u64 {
         let total = amount + self.carry.get(&key).copied().unwrap_or(0.0);
         let whole = total.floor().max(0.0);
         self.carry.insert(key, total - whole);
@@ -231,7 +281,7 @@ impl DataPlane {
                     canary,
                     status: String::new(),
                 };
-                self.serve(
+                let _ = self.serve(
                     store,
                     controller,
                     &ns,
@@ -241,7 +291,7 @@ impl DataPlane {
                 );
                 if let Some(cr) = canary_route {
                     let upstream = format!("{ns}-{}-{}", cr.service, cr.port);
-                    self.serve(
+                    let _ = self.serve(
                         store,
                         controller,
                         &ns,
@@ -253,11 +303,13 @@ impl DataPlane {
             }
         }
         self.tick_routes(store, controller, dt, default_rps, default_header_share);
+        self.tick_mesh(store, controller, dt, default_rps, default_header_share);
     }
 
     /// Serves `n` requests for `service` in `namespace`; `edge` labels the ingress-nginx series
-    /// (Gateway API traffic has none: only the pods count it).
-    fn serve(
+    /// (Gateway API and mesh traffic have none: only the pods count it). What each pod set
+    /// answered; `None` when no endpoint was ready (503s).
+    pub(crate) fn serve(
         &mut self,
         store: &Store,
         controller: &dyn Endpoints,
@@ -265,49 +317,40 @@ impl DataPlane {
         service: &str,
         edge: Option<Series>,
         n: u64,
-    ) {
+    ) -> Option<Vec<Served>> {
         if n == 0 {
-            return;
+            return Some(Vec::new());
         }
-        let endpoints = store
-            .get(services(), namespace, service)
-            .ok()
-            .and_then(|svc| svc["spec"]["selector"].as_object().map(Selector::from_map))
-            .map(|sel| controller.endpoints(namespace, &sel))
-            .unwrap_or_default();
+        let endpoints = endpoints(store, controller, namespace, service);
         let total: i64 = endpoints.iter().map(|e| e.count).sum();
         if total == 0 {
             if let Some(edge) = edge {
                 self.record(edge, "503", n, 0.0);
             }
-            return;
+            return None;
         }
         let via = edge.as_ref().map_or("", |e| e.ingress.as_str()).to_string();
         let key = format!("ep/{namespace}/{service}/{via}");
+        let mut served = Vec::new();
         for (i, set) in endpoints.iter().enumerate() {
             let share = self.take(
                 format!("{key}/{i}"),
                 n as f64 * set.count as f64 / total as f64,
             );
-            self.answer(edge.as_ref(), set, share);
+            if let Some(s) = self.answer(edge.as_ref(), set, share) {
+                served.push(s);
+            }
         }
+        Some(served)
     }
 
-    fn answer(&mut self, edge: Option<&Series>, set: &PodSet, n: u64) {
+    fn answer(&mut self, edge: Option<&Series>, set: &PodSet, n: u64) -> Option<Served> {
         if n == 0 {
-            return;
+            return None;
         }
-        let anns = &set.template["metadata"]["annotations"];
-        let error_rate: f64 = anns[ERROR_RATE_ANNOTATION]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        let latency_ms: f64 = anns[LATENCY_ANNOTATION]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5.0);
+        let (error_rate, latency_ms) = behaviour(set);
         let key = format!("err/{}/{}/{}", set.namespace, set.deployment, set.hash);
-        let errors = self.take(key, n as f64 * error_rate.clamp(0.0, 1.0)).min(n);
+        let errors = self.take(key, n as f64 * error_rate).min(n);
         let seconds = latency_ms / 1000.0;
         if let Some(edge) = edge {
             self.record(edge.clone(), "500", errors, seconds);
@@ -325,6 +368,13 @@ impl DataPlane {
                 observe(self.app.entry(series).or_default(), per_pod, seconds);
             }
         }
+        Some(Served {
+            namespace: set.namespace.clone(),
+            workload: set.deployment.clone(),
+            ok: n - errors,
+            errors,
+            latency_ms,
+        })
     }
 
     fn record(&mut self, mut series: Series, status: &str, n: u64, seconds: f64) {
@@ -398,14 +448,14 @@ impl DataPlane {
                         format!("route-be/{ns}/{name}/{service}"),
                         count as f64 * weight / total,
                     );
-                    self.serve(store, controller, &ns, &service, None, part);
+                    let _ = self.serve(store, controller, &ns, &service, None, part);
                 }
                 for (i, mirror) in mirrors(rule, &ns).into_iter().enumerate() {
                     let copies = self.take(
                         format!("route-mirror/{ns}/{name}/{i}/{}", mirror.service),
                         count as f64 * mirror.share,
                     );
-                    self.serve(
+                    let _ = self.serve(
                         store,
                         controller,
                         &mirror.namespace,
@@ -536,6 +586,7 @@ impl DataPlane {
             );
             write_histogram(&mut out, "http_request_duration_seconds", &l, h);
         }
+        self.mesh.render(&mut out);
         out
     }
 }

@@ -1,12 +1,16 @@
-//! canary-sim: a Kubernetes API subset, a deployment controller and an NGINX data plane over real
-//! HTTP on 127.0.0.1, for testing canary-gate end to end (and for its `demo`).
+//! canary-sim: a Kubernetes API subset, a deployment controller and a data plane (NGINX,
+//! Gateway API, Istio and SMI/Linkerd) over real HTTP on 127.0.0.1, for testing canary-gate end
+//! to end (and for its `demo`).
 //!
 //! ```text
 //!  kube client / kubectl ──HTTP──> server.rs ─> api.rs ─> store.rs (objects, rv, GC, patches)
 //!                                  │ faults, log, auth       └ defaults.rs, discovery.rs
 //!  ticker (every 50 ms) ─> controller.rs (Deployment status, pods, HTTPRoute status)
-//!                          ─> dataplane.rs (traffic) ─> promql.rs (snapshots every second)
-//!  Prometheus ──HTTP──> /metrics (nginx_ingress_controller_*, http_request_duration_seconds)
+//!                          ─> dataplane.rs (Ingress, HTTPRoute traffic) ─> promql.rs (snapshots)
+//!                             └ mesh.rs (VirtualService, TrafficSplit traffic)
+//!  Prometheus ──HTTP──> /metrics (nginx_ingress_controller_*, http_request_duration_seconds,
+//!                                 istio_requests_total, istio_request_duration_milliseconds_*,
+//!                                 response_total, response_latency_ms_*)
 //!  canary-gate ──HTTP──> /_sim/prometheus/api/v1/query (promql.rs: Flagger's built-in queries)
 //! ```
 //!
@@ -24,6 +28,7 @@ pub mod dataplane;
 mod defaults;
 pub mod discovery;
 pub mod faults;
+pub mod mesh;
 pub mod patch;
 pub mod prometheus;
 pub mod promql;

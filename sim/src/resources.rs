@@ -1,7 +1,8 @@
 //! The kinds the simulator serves: group, version, plural, kind, scope and subresources.
 //!
 //! Owns the table that routing, discovery and the OpenAPI documents are built from. Adding a kind
-//! is one line here.
+//! is one line here. A kind served under several versions has one line per version, the first
+//! (the preferred, and the one the store keys by) before the others. Must not hold objects.
 
 /// One served resource type.
 #[derive(Debug, PartialEq, Eq)]
@@ -164,7 +165,60 @@ pub static RESOURCES: &[Resource] = &[
             &[],
         )
     },
+    Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "networking.istio.io",
+            "v1beta1",
+            "virtualservices",
+            "VirtualService",
+            &["vs"],
+        )
+    },
+    Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "networking.istio.io",
+            "v1beta1",
+            "destinationrules",
+            "DestinationRule",
+            &["dr"],
+        )
+    },
+    traffic_split("v1alpha3"),
+    traffic_split("v1alpha2"),
+    traffic_split("v1alpha1"),
 ];
+
+/// The SMI TrafficSplit under one of its served versions.
+const fn traffic_split(version: &'static str) -> Resource {
+    Resource {
+        builtin: false,
+        ..res(
+            "split.smi-spec.io",
+            version,
+            "trafficsplits",
+            "TrafficSplit",
+            &["ts"],
+        )
+    }
+}
+
+/// The entry a kind's objects are kept under: the first served version of its group and kind
+/// (so one object is one object, whichever version wrote or reads it).
+pub fn canonical(res: &Resource) -> &'static Resource {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == res.group && r.kind == res.kind)
+        .unwrap_or(&RESOURCES[0])
+}
+
+/// Whether `res` is the entry its kind's objects are kept under.
+pub fn is_canonical(res: &Resource) -> bool {
+    std::ptr::eq(canonical(res), res)
+}
 
 /// The resource for a URL's group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {

@@ -54,11 +54,22 @@ pub struct Store {
     uids: u64,
 }
 
+/// The index objects of `res` are kept under: one per group and kind, whatever the version.
 fn index_of(res: &Resource) -> usize {
+    let canonical = crate::resources::canonical(res);
     RESOURCES
         .iter()
-        .position(|r| std::ptr::eq(r, res))
+        .position(|r| std::ptr::eq(r, canonical))
         .unwrap_or(0)
+}
+
+/// An object as read through `res`'s version (no conversion: only `apiVersion` changes, as a
+/// CRD with `conversion: None` serves it).
+fn as_version(res: &Resource, mut obj: Value) -> Value {
+    if obj.is_object() {
+        obj["apiVersion"] = json!(res.api_version());
+    }
+    obj
 }
 
 fn rv_of(obj: &Value) -> Option<&str> {
@@ -136,7 +147,7 @@ impl Store {
     pub fn get(&self, res: &Resource, ns: &str, name: &str) -> Result<Value, ApiError> {
         self.objects
             .get(&Self::key(res, ns, name))
-            .cloned()
+            .map(|v| as_version(res, v.clone()))
             .ok_or_else(|| ApiError::not_found(res, name))
     }
 
@@ -154,7 +165,7 @@ impl Store {
             .filter(|(k, _)| k.res == idx && ns.is_none_or(|n| !res.namespaced || k.namespace == n))
             .map(|(_, v)| v)
             .filter(|v| labels.matches_labels(v) && fields.matches_fields(v))
-            .cloned()
+            .map(|v| as_version(res, v.clone()))
             .collect()
     }
 
@@ -392,7 +403,7 @@ impl Store {
                 false => Err(ApiError::not_found(res, name)),
             };
         }
-        let Some(obj) = self.objects.remove(&key) else {
+        let Some(obj) = self.objects.remove(&key).map(|v| as_version(res, v)) else {
             return Err(ApiError::not_found(res, name));
         };
         self.rv += 1;
@@ -456,7 +467,7 @@ impl Store {
         self.objects
             .iter()
             .filter(|(k, _)| k.res == idx)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), as_version(res, v.clone())))
             .collect()
     }
 

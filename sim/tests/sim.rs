@@ -10,5 +10,7 @@ mod client;
 mod controller;
 mod faults;
 mod kubectl;
+mod mesh;
 mod prometheus;
 mod provider;
+mod real_mesh;

@@ -1,7 +1,8 @@
 //! A real control plane on loopback: etcd, kube-apiserver (TLS, a static admin token, RBAC, a
 //! ServiceAccount issuer and key) and kube-controller-manager (deployment, replicaset, daemonset,
 //! garbage collector, namespace and serviceaccount controllers), started from the binaries
-//! `testenv/kube/build` makes, with the Gateway API and Flagger CRDs installed and one Node
+//! `testenv/kube/build` makes, with the Gateway API, Flagger, Istio (VirtualService,
+//! DestinationRule) and SMI (TrafficSplit) CRDs installed and one Node
 //! (no kubelet) for DaemonSets. Stops every process and
 //! removes its directory on drop. Must not serve traffic or mark pods ready (the front does).
 
@@ -15,6 +16,8 @@ use std::time::Duration;
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Port collisions ("address already in use") are retried with new ports this many times.
 const ATTEMPTS: u32 = 3;
+/// The CRD sets under the components' `crds/` (see `testenv/kube/crds`), installed in order.
+const CRD_SETS: [&str; 4] = ["gateway-api", "flagger", "istio", "smi"];
 /// The controllers a cluster needs for what the tests do.
 const CONTROLLERS: &str = "deployment-controller,replicaset-controller,daemonset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller";
 
@@ -335,7 +338,7 @@ impl RealCluster {
                 )),
             }
         };
-        for set in ["gateway-api", "flagger"] {
+        for set in CRD_SETS {
             let dir = crds.join(set).display().to_string();
             kubectl(&["apply", "--server-side", "-f", &dir])?;
             kubectl(&[

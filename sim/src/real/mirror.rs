@@ -13,9 +13,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The namespaced kinds (a kind the cluster does not serve is retried quietly).
+/// The namespaced kinds, each under one version only (the store keeps one object per group,
+/// kind, namespace and name; a kind the cluster does not serve is retried quietly).
 fn mirrored(res: &Resource) -> bool {
-    res.namespaced
+    res.namespaced && crate::resources::is_canonical(res)
 }
 
 fn collection(res: &Resource, ns: &str) -> String {
