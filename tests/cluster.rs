@@ -251,6 +251,13 @@ impl Cluster {
             .map(|e| format!("{} {}", e.method, e.path))
             .collect()
     }
+
+    /// [`Cluster::writes`] other than the run lock's.
+    pub fn writes_but_the_lock(&self) -> Vec<String> {
+        let mut w = self.writes();
+        w.retain(|w| !w.contains("/leases"));
+        w
+    }
 }
 
 /// The lab most rollout tests start from: a cluster with the fixture app and one spec file.

@@ -522,11 +522,7 @@ fn a_route_canary_gate_does_not_own_is_refused_and_left_as_it_was() {
         before["spec"],
         "their route is untouched"
     );
-    let writes: Vec<String> = c
-        .writes()
-        .into_iter()
-        .filter(|w| !w.contains("/leases"))
-        .collect();
+    let writes = c.writes_but_the_lock();
     assert!(
         writes.is_empty(),
         "nothing written but the run lock: {writes:?}"

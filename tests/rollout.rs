@@ -570,11 +570,7 @@ fn a_suspended_canary_is_neither_reconciled_nor_moved() {
             r.stdout
         );
     }
-    let writes: Vec<String> =
-        e.c.writes()
-            .into_iter()
-            .filter(|w| !w.contains("/leases"))
-            .collect();
+    let writes = e.c.writes_but_the_lock();
     assert!(
         writes.is_empty(),
         "nothing but the lock is written: {writes:?}"

@@ -18,7 +18,9 @@
 //!   route carries as many connections per second, split the same way, counted as successes with
 //!   `response_code="0"` and `request_protocol="tcp"` (no HTTP, so the pods' HTTP series skip them).
 //! - TrafficSplit: requests to the apex split across `spec.backends[].service` by `weight` (an
-//!   integer, or a Kubernetes quantity string such as `"90"` or `"500m"` as v1alpha1 writes it).
+//!   integer, or a Kubernetes quantity string such as `"90"` or `"500m"` as v1alpha1 writes it),
+//!   counted as Linkerd counts them, or as Istio does when the split carries
+//!   `canary-gate.dev/sim-mesh: istio` (SMI served by Istio's adapter).
 //!
 //! Counts are whole requests with fractions carried between ticks, so they are exact. A
 //! destination without ready endpoints answers 503: Istio reports it from the source side
@@ -34,6 +36,9 @@ use crate::store::Store;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+/// TrafficSplit: the mesh that serves it, whose series count its traffic (`istio`; else Linkerd).
+pub const MESH_ANNOTATION: &str = "canary-gate.dev/sim-mesh";
 
 /// Istio's default bucket bounds (milliseconds) for `istio_request_duration_milliseconds`.
 pub const ISTIO_BUCKETS_MS: [f64; 19] = [
@@ -358,14 +363,11 @@ impl DataPlane {
         let (ns, name) = (meta(split, "namespace"), meta(split, "name"));
         let n = self.take(format!("ts/{ns}/{name}"), amount);
         let key = format!("ts/{ns}/{name}");
-        self.split(
-            store,
-            controller,
-            &key,
-            &backends(split, &ns),
-            n,
-            Mesh::Linkerd,
-        );
+        let mesh = match annotation(split, MESH_ANNOTATION) {
+            Some("istio") => Mesh::Istio,
+            _ => Mesh::Linkerd,
+        };
+        self.split(store, controller, &key, &backends(split, &ns), n, mesh);
     }
 
     /// Splits `n` requests across `dests` by weight.

@@ -140,6 +140,18 @@ pub static RESOURCES: &[Resource] = &[
             &[],
         )
     },
+    // The same HTTPRoutes under v1beta1 (`gatewayapi:v1beta1`), kept under v1.
+    Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "gateway.networking.k8s.io",
+            "v1beta1",
+            "httproutes",
+            "HTTPRoute",
+            &[],
+        )
+    },
     Resource {
         status: true,
         builtin: false,
