@@ -78,6 +78,16 @@ fn run_walks_the_weights_then_promotes() {
     );
     assert_eq!(e.state()["phase"], "Succeeded");
     assert!(r.stdout.contains("Promotion completed!"), "{}", r.stdout);
+    // Promotion replaces the primary's annotations with those --include-label-prefix admits
+    // (none here), as Flagger's does; the target's `app.kubernetes.io/instance` was copied at
+    // creation only (found by running Flagger side by side).
+    let primary = e.c.get("apps/v1", "Deployment", "podinfo-primary");
+    let annotations = primary["metadata"]["annotations"].as_object().unwrap();
+    assert_eq!(
+        annotations.keys().collect::<Vec<_>>(),
+        ["canary-gate.dev/canary"],
+        "{annotations:?}"
+    );
     let weights: Vec<u64> = e.state()["history"]
         .as_array()
         .unwrap()

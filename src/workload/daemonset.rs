@@ -235,6 +235,9 @@ impl Workload for DaemonSetWorkload<'_> {
         let target = self.read_target(read).await?;
         let tracked = self.track(read, &target).await?;
         let mut want = self.render_primary(&target, &tracked, id.unwrap_or_default());
+        let meta = &target.ds.metadata;
+        want.metadata.annotations =
+            Some(primary::promoted_annotations(meta, self.opts, self.owner));
         if id.is_none()
             && let Some(live) = get::<DaemonSet>(read, self.primary()).await?
         {

@@ -253,7 +253,10 @@ impl Workload for DeploymentWorkload<'_> {
     ) -> Result<Vec<Desired<'_>>, Error> {
         let target = self.read_target(read).await?;
         let tracked = self.track(read, &target).await?;
-        let want = self.render_primary(&target, &tracked, id.unwrap_or_default());
+        let mut want = self.render_primary(&target, &tracked, id.unwrap_or_default());
+        let meta = &target.deployment.metadata;
+        want.metadata.annotations =
+            Some(primary::promoted_annotations(meta, self.opts, self.owner));
         let mut out = tracked.copies(self.opts, self.owner);
         out.push(self.promoted(want, id.is_none()));
         Ok(out)

@@ -88,6 +88,25 @@ pub fn parts(
     }
 }
 
+/// The annotations a primary takes from its target at promotion, as Flagger's controllers
+/// replace them: only those `--include-label-prefix` admits (none by default), plus ours. At
+/// creation the primary gets all of them ([`parts`]); a promotion then narrows them.
+pub fn promoted_annotations(
+    target: &ObjectMeta,
+    opts: &Options,
+    owner: &str,
+) -> BTreeMap<String, String> {
+    let mut out = include_by_prefix(
+        &target.annotations.clone().unwrap_or_default(),
+        &opts.include_label_prefixes,
+    );
+    for k in NOT_COPIED {
+        out.remove(*k);
+    }
+    out.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
+    out
+}
+
 /// The primary Deployment for `target`, whose selector label is `key: value`.
 pub fn render(
     target: &Deployment,

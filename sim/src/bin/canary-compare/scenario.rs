@@ -1,0 +1,208 @@
+//! The scenarios both drivers run: one Canary spec each (the same text for Flagger's Canary
+//! object and canary-gate's spec file; only the metrics server and the webhook stand-in's address
+//! differ), the release that starts it and the verdict Flagger's own e2e tests expect. Must not
+//! start anything.
+
+/// One scenario.
+pub struct Scenario {
+    /// Short name (the table's first column).
+    pub name: &'static str,
+    /// The Canary, with `METRICS` and `HOOKS` in place of the two addresses.
+    pub spec: &'static str,
+    /// The release's podinfo tag and pod error rate.
+    pub release: (&'static str, &'static str),
+    /// The verdict expected of both.
+    pub expect: Verdict,
+    /// Objects the scenario needs besides the app (a Gateway).
+    pub extra: &'static str,
+}
+
+/// How a rollout ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Promoted.
+    Succeeded,
+    /// Rolled back.
+    Failed,
+    /// Neither within the time allowed.
+    Unfinished,
+}
+
+impl Verdict {
+    /// As the table shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Succeeded => "promoted",
+            Verdict::Failed => "rolled back",
+            Verdict::Unfinished => "unfinished",
+        }
+    }
+}
+
+const NGINX: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: nginx
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
+  progressDeadlineSeconds: 120
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+";
+
+const NGINX_AB: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: nginx
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
+  progressDeadlineSeconds: 120
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 10s
+    threshold: 2
+    iterations: 3
+    match:
+      - headers:
+          x-canary: {exact: insider}
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+";
+
+const BLUE_GREEN: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: kubernetes
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 120
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 10s
+    threshold: 2
+    iterations: 3
+    webhooks:
+      - {name: smoke, type: rollout, url: HOOKS/rollout, timeout: 5s}
+";
+
+const GATEWAY: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: gatewayapi:v1
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 120
+  service:
+    port: 80
+    targetPort: 9898
+    gatewayRefs:
+      - {name: public, namespace: test}
+    hosts: [app.example.com]
+    apex:
+      annotations: {canary-gate.dev/sim-rps: \"100\"}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+";
+
+const HOOKS: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: nginx
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
+  progressDeadlineSeconds: 120
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 30
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+    webhooks:
+      - {name: pre, type: pre-rollout, url: HOOKS/pre-rollout, timeout: 5s}
+      - {name: load, type: rollout, url: HOOKS/rollout, timeout: 5s}
+      - {name: confirm, type: confirm-promotion, url: HOOKS/confirm-promotion, timeout: 5s}
+";
+
+const GATEWAY_OBJECT: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: public, namespace: test}
+spec:
+  gatewayClassName: sim
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+";
+
+/// Every scenario, in the table's order.
+pub fn all() -> Vec<Scenario> {
+    let s = |name, spec, release, expect, extra| Scenario {
+        name,
+        spec,
+        release,
+        expect,
+        extra,
+    };
+    vec![
+        s(
+            "nginx canary, healthy",
+            NGINX,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            "",
+        ),
+        s(
+            "nginx canary, faulty",
+            NGINX,
+            ("6.7.2", "0.5"),
+            Verdict::Failed,
+            "",
+        ),
+        s(
+            "nginx A/B by header",
+            NGINX_AB,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            "",
+        ),
+        s(
+            "kubernetes blue/green",
+            BLUE_GREEN,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            "",
+        ),
+        s(
+            "gatewayapi:v1 canary",
+            GATEWAY,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            GATEWAY_OBJECT,
+        ),
+        s(
+            "nginx with webhooks",
+            HOOKS,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            "",
+        ),
+    ]
+}
