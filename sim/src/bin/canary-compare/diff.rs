@@ -62,6 +62,7 @@ pub fn snapshot(lane: &Lane<'_>) -> BTreeMap<String, String> {
                 continue;
             }
             normalise(&mut obj);
+            rename_namespace(&mut obj, &lane.ns);
             flatten(&format!("{}/{name}", kind.to_lowercase()), &obj, &mut out);
         }
     }
@@ -82,6 +83,17 @@ fn normalise(obj: &mut Value) {
         }
     }
     strip_documented(obj);
+}
+
+/// Every string naming the lane's own namespace (a parentRef's, say) reads `test`, the
+/// namespace both specs were written for.
+fn rename_namespace(v: &mut Value, ns: &str) {
+    match v {
+        Value::String(s) if s == ns => *s = "test".into(),
+        Value::Object(m) => m.values_mut().for_each(|c| rename_namespace(c, ns)),
+        Value::Array(a) => a.iter_mut().for_each(|c| rename_namespace(c, ns)),
+        _ => {}
+    }
 }
 
 /// Removes the documented keys from every `labels` and `annotations` map.
@@ -122,6 +134,30 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
             out.insert(prefix.to_string(), other.to_string());
         }
     }
+}
+
+/// Differences the README's "Differences from Flagger" table explains: (the line's start, the
+/// path's end, the row that explains it).
+const EXPLAINED: &[(&str, &str, &str)] = &[
+    (
+        "- httproute/",
+        ".metadata.labels.app",
+        "Flagger's route takes the apex Service's selector label when service.apex is set (README: the aliasing row)",
+    ),
+    (
+        "- virtualservice/",
+        ".metadata.labels.app",
+        "Flagger's route takes the apex Service's selector label when service.apex is set (README: the aliasing row)",
+    ),
+];
+
+/// Why a diff line is a documented difference, if it is one.
+pub fn explained(line: &str) -> Option<&'static str> {
+    let path = line.split(" = ").next().unwrap_or(line);
+    EXPLAINED
+        .iter()
+        .find(|(start, end, _)| path.starts_with(start) && path.ends_with(end))
+        .map(|(_, _, why)| *why)
 }
 
 /// The lines where the two snapshots differ: `- path = v` only Flagger's, `+ path = v` only

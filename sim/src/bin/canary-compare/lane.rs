@@ -103,14 +103,20 @@ impl<'a> Lane<'a> {
             .map_err(|e| format!("releasing {tag}: {e:?}"))
     }
 
-    /// The canary's weight on the route (`None` where the provider has no route).
+    /// The canary's weight on the route (`None` where the provider has no route); 100 while an
+    /// A/B header rule sends matching requests to the canary.
     pub fn route_weight(&self) -> Option<u32> {
         let ns = &self.ns;
         if let Some(ing) = self
             .sim
             .get("networking.k8s.io/v1", "Ingress", ns, "podinfo-canary")
         {
-            let w = &ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"];
+            let a = &ing["metadata"]["annotations"];
+            // A/B: the canary takes every request carrying the header while it is set.
+            if a["nginx.ingress.kubernetes.io/canary-by-header"].is_string() {
+                return Some(100);
+            }
+            let w = &a["nginx.ingress.kubernetes.io/canary-weight"];
             return w.as_str().and_then(|w| w.parse().ok());
         }
         let route = self

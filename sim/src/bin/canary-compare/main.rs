@@ -2,8 +2,9 @@
 //! real cluster, side by side, and a table of what each did. Each scenario gets two namespaces
 //! of the cluster (each with the app, its own Prometheus and webhook stand-in): Flagger watches
 //! one with the scenario as a Canary object, canary-gate drives the other from the same spec as
-//! a file. Prints a Markdown table, then each scenario's object diff
-//! and webhook calls; exits 1 when a verdict differs from the expected one.
+//! a file. Prints a Markdown table, then each scenario's object diff and webhook calls; exits 1
+//! when a verdict differs from the expected one or an object differs in a way the README does
+//! not explain (a finding).
 //!
 //! Usage: `canary-compare --flagger <bin> --canary-gate <bin> [--only <text>] [--parallel N]`
 //! (`CANARY_KUBE_DIR` names the Kubernetes components, as for `canary-sim serve`).
@@ -116,9 +117,10 @@ fn compare(a: &Args) -> Result<bool, String> {
     }
     print(&outcomes, started.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(outcomes
-        .iter()
-        .all(|o| o.flagger.verdict == Some(o.expect) && o.gate.verdict == Some(o.expect)))
+    Ok(outcomes.iter().all(|o| {
+        let verdicts = o.flagger.verdict == Some(o.expect) && o.gate.verdict == Some(o.expect);
+        verdicts && o.diff.iter().all(|l| diff::explained(l).is_some())
+    }))
 }
 
 /// One scenario: both lanes set up, both drivers initialized, released together, compared.
@@ -181,6 +183,15 @@ fn weights(o: &Observed) -> String {
         .join("→")
 }
 
+fn unexplained(o: &Outcome) -> String {
+    let open = o
+        .diff
+        .iter()
+        .filter(|l| diff::explained(l).is_none())
+        .count();
+    format!("{} ({open})", o.diff.len())
+}
+
 fn print(outcomes: &[Outcome], took: std::time::Duration) {
     println!(
         "| scenario | verdict (Flagger / canary-gate) | weights on the route: Flagger | canary-gate | time to promote, s | first failed check → weight 0, s (ratio) | API requests per tick (ratio) | API requests in all | peak memory, MiB (ratio) | metric queries per tick | objects differing |"
@@ -211,7 +222,7 @@ fn print(outcomes: &[Outcome], took: std::time::Duration) {
             ratio(Some(f.peak_mib), Some(g.peak_mib)),
             f.queries_per_tick,
             g.queries_per_tick,
-            o.diff.len(),
+            unexplained(o),
         );
     }
     for o in outcomes {
@@ -227,7 +238,12 @@ fn print(outcomes: &[Outcome], took: std::time::Duration) {
             true => println!("objects: no difference after normalisation"),
             false => {
                 println!("objects (- Flagger only, + canary-gate only):\n```");
-                o.diff.iter().for_each(|l| println!("{l}"));
+                for l in &o.diff {
+                    match diff::explained(l) {
+                        Some(why) => println!("{l}    # explained: {why}"),
+                        None => println!("{l}"),
+                    }
+                }
                 println!("```");
             }
         }
