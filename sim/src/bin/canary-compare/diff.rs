@@ -177,3 +177,51 @@ pub fn diff(flagger: &BTreeMap<String, String>, gate: &BTreeMap<String, String>)
     out.sort_by(|a, b| a[2..].cmp(&b[2..]));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flat(mut obj: Value, ns: &str) -> BTreeMap<String, String> {
+        normalise(&mut obj);
+        rename_namespace(&mut obj, ns);
+        let mut out = BTreeMap::new();
+        flatten("deployment/podinfo-primary", &obj, &mut out);
+        out
+    }
+
+    #[test]
+    fn documented_and_assigned_fields_are_not_findings_but_anything_else_is() {
+        let flagger = json!({"metadata": {"name": "podinfo-primary", "namespace": "flagger-0",
+            "uid": "a", "resourceVersion": "1", "ownerReferences": [{"kind": "Canary"}],
+            "annotations": {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"},
+            "labels": {"app": "podinfo-primary"}},
+            "spec": {"template": {"metadata": {"annotations": {"flagger-id": "x"}}},
+                     "ref": "flagger-0", "replicas": 2},
+            "status": {"replicas": 2}});
+        let gate = json!({"metadata": {"name": "podinfo-primary", "namespace": "gate-0",
+            "uid": "b", "resourceVersion": "7",
+            "annotations": {"canary-gate.dev/canary": "gate-0/podinfo"},
+            "labels": {"app": "podinfo-primary", "app.kubernetes.io/managed-by": "canary-gate"}},
+            "spec": {"template": {"metadata": {"annotations": {"canary-gate.dev/id": "y"}}},
+                     "ref": "gate-0", "replicas": 3}});
+        let lines = diff(&flat(flagger, "flagger-0"), &flat(gate, "gate-0"));
+        assert_eq!(
+            lines,
+            [
+                "- deployment/podinfo-primary.spec.replicas = 2",
+                "+ deployment/podinfo-primary.spec.replicas = 3",
+            ],
+            "only the replicas differ once normalised"
+        );
+        assert!(lines.iter().all(|l| explained(l).is_none()));
+    }
+
+    #[test]
+    fn the_routes_apex_label_is_explained_only_on_flaggers_side() {
+        assert!(explained("- httproute/podinfo.metadata.labels.app = \"podinfo\"").is_some());
+        assert!(explained("+ httproute/podinfo.metadata.labels.app = \"podinfo\"").is_none());
+        assert!(explained("- httproute/podinfo.spec.rules[0] = 1").is_none());
+    }
+}
