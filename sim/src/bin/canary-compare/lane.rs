@@ -119,6 +119,28 @@ impl<'a> Lane<'a> {
             let w = &a["nginx.ingress.kubernetes.io/canary-weight"];
             return w.as_str().and_then(|w| w.parse().ok());
         }
+        if let Some(vs) = self.sim.get(
+            "networking.istio.io/v1beta1",
+            "VirtualService",
+            ns,
+            "podinfo",
+        ) {
+            return mesh_weight(&vs["spec"]["http"], "route", |d| &d["destination"]["host"]);
+        }
+        if let Some(ts) = self
+            .sim
+            .get("split.smi-spec.io/v1alpha1", "TrafficSplit", ns, "podinfo")
+        {
+            let canary = ts["spec"]["backends"]
+                .as_array()?
+                .iter()
+                .find(|b| b["service"] == "podinfo-canary")?;
+            let w = &canary["weight"];
+            return w
+                .as_u64()
+                .or_else(|| w.as_str()?.parse().ok())
+                .map(|w| w as u32);
+        }
         let route = self
             .sim
             .get("gateway.networking.k8s.io/v1", "HTTPRoute", ns, "podinfo")?;
@@ -158,6 +180,19 @@ impl<'a> Lane<'a> {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     }
+}
+
+/// The canary's weight in the last of `routes` whose `list` has the canary as a destination (how
+/// Flagger reads a VirtualService).
+fn mesh_weight(routes: &Value, list: &str, host: impl Fn(&Value) -> &Value) -> Option<u32> {
+    routes
+        .as_array()?
+        .iter()
+        .filter_map(|r| r[list].as_array())
+        .rev()
+        .find_map(|dests| dests.iter().find(|d| host(d) == "podinfo-canary"))
+        .and_then(|d| d["weight"].as_u64())
+        .map(|w| w as u32)
 }
 
 /// A process's peak resident memory so far (`VmHWM`), in KiB.

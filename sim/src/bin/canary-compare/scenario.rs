@@ -144,6 +144,47 @@ spec:
       - {name: confirm, type: confirm-promotion, url: HOOKS/confirm-promotion, timeout: 5s}
 ";
 
+const ISTIO: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: istio
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 120
+  service:
+    port: 80
+    targetPort: 9898
+    timeout: 30s
+    retries: {attempts: 3, perTryTimeout: 1s}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}
+";
+
+const LINKERD: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: linkerd
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 120
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+";
+
 const GATEWAY_OBJECT: &str = "apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: public, namespace: test}
@@ -200,6 +241,27 @@ pub fn all() -> Vec<Scenario> {
         s(
             "nginx with webhooks",
             HOOKS,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            "",
+        ),
+        s(
+            "istio canary, healthy",
+            ISTIO,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            "",
+        ),
+        s(
+            "istio canary, faulty",
+            ISTIO,
+            ("6.7.2", "0.5"),
+            Verdict::Failed,
+            "",
+        ),
+        s(
+            "linkerd canary, healthy",
+            LINKERD,
             ("6.7.1", "0"),
             Verdict::Succeeded,
             "",
