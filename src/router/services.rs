@@ -165,11 +165,7 @@ fn sorted_ports(ports: &[ServicePort]) -> Vec<ServicePort> {
 
 /// Whether a Service carries canary-gate's ownership annotation for this canary.
 pub fn owned(svc: &Service, owner: &str) -> bool {
-    svc.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(OWNER_ANNOTATION))
-        .is_some_and(|v| v == owner)
+    super::owned::owned_by(&svc.metadata, owner)
 }
 
 /// `reconcileService` for an existing Service: ports (keeping NodePorts, compared as a set) and

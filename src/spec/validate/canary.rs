@@ -608,7 +608,6 @@ fn metadata(m: Option<&wire::CustomMetadata>) -> Metadata {
     .unwrap_or_default()
 }
 
-/// Routing options that the chosen provider does not read (Flagger ignores them too; we say so).
 /// Flagger refuses a delegate VirtualService with hosts or gateways (a delegate has neither).
 fn delegation(cx: &mut Ctx<'_>, path: &FieldPath, s: &wire::ServiceSpec, p: Provider) {
     let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
@@ -620,6 +619,7 @@ fn delegation(cx: &mut Ctx<'_>, path: &FieldPath, s: &wire::ServiceSpec, p: Prov
     }
 }
 
+/// Routing options that the chosen provider does not read (Flagger ignores them too; we say so).
 fn routing_option_warnings(cx: &mut Ctx<'_>, path: &FieldPath, s: &wire::ServiceSpec, p: Provider) {
     let present: [(&str, bool); 15] = [
         ("gatewayRefs", s.gateway_refs.is_some()),
