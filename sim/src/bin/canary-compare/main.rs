@@ -194,7 +194,7 @@ fn unexplained(o: &Outcome) -> String {
 
 fn print(outcomes: &[Outcome], took: std::time::Duration) {
     println!(
-        "| scenario | verdict (Flagger / canary-gate) | weights on the route: Flagger | canary-gate | time to promote, s | first failed check → weight 0, s (ratio) | API requests per tick (ratio) | API requests in all | peak memory, MiB (ratio) | metric queries per tick | objects differing |"
+        "| scenario | verdict (Flagger / canary-gate) | weights on the route: Flagger | canary-gate | time to promote, s | first failed check → weight 0, s (ratio) | API requests per tick (ratio) | API requests in all | peak memory, MiB (ratio) | metric queries per tick | object diff lines (unexplained) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for o in outcomes {
