@@ -9,6 +9,7 @@ use super::{TrafficRouter, owned};
 use crate::error::Error;
 use crate::k8s::desired::{Desired, InitStep, Read};
 use crate::rollout::{Plan, Routes, Strategy};
+use crate::router::gateway_api::render::cookie_for;
 use crate::spec::model::Metadata;
 use kube::api::{ApiResource, DynamicObject};
 use render::MeshInput;
@@ -161,7 +162,7 @@ impl TrafficRouter for Istio<'_> {
             .affinity
             .zip(revision)
             .filter(|_| split.canary > 0)
-            .map(|(a, revision)| render::cookie(a, revision));
+            .map(|(a, revision)| cookie_for(a, revision));
         let api = owned::api(client, self.namespace, &virtual_service());
         let object = format!("virtualservice/{}", input.name);
         let what = format!(

@@ -4,7 +4,7 @@
 //! caller reads and writes the objects.
 
 use crate::rollout::Routes;
-use crate::router::gateway_api::render::{cookie_for, duration, set_cookie};
+use crate::router::gateway_api::render::{duration, set_cookie};
 use crate::spec::model::{CorsPolicy, Headers, HttpMatch, Rewrite, SessionAffinity};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -302,11 +302,6 @@ fn sticky(
         weighted[0]["headers"] = set_cookie_header(set_cookie(&pc, a, age));
     }
     routes
-}
-
-/// The sticky cookie for `revision` while the canary takes traffic.
-pub fn cookie(a: &SessionAffinity, revision: &str) -> String {
-    cookie_for(a, revision)
 }
 
 fn weight_of(route: &Value, host: &str) -> Option<u32> {

@@ -125,7 +125,7 @@ impl<'a> Lane<'a> {
             ns,
             "podinfo",
         ) {
-            return mesh_weight(&vs["spec"]["http"], "route", |d| &d["destination"]["host"]);
+            return mesh_weight(&vs["spec"]["http"]);
         }
         if let Some(ts) = self
             .sim
@@ -182,15 +182,19 @@ impl<'a> Lane<'a> {
     }
 }
 
-/// The canary's weight in the last of `routes` whose `list` has the canary as a destination (how
-/// Flagger reads a VirtualService).
-fn mesh_weight(routes: &Value, list: &str, host: impl Fn(&Value) -> &Value) -> Option<u32> {
+/// The canary's weight in the last HTTP route that has the canary as a destination (how Flagger
+/// reads a VirtualService).
+fn mesh_weight(routes: &Value) -> Option<u32> {
     routes
         .as_array()?
         .iter()
-        .filter_map(|r| r[list].as_array())
+        .filter_map(|r| r["route"].as_array())
         .rev()
-        .find_map(|dests| dests.iter().find(|d| host(d) == "podinfo-canary"))
+        .find_map(|dests| {
+            dests
+                .iter()
+                .find(|d| d["destination"]["host"] == "podinfo-canary")
+        })
         .and_then(|d| d["weight"].as_u64())
         .map(|w| w as u32)
 }
