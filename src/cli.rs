@@ -23,6 +23,9 @@ pub struct Cli {
     /// Action inputs (each also read from INPUT_<NAME>).
     #[command(flatten)]
     pub inputs: Inputs,
+    /// Cloud identity inputs.
+    #[command(flatten)]
+    pub cloud: CloudInputs,
     /// Output and logging.
     #[command(flatten)]
     pub global: Global,
@@ -304,6 +307,89 @@ pub struct Inputs {
         ignore_case = true
     )]
     pub log_level: Option<LogLevel>,
+}
+
+/// How to reach managed clusters and metrics with a cloud identity (EKS, GKE, AKS), in process.
+#[derive(Debug, Args)]
+pub struct CloudInputs {
+    /// A kubeconfig exec plugin canary-gate knows (aws eks get-token, aws-iam-authenticator,
+    /// gke-gcloud-auth-plugin, kubelogin): `native` serves it in process (the default), `plugin`
+    /// runs it when it is on PATH.
+    #[arg(
+        long = "cloud-auth",
+        global = true,
+        env = "INPUT_CLOUD-AUTH",
+        value_enum,
+        ignore_case = true
+    )]
+    pub cloud_auth: Option<CloudAuth>,
+    /// AWS role to assume with the job's OIDC token (needs `permissions: id-token: write`).
+    #[arg(
+        long = "aws-role-arn",
+        global = true,
+        env = "INPUT_AWS-ROLE-ARN",
+        value_name = "ARN"
+    )]
+    pub aws_role_arn: Option<String>,
+    /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION).
+    #[arg(
+        long = "aws-region",
+        global = true,
+        env = "INPUT_AWS-REGION",
+        value_name = "REGION"
+    )]
+    pub aws_region: Option<String>,
+    /// EKS cluster to reach without a kubeconfig: its endpoint and CA from DescribeCluster.
+    #[arg(
+        long = "eks-cluster",
+        global = true,
+        env = "INPUT_EKS-CLUSTER",
+        value_name = "NAME"
+    )]
+    pub eks_cluster: Option<String>,
+    /// Google workload identity provider the job's OIDC token is exchanged with
+    /// (projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER).
+    #[arg(
+        long = "gcp-workload-identity-provider",
+        global = true,
+        env = "INPUT_GCP-WORKLOAD-IDENTITY-PROVIDER",
+        value_name = "NAME"
+    )]
+    pub gcp_workload_identity_provider: Option<String>,
+    /// Google service account to impersonate with it.
+    #[arg(
+        long = "gcp-service-account",
+        global = true,
+        env = "INPUT_GCP-SERVICE-ACCOUNT",
+        value_name = "EMAIL"
+    )]
+    pub gcp_service_account: Option<String>,
+    /// Microsoft Entra application (client) id of the federated credential (default:
+    /// AZURE_CLIENT_ID).
+    #[arg(
+        long = "azure-client-id",
+        global = true,
+        env = "INPUT_AZURE-CLIENT-ID",
+        value_name = "ID"
+    )]
+    pub azure_client_id: Option<String>,
+    /// Microsoft Entra tenant id (default: the kubeconfig's, AZURE_TENANT_ID).
+    #[arg(
+        long = "azure-tenant-id",
+        global = true,
+        env = "INPUT_AZURE-TENANT-ID",
+        value_name = "ID"
+    )]
+    pub azure_tenant_id: Option<String>,
+}
+
+/// Who serves a recognised kubeconfig exec plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloudAuth {
+    /// canary-gate, in process.
+    Native,
+    /// The plugin itself when it is on PATH (canary-gate otherwise).
+    Plugin,
 }
 
 /// Output and logging flags.

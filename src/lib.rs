@@ -19,6 +19,7 @@
 //! thin adapters over it.
 
 pub mod cli;
+pub mod cloud;
 pub mod commands;
 pub mod driver;
 pub mod error;

@@ -125,6 +125,8 @@ pub struct Settings {
     pub github_token: Option<Secret>,
     /// Kubeconfig path or content, as given.
     pub kubeconfig: Option<Secret>,
+    /// Cloud identity inputs.
+    pub cloud: crate::cloud::CloudSettings,
     /// Manifests to apply before the rollout (`apply` input).
     pub apply: Vec<String>,
     /// `CONTAINER=IMAGE` pairs to set on the target first (`image` input).
@@ -159,6 +161,7 @@ impl Settings {
             return Err(Error::Invalid("no command given".into()));
         };
         let inputs = cli.inputs;
+        let cloud = cloud_inputs(cli.cloud);
         let workspace = github.workspace.clone();
         let resolve = |shown: &str| resolve_path(shown, workspace.as_deref());
         let canary = inputs
@@ -200,6 +203,7 @@ impl Settings {
             metrics_server,
             github_token: non_empty(inputs.github_token).map(Secret),
             kubeconfig,
+            cloud,
             timeout,
             log: LogSettings {
                 level,
@@ -306,6 +310,20 @@ fn fail_fast_input(v: Option<String>) -> Result<bool, Error> {
         Some(v) => Err(Error::Invalid(format!(
             "input fail-fast: {v:?} is not true or false"
         ))),
+    }
+}
+
+/// The cloud identity inputs, trimmed.
+fn cloud_inputs(c: crate::cli::CloudInputs) -> crate::cloud::CloudSettings {
+    crate::cloud::CloudSettings {
+        prefer_plugin: c.cloud_auth == Some(crate::cli::CloudAuth::Plugin),
+        aws_role_arn: non_empty(c.aws_role_arn),
+        aws_region: non_empty(c.aws_region),
+        eks_cluster: non_empty(c.eks_cluster),
+        gcp_workload_identity_provider: non_empty(c.gcp_workload_identity_provider),
+        gcp_service_account: non_empty(c.gcp_service_account),
+        azure_client_id: non_empty(c.azure_client_id),
+        azure_tenant_id: non_empty(c.azure_tenant_id),
     }
 }
 

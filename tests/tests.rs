@@ -36,5 +36,6 @@ mod rollout;
 mod scenarios;
 mod secrets;
 mod service_target;
+mod sigv4;
 mod support;
 mod validate;

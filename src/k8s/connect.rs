@@ -6,6 +6,8 @@
 //! `~/.kube/config`. Input content is parsed in memory and never written to disk. Must not decide
 //! anything about canaries.
 
+use super::managed;
+use crate::cloud::{Cloud, Env, Provider};
 use crate::error::Error;
 use crate::settings::Settings;
 use base64::Engine;
@@ -33,6 +35,8 @@ pub enum Source {
     File(PathBuf),
     /// The pod's service account.
     InCluster,
+    /// No kubeconfig: the `eks-cluster` input, reached through DescribeCluster.
+    Eks(String),
 }
 
 /// Keys whose values are credentials, wherever they appear in a kubeconfig.
@@ -92,6 +96,9 @@ pub fn source(settings: &Settings) -> Result<Source, Error> {
             }
         )));
     }
+    if let Some(cluster) = &settings.cloud.eks_cluster {
+        return Ok(Source::Eks(cluster.clone()));
+    }
     if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
         return Ok(Source::InCluster);
     }
@@ -132,108 +139,62 @@ pub fn secret_values(text: &str) -> Vec<String> {
     out
 }
 
-/// The exec plugin the context's user needs, when it is not on PATH.
-fn missing_exec_plugin(kc: &Value, context: Option<&str>) -> Option<(String, String)> {
-    let ctx_name = context
-        .map(str::to_string)
-        .or_else(|| kc["current-context"].as_str().map(str::to_string))?;
+/// The context's user entry (`{name, user}`).
+pub(super) fn context_user<'a>(kc: &'a Value, context: Option<&str>) -> Option<&'a Value> {
+    let ctx_name = context.or_else(|| kc["current-context"].as_str())?;
     let ctx = kc["contexts"]
         .as_array()?
         .iter()
-        .find(|c| c["name"] == ctx_name.as_str())?;
+        .find(|c| c["name"] == ctx_name)?;
     let user_name = ctx["context"]["user"].as_str()?;
-    let user = kc["users"]
+    kc["users"]
         .as_array()?
         .iter()
-        .find(|u| u["name"] == user_name)?;
+        .find(|u| u["name"] == user_name)
+}
+
+/// Whether a command is on PATH (or, with a slash, is a file).
+pub(super) fn on_path(command: &str) -> bool {
+    if command.contains('/') {
+        return Path::new(command).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|dir| dir.join(command).is_file()))
+        .unwrap_or(false)
+}
+
+/// The exec plugin the context's user needs, when it is not on PATH.
+fn missing_exec_plugin(kc: &Value, context: Option<&str>) -> Option<(String, String)> {
+    let user = context_user(kc, context)?;
     let command = user["user"]["exec"]["command"].as_str()?;
-    let found = if command.contains('/') {
-        Path::new(command).is_file()
-    } else {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|dir| dir.join(command).is_file()))
-            .unwrap_or(false)
-    };
-    (!found).then(|| (user_name.to_string(), command.to_string()))
+    let name = user["name"].as_str().unwrap_or_default();
+    (!on_path(command)).then(|| (name.to_string(), command.to_string()))
 }
 
 /// Builds the client and checks that the API answers.
 pub async fn connect(settings: &Settings, context: Option<&str>) -> Result<Connection, Error> {
     let source = source(settings)?;
-    let options = KubeConfigOptions {
-        context: context.map(str::to_string),
-        ..KubeConfigOptions::default()
-    };
-    let config = match &source {
-        Source::InCluster => kube::Config::incluster()
-            .map_err(|e| Error::Invalid(format!("in-cluster configuration: {e}")))?,
-        Source::Input(text) => {
-            from_text(
-                settings,
-                text,
-                "the kubeconfig input",
-                true,
-                context,
-                &options,
-            )
-            .await?
-        }
-        Source::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::ReadInput {
-                path: path.display().to_string(),
-                source: e,
-            })?;
-            from_text(
-                settings,
-                &text,
-                &path.display().to_string(),
-                false,
-                context,
-                &options,
-            )
-            .await?
-        }
-    };
+    let cloud = Cloud::new(
+        Env::from_process(),
+        settings.cloud.clone(),
+        settings.masker(),
+    )?;
+    let (mut config, provider) = configure(settings, &cloud, &source, context).await?;
     let server = config.cluster_url.to_string();
     let namespace = config.default_namespace.clone();
     // kube's own retry of 429/503/504 is silent; ours (k8s::write) is bounded and logs each
     // retry, so an on-call engineer sees what the API server did.
-    let mut config = config;
     config.default_retry = false;
-    let client =
-        kube::Client::try_from(config).map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?;
-    // A server that answers 429 or 5xx is there but busy: retried like every other request.
-    // One that does not answer at all is reported at once.
-    let busy = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500);
-    let probe = || client.apiserver_version();
-    let probe = super::write::with_retries_when("reading the API server's version", probe, busy);
-    match tokio::time::timeout(Duration::from_secs(15), probe).await {
-        Ok(Ok(_)) => {}
-        // It answered: not unreachable, and the answer says what is wrong.
-        Ok(Err(kube::Error::Api(s))) if s.code == 401 => {
-            return Err(Error::Infra(format!(
-                "the Kubernetes API at {server} refused the kubeconfig's credentials (401 Unauthorized): the user's token or client certificate is invalid or expired"
-            )));
-        }
-        Ok(Err(e @ kube::Error::Api(_))) => {
-            return Err(Error::Infra(format!(
-                "the Kubernetes API at {server} answered {}",
-                super::write::describe(&e)
-            )));
-        }
-        Ok(Err(e)) => {
-            return Err(Error::Unreachable {
-                server,
-                why: one_line(&e.to_string()),
-            });
-        }
-        Err(_) => {
-            return Err(Error::Unreachable {
-                server,
-                why: "no answer within 15s".into(),
-            });
-        }
-    }
+    let refused = match &provider {
+        Some(p) => format!("refused the {} (401 Unauthorized) even after a new one: the identity has no access to this cluster", p.name()),
+        None => "refused the kubeconfig's credentials (401 Unauthorized): the user's token or client certificate is invalid or expired".into(),
+    };
+    let client = match provider {
+        None => kube::Client::try_from(config)
+            .map_err(|e| Error::Invalid(format!("kubeconfig: {e}")))?,
+        Some(provider) => managed::client(config, cloud, provider).await?,
+    };
+    probe(&client, &server, &refused).await?;
     Ok(Connection {
         client,
         server,
@@ -241,16 +202,80 @@ pub async fn connect(settings: &Settings, context: Option<&str>) -> Result<Conne
     })
 }
 
+/// The client configuration, and the cloud token source when canary-gate serves the
+/// credentials itself.
+async fn configure(
+    settings: &Settings,
+    cloud: &Cloud,
+    source: &Source,
+    context: Option<&str>,
+) -> Result<(kube::Config, Option<Provider>), Error> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    match source {
+        Source::InCluster => Ok((
+            kube::Config::incluster()
+                .map_err(|e| Error::Invalid(format!("in-cluster configuration: {e}")))?,
+            None,
+        )),
+        Source::Eks(cluster) => managed::eks(cloud, cluster).await,
+        Source::Input(text) => {
+            let origin = "the kubeconfig input";
+            from_text(settings, cloud, text, origin, true, context, &options).await
+        }
+        Source::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::ReadInput {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+            let origin = path.display().to_string();
+            from_text(settings, cloud, &text, &origin, false, context, &options).await
+        }
+    }
+}
+
+/// Reads the API server's version: a server that answers 429 or 5xx is there but busy, and is
+/// retried like every other request; one that does not answer at all is reported at once.
+async fn probe(client: &kube::Client, server: &str, refused: &str) -> Result<(), Error> {
+    let busy = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 429 || s.code >= 500);
+    let probe = || client.apiserver_version();
+    let probe = super::write::with_retries_when("reading the API server's version", probe, busy);
+    let server = server.to_string();
+    match tokio::time::timeout(Duration::from_secs(15), probe).await {
+        Ok(Ok(_)) => Ok(()),
+        // It answered: not unreachable, and the answer says what is wrong.
+        Ok(Err(kube::Error::Api(s))) if s.code == 401 => Err(Error::Infra(format!(
+            "the Kubernetes API at {server} {refused}"
+        ))),
+        Ok(Err(e @ kube::Error::Api(_))) => Err(Error::Infra(format!(
+            "the Kubernetes API at {server} answered {}",
+            super::write::describe(&e)
+        ))),
+        Ok(Err(e)) => Err(Error::Unreachable {
+            server,
+            why: one_line(&e.to_string()),
+        }),
+        Err(_) => Err(Error::Unreachable {
+            server,
+            why: "no answer within 15s".into(),
+        }),
+    }
+}
+
 /// A client configuration from kubeconfig text; masks its credentials first when they came from
-/// the input and the job runs under GitHub Actions.
+/// the input and the job runs under GitHub Actions. A user whose exec plugin canary-gate knows
+/// gets its token source instead of the plugin.
 async fn from_text(
     settings: &Settings,
+    cloud: &Cloud,
     text: &str,
     origin: &str,
     from_input: bool,
     context: Option<&str>,
     options: &KubeConfigOptions,
-) -> Result<kube::Config, Error> {
+) -> Result<(kube::Config, Option<Provider>), Error> {
     if from_input {
         let masker = settings.masker();
         for secret in secret_values(text) {
@@ -261,17 +286,21 @@ async fn from_text(
         .ok()
         .filter(Value::is_object)
         .ok_or_else(|| Error::Invalid(format!("{origin}: not a valid kubeconfig (YAML)")))?;
-    if let Some((user, command)) = missing_exec_plugin(&parsed, context) {
+    check_context(&parsed, context, origin)?;
+    let native = managed::native_plugin(settings, cloud, &parsed, context, origin)?;
+    if native.is_none()
+        && let Some((user, command)) = missing_exec_plugin(&parsed, context)
+    {
         let how = if settings.github.is_actions() {
             CONTAINER_WAYS.to_string()
         } else {
             "install it, or pass a kubeconfig with a token (e.g. from a service account)".into()
         };
         return Err(Error::Invalid(format!(
-            "{origin}: user {user:?} authenticates with the exec plugin {command:?}, which is not on PATH; {how}"
+            "{origin}: user {user:?} authenticates with the exec plugin {command:?}, which is not on PATH and not one canary-gate serves itself ({}); {how}",
+            managed::SERVED
         )));
     }
-    check_context(&parsed, context, origin)?;
     // The parsers' messages can quote the text (a snippet under the first line): one line, and
     // never a credential.
     let invalid = |e: &dyn std::fmt::Display| {
@@ -282,10 +311,15 @@ async fn from_text(
         }
         Error::Invalid(format!("{origin}: {line}"))
     };
-    let kc = Kubeconfig::from_yaml(text).map_err(|e| invalid(&e))?;
-    kube::Config::from_custom_kubeconfig(kc, options)
+    let mut kc = Kubeconfig::from_yaml(text).map_err(|e| invalid(&e))?;
+    let provider = native.map(|(user, provider)| {
+        managed::without_exec(&mut kc, &user);
+        provider
+    });
+    let config = kube::Config::from_custom_kubeconfig(kc, options)
         .await
-        .map_err(|e| invalid(&e))
+        .map_err(|e| invalid(&e))?;
+    Ok((config, provider))
 }
 
 /// The context to use must be one the kubeconfig has: name it and list those it has.

@@ -2,10 +2,12 @@
 //! (`desired.rs`: the steps, the read port, applying one object), the state store and run lock,
 //! and Events. Must not decide anything about rollouts (that is `rollout/`).
 
+pub mod bearer;
 pub mod connect;
 pub mod desired;
 pub mod events;
 pub mod lock;
+pub mod managed;
 pub mod state_store;
 pub mod write;
 
