@@ -18,6 +18,7 @@ mod env;
 pub mod exec;
 pub mod google;
 mod http;
+pub mod metrics;
 mod oidc;
 
 pub use env::Env;
@@ -133,11 +134,50 @@ impl Provider {
     }
 }
 
-/// A provider's token, cached until it is nearly spent, renewed once after the API refuses it.
+/// A token kept until it is nearly spent.
+#[derive(Default)]
+pub struct TokenCache {
+    cached: tokio::sync::Mutex<Option<Token>>,
+}
+
+impl TokenCache {
+    /// The cached token while it is fresh, else the one `fetch` gets.
+    pub async fn current(
+        &self,
+        fetch: impl Future<Output = Result<Token, CloudError>>,
+    ) -> Result<String, CloudError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(t) = cached.as_ref().filter(|t| t.fresh(Instant::now())) {
+            return Ok(t.value.clone());
+        }
+        let token = fetch.await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    /// A new token after `refused` was refused, unless another request already replaced it.
+    pub async fn renew(
+        &self,
+        refused: &str,
+        fetch: impl Future<Output = Result<Token, CloudError>>,
+    ) -> Result<String, CloudError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(t) = cached.as_ref().filter(|t| t.value != refused) {
+            return Ok(t.value.clone());
+        }
+        let token = fetch.await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+}
+
+/// A provider's token for the Kubernetes API, cached, renewed once after the API refuses it.
 pub struct Tokens {
     cloud: Cloud,
     provider: Provider,
-    cached: tokio::sync::Mutex<Option<Token>>,
+    cache: TokenCache,
 }
 
 impl Tokens {
@@ -146,32 +186,20 @@ impl Tokens {
         Arc::new(Tokens {
             cloud,
             provider,
-            cached: tokio::sync::Mutex::new(None),
+            cache: TokenCache::default(),
         })
     }
 
     /// The current token, fetched again when it is close to expiring.
     pub async fn bearer(&self) -> Result<String, CloudError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(t) = cached.as_ref().filter(|t| t.fresh(Instant::now())) {
-            return Ok(t.value.clone());
-        }
-        let token = self.provider.fetch(&self.cloud).await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+        self.cache.current(self.provider.fetch(&self.cloud)).await
     }
 
-    /// A new token after the API refused `refused` (unless another request already renewed it).
+    /// A new token after the API refused `refused`.
     pub async fn renew(&self, refused: &str) -> Result<String, CloudError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(t) = cached.as_ref().filter(|t| t.value != refused) {
-            return Ok(t.value.clone());
-        }
-        let token = self.provider.fetch(&self.cloud).await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+        self.cache
+            .renew(refused, self.provider.fetch(&self.cloud))
+            .await
     }
 }
 

@@ -5,9 +5,10 @@
 
 use super::prometheus::{self, Auth, Endpoint};
 use super::queries;
+use crate::cloud::metrics::Signer;
 use crate::rollout::analysis::judge;
 use crate::rollout::{GateOutcome, MetricOutcome, MetricRecord, Plan};
-use crate::spec::model::{Metric, MetricTemplate};
+use crate::spec::model::{Metric, MetricTemplate, MetricsAuth};
 
 /// Why a metric's queries could not be prepared (the check then fails with this reason).
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +56,12 @@ pub trait MetricsProvider: Send + Sync {
     async fn is_online(&self, endpoint: &Endpoint) -> Result<(), String>;
 }
 
-/// The Prometheus HTTP API, with and without TLS verification (`insecureSkipVerify`).
+/// The Prometheus HTTP API, with and without TLS verification (`insecureSkipVerify`), and the
+/// managed services' credentials.
 pub struct Prometheus {
     http: reqwest::Client,
     insecure_http: reqwest::Client,
+    cloud: Option<(std::sync::Arc<Signer>, Option<MetricsAuth>)>,
 }
 
 impl Prometheus {
@@ -71,7 +74,38 @@ impl Prometheus {
         Ok(Prometheus {
             http: reqwest::Client::new(),
             insecure_http,
+            cloud: None,
         })
+    }
+
+    /// Queries to managed services signed by `signer`: as a template says, else as `default`
+    /// (the `metrics-auth` input) says, else as the address's host implies.
+    pub fn with_cloud(
+        mut self,
+        signer: std::sync::Arc<Signer>,
+        default: Option<MetricsAuth>,
+    ) -> Prometheus {
+        self.cloud = Some((signer, default));
+        self
+    }
+
+    /// `endpoint` with the headers its managed service wants for `promql`.
+    async fn signed(&self, endpoint: &Endpoint, promql: &str) -> Result<Endpoint, String> {
+        let Some((signer, default)) = &self.cloud else {
+            return Ok(endpoint.clone());
+        };
+        let host = url::Url::parse(&endpoint.address).ok();
+        let auth = endpoint.cloud.or(*default).unwrap_or_else(|| {
+            MetricsAuth::for_host(host.as_ref().and_then(|u| u.host_str()).unwrap_or_default())
+        });
+        let url = prometheus::query_url(endpoint, promql);
+        let headers = signer
+            .headers(auth, &url, endpoint.region.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut signed = endpoint.clone();
+        signed.headers.extend(headers);
+        Ok(signed)
     }
 
     fn client(&self, endpoint: &Endpoint) -> &reqwest::Client {
@@ -86,11 +120,15 @@ impl Prometheus {
 #[async_trait::async_trait]
 impl MetricsProvider for Prometheus {
     async fn query(&self, endpoint: &Endpoint, promql: &str) -> MetricOutcome {
-        prometheus::query_at(self.client(endpoint), endpoint, promql).await
+        match self.signed(endpoint, promql).await {
+            Ok(e) => prometheus::query_at(self.client(&e), &e, promql).await,
+            Err(why) => MetricOutcome::Failed(why),
+        }
     }
 
     async fn is_online(&self, endpoint: &Endpoint) -> Result<(), String> {
-        prometheus::is_online(self.client(endpoint), endpoint).await
+        let e = self.signed(endpoint, "vector(1)").await?;
+        prometheus::is_online(self.client(&e), &e).await
     }
 }
 
@@ -126,6 +164,13 @@ impl MetricChecks<'_> {
             default_server: &self.default_server,
         };
         let mut out = queries::render(&ctx, m, template.as_ref()).map_err(MetricsError::Render)?;
+        // The template's query is the last one (after a built-in of the same name).
+        if let Some(t) = &template
+            && let Some((endpoint, _)) = out.last_mut()
+        {
+            endpoint.cloud = t.cloud_auth;
+            endpoint.region = t.region.clone();
+        }
         if let Some(t) = &template
             && let Some(secret) = &t.secret
         {

@@ -25,6 +25,23 @@ pub struct Endpoint {
     pub auth: Option<Auth>,
     /// Skip TLS verification.
     pub insecure: bool,
+    /// How queries authenticate to a managed Prometheus (a template's setting).
+    pub cloud: Option<crate::spec::model::MetricsAuth>,
+    /// The template's region (Amazon Managed Service for Prometheus).
+    pub region: Option<String>,
+}
+
+/// The URL of one instant query: `<address>/api/v1/query?query=<PromQL>`, percent-encoded as a
+/// signed request must be sent (spaces as `%20`, never `+`).
+pub fn query_url(endpoint: &Endpoint, promql: &str) -> String {
+    // The form encoder writes a space as `+` and a literal `+` as `%2B`: every `+` is a space.
+    let encoded: String = url::form_urlencoded::byte_serialize(promql.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!(
+        "{}/api/v1/query?query={encoded}",
+        endpoint.address.trim_end_matches('/')
+    )
 }
 
 /// Runs one instant query.
@@ -52,11 +69,8 @@ pub async fn query_at(
     endpoint: &Endpoint,
     promql: &str,
 ) -> MetricOutcome {
-    let url = format!("{}/api/v1/query", endpoint.address.trim_end_matches('/'));
-    let mut req = client
-        .get(&url)
-        .query(&[("query", promql)])
-        .timeout(Duration::from_secs(5));
+    let url = query_url(endpoint, promql);
+    let mut req = client.get(&url).timeout(Duration::from_secs(5));
     for (k, v) in &endpoint.headers {
         req = req.header(k, v);
     }
@@ -70,7 +84,7 @@ pub async fn query_at(
         Err(e) => {
             return MetricOutcome::Failed(format!(
                 "{}: {}",
-                crate::report::redact_url(url.as_str()),
+                crate::report::redact_url(url.split('?').next().unwrap_or_default()),
                 crate::error::http_failure(e)
             ));
         }
@@ -80,7 +94,7 @@ pub async fn query_at(
     if status >= 400 {
         return MetricOutcome::Failed(format!(
             "{} answered {status}: {}",
-            crate::report::redact_url(&url),
+            crate::report::redact_url(url.split('?').next().unwrap_or_default()),
             body.lines().next().unwrap_or("")
         ));
     }

@@ -397,6 +397,54 @@ pub struct MetricTemplate {
     pub insecure_skip_verify: bool,
     /// The query template.
     pub query: String,
+    /// How queries authenticate to a managed Prometheus (`canary-gate.dev/metrics-auth`).
+    pub cloud_auth: Option<MetricsAuth>,
+}
+
+/// The annotation that names how a MetricTemplate's queries authenticate to a managed Prometheus.
+pub const METRICS_AUTH_ANNOTATION: &str = "canary-gate.dev/metrics-auth";
+
+/// How queries authenticate to a managed Prometheus service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsAuth {
+    /// Only what the template's Secret gives (the default for any other address).
+    None,
+    /// Amazon Managed Service for Prometheus: SigV4 for `aps`.
+    AwsSigV4,
+    /// Google Cloud Managed Service for Prometheus: a Google access token.
+    Google,
+    /// Azure Monitor managed Prometheus: an Entra ID token.
+    Azure,
+}
+
+impl MetricsAuth {
+    /// The setting's values.
+    pub const VALUES: &'static str = "none, aws-sigv4, google, azure";
+
+    /// From a setting's value.
+    pub fn parse(s: &str) -> Option<MetricsAuth> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(MetricsAuth::None),
+            "aws-sigv4" | "aws" | "sigv4" => Some(MetricsAuth::AwsSigV4),
+            "google" | "gcp" => Some(MetricsAuth::Google),
+            "azure" => Some(MetricsAuth::Azure),
+            _ => None,
+        }
+    }
+
+    /// What a managed service's own address implies: `aps-workspaces.<region>.amazonaws.com`,
+    /// `monitoring.googleapis.com`, `*.prometheus.monitor.azure.com`.
+    pub fn for_host(host: &str) -> MetricsAuth {
+        if host.starts_with("aps-workspaces.") && host.contains(".amazonaws.com") {
+            MetricsAuth::AwsSigV4
+        } else if host == "monitoring.googleapis.com" {
+            MetricsAuth::Google
+        } else if host.ends_with(".prometheus.monitor.azure.com") {
+            MetricsAuth::Azure
+        } else {
+            MetricsAuth::None
+        }
+    }
 }
 
 /// A validated `AlertProvider`: where a canary's alerts go.

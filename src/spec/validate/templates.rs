@@ -3,9 +3,11 @@
 use super::canary::object_name;
 use super::{Ctx, read_doc};
 use crate::spec::diag::Diagnostic;
-use crate::spec::model::{AlertProvider, MetricProviderType, MetricTemplate, Origin};
+use crate::spec::model::{
+    AlertProvider, METRICS_AUTH_ANNOTATION, MetricProviderType, MetricTemplate, MetricsAuth, Origin,
+};
 use crate::spec::path::FieldPath;
-use crate::spec::wire::{AlertProviderDoc, MetricTemplateDoc};
+use crate::spec::wire::{AlertProviderDoc, MetricTemplateDoc, ObjectMeta};
 
 /// Functions a Flagger metric template may call, and Go's template builtins and keywords.
 const TEMPLATE_WORDS: &[&str] = &[
@@ -93,6 +95,7 @@ pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Me
             Some(p.clone())
         }
     };
+    let cloud_auth = metrics_auth(&mut cx, &doc.metadata);
     let query_path = spec_path.key("query");
     let query = match spec.query {
         None => {
@@ -127,7 +130,22 @@ pub fn metric_template(origin: Origin, diags: &mut Vec<Diagnostic>) -> Option<Me
         region: provider.region,
         insecure_skip_verify: provider.insecure_skip_verify.unwrap_or(false),
         query: query?,
+        cloud_auth,
     })
+}
+
+/// The `canary-gate.dev/metrics-auth` annotation, when set.
+fn metrics_auth(cx: &mut Ctx, meta: &ObjectMeta) -> Option<MetricsAuth> {
+    let value = meta.annotations.as_ref()?.get(METRICS_AUTH_ANNOTATION)?;
+    let parsed = MetricsAuth::parse(value);
+    if parsed.is_none() {
+        let path = FieldPath::of(&["metadata", "annotations", METRICS_AUTH_ANNOTATION]);
+        cx.error(
+            &path,
+            format!("{value:?} is not one of {}", MetricsAuth::VALUES),
+        );
+    }
+    parsed
 }
 
 /// Validates one `AlertProvider` document.
