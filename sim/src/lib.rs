@@ -12,6 +12,8 @@
 //!                                 istio_requests_total, istio_request_duration_milliseconds_*,
 //!                                 response_total, response_latency_ms_*)
 //!  canary-gate ──HTTP──> /_sim/prometheus/api/v1/query (promql.rs: Flagger's built-in queries)
+//!  canary-gate ──HTTP──> cloud/ (GitHub OIDC, AWS STS/EKS/AMP, Google STS/IAM/OAuth, Entra)
+//!                        └ Authenticator ─> server.rs, real/proxy.rs (bearer.rs: EKS/GKE/AKS tokens)
 //! ```
 //!
 //! Not a full API server: no watch (405), no admission beyond the checks in `defaults.rs`,
@@ -21,8 +23,10 @@
 //! each need a patch anyway.
 
 pub mod api;
+pub mod bearer;
 pub mod client;
 mod clock;
+pub mod cloud;
 pub mod controller;
 pub mod dataplane;
 mod defaults;
@@ -40,6 +44,7 @@ pub mod state;
 pub mod status;
 pub mod store;
 
+pub use bearer::Authenticator;
 pub use controller::ACCEPT_ANNOTATION;
 pub use faults::{Faults, LogEntry};
 
@@ -64,6 +69,8 @@ pub struct SimConfig {
     pub header_share: f64,
     /// Required bearer token (`None`: any token is accepted).
     pub token: Option<String>,
+    /// A check on the bearer token; when set, it decides alone (`token` is ignored).
+    pub authenticator: Option<Authenticator>,
     /// Where to write the kubeconfig (`None`: a temporary file removed on stop).
     pub kubeconfig: Option<PathBuf>,
     /// How often controllers and traffic advance.
@@ -114,6 +121,7 @@ impl Default for SimConfig {
             rps: 10.0,
             header_share: 0.1,
             token: None,
+            authenticator: None,
             kubeconfig: None,
             tick: Duration::from_millis(50),
             backend: Backend::Sim,
@@ -251,7 +259,7 @@ impl Sim {
         let runtime = runtime("canary-sim")?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
         let state = shared.clone();
-        let required_token = config.token.clone();
+        let policy = bearer::BearerPolicy::of(&config);
         let thread = std::thread::Builder::new()
             .name("canary-sim".into())
             .spawn(move || {
@@ -267,7 +275,7 @@ impl Sim {
                     };
                     let s1 = state.clone();
                     let api_task = tokio::spawn(server::serve(api, stop_rx.clone(), move |req| {
-                        server::api_request(s1.clone(), required_token.clone(), req)
+                        server::api_request(s1.clone(), policy.clone(), req)
                     }));
                     let s2 = state.clone();
                     let metrics_task =

@@ -2,6 +2,7 @@
 //! listener, over hyper. Applies authentication, faults and the request log around `api::handle`.
 
 use crate::api::{self, Request};
+use crate::bearer::BearerPolicy;
 use crate::faults::{Faults, Injected, LogEntry};
 use crate::state::State;
 use crate::status::ApiError;
@@ -67,7 +68,7 @@ where
 /// Handles one request on the API port.
 pub async fn api_request(
     shared: Shared,
-    token: Option<String>,
+    policy: BearerPolicy,
     req: hyper::Request<Incoming>,
 ) -> Result<Response, std::io::Error> {
     let started = Instant::now();
@@ -113,10 +114,7 @@ pub async fn api_request(
             retry_after,
         } => (*code, body.clone(), *retry_after),
         Screened::Pass => {
-            let authorised = token
-                .as_deref()
-                .is_none_or(|t| auth.as_deref() == Some(&format!("Bearer {t}")));
-            let result = if authorised {
+            let result = if policy.allows(auth.as_deref()) {
                 api::handle(&mut lock(&shared), &request)
             } else {
                 Err(ApiError::unauthorized())

@@ -7,6 +7,7 @@ mod support;
 
 mod binary;
 mod client;
+mod cloud;
 mod controller;
 mod faults;
 mod kubectl;

@@ -86,7 +86,7 @@ pub fn start(config: SimConfig, cluster: Option<PathBuf>) -> Result<SimHandle, S
         proxy: Arc::new(Proxy {
             upstream: admin.clone(),
             tenancy: tenancy.clone(),
-            required_token: config.token.clone(),
+            bearer: crate::bearer::BearerPolicy::of(&config),
         }),
         tls,
         admin: admin.clone(),

@@ -6,6 +6,7 @@
 use super::http::Upstream;
 use super::tenancy::Tenancy;
 use crate::api::{self, Request};
+use crate::bearer::BearerPolicy;
 use crate::server::{Screened, Shared, log, screen, sim_endpoint};
 use crate::status::ApiError;
 use bytes::Bytes;
@@ -28,9 +29,10 @@ pub struct Proxy {
     pub upstream: Upstream,
     /// The tenant's namespaces.
     pub tenancy: Tenancy,
-    /// When set, clients must send this bearer token, and the admin token goes upstream in its
-    /// place; otherwise the client's own credentials go to the apiserver unchanged.
-    pub required_token: Option<String>,
+    /// When it requires a token, clients must send one it accepts, and the admin token goes
+    /// upstream in its place; otherwise the client's own credentials go to the apiserver
+    /// unchanged.
+    pub bearer: BearerPolicy,
 }
 
 /// A TLS server configuration from the apiserver's PEM certificate chain and key (HTTP/1.1).
@@ -158,10 +160,7 @@ async fn handle(
             return Ok(status(code, &body, retry_after));
         }
         Screened::Pass => {
-            let authorised = proxy
-                .required_token
-                .as_deref()
-                .is_none_or(|t| auth.as_deref() == Some(&format!("Bearer {t}")));
+            let authorised = proxy.bearer.allows(auth.as_deref());
             let protobuf = content_type
                 .as_deref()
                 .is_some_and(|c| c.contains("protobuf"));
@@ -245,14 +244,14 @@ impl Forward<'_> {
         }
         let method = reqwest::Method::from_bytes(self.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
-        let mut req = match (&proxy.required_token, &self.auth) {
-            (None, Some(auth)) => proxy
+        let mut req = match (proxy.bearer.required(), &self.auth) {
+            (false, Some(auth)) => proxy
                 .upstream
                 .client()
                 .request(method, &url)
                 .header(reqwest::header::AUTHORIZATION, auth),
-            (None, None) => proxy.upstream.client().request(method, &url),
-            (Some(_), _) => proxy.upstream.request(method, &url),
+            (false, None) => proxy.upstream.client().request(method, &url),
+            (true, _) => proxy.upstream.request(method, &url),
         };
         // Protobuf bodies cannot be rewritten; JSON is what every client also accepts.
         let accept = match &self.accept {
