@@ -381,6 +381,16 @@ pub struct CloudInputs {
         value_name = "ID"
     )]
     pub azure_tenant_id: Option<String>,
+    /// How metric queries authenticate to a managed Prometheus when their MetricTemplate does not
+    /// say (canary-gate.dev/metrics-auth): none, aws-sigv4, google or azure (default: as the
+    /// address's host implies).
+    #[arg(
+        long = "metrics-auth",
+        global = true,
+        env = "INPUT_METRICS-AUTH",
+        value_name = "KIND"
+    )]
+    pub metrics_auth: Option<String>,
 }
 
 /// Who serves a recognised kubeconfig exec plugin.

@@ -161,7 +161,7 @@ impl Settings {
             return Err(Error::Invalid("no command given".into()));
         };
         let inputs = cli.inputs;
-        let cloud = cloud_inputs(cli.cloud);
+        let cloud = cloud_inputs(cli.cloud)?;
         let workspace = github.workspace.clone();
         let resolve = |shown: &str| resolve_path(shown, workspace.as_deref());
         let canary = inputs
@@ -314,8 +314,18 @@ fn fail_fast_input(v: Option<String>) -> Result<bool, Error> {
 }
 
 /// The cloud identity inputs, trimmed.
-fn cloud_inputs(c: crate::cli::CloudInputs) -> crate::cloud::CloudSettings {
-    crate::cloud::CloudSettings {
+fn cloud_inputs(c: crate::cli::CloudInputs) -> Result<crate::cloud::CloudSettings, Error> {
+    use crate::spec::model::MetricsAuth;
+    let metrics_auth = match non_empty(c.metrics_auth) {
+        None => None,
+        Some(v) => Some(MetricsAuth::parse(&v).ok_or_else(|| {
+            Error::Invalid(format!(
+                "input metrics-auth: {v:?} is not one of {}",
+                MetricsAuth::VALUES
+            ))
+        })?),
+    };
+    Ok(crate::cloud::CloudSettings {
         prefer_plugin: c.cloud_auth == Some(crate::cli::CloudAuth::Plugin),
         aws_role_arn: non_empty(c.aws_role_arn),
         aws_region: non_empty(c.aws_region),
@@ -324,7 +334,8 @@ fn cloud_inputs(c: crate::cli::CloudInputs) -> crate::cloud::CloudSettings {
         gcp_service_account: non_empty(c.gcp_service_account),
         azure_client_id: non_empty(c.azure_client_id),
         azure_tenant_id: non_empty(c.azure_tenant_id),
-    }
+        metrics_auth,
+    })
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {

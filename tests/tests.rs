@@ -9,6 +9,7 @@ mod architecture;
 mod bad_input;
 mod canary;
 mod cli;
+mod cloud;
 mod cluster;
 mod concurrency;
 mod container;

@@ -70,6 +70,8 @@ pub struct CloudSettings {
     pub azure_client_id: Option<String>,
     /// The Entra tenant id (`azure-tenant-id`).
     pub azure_tenant_id: Option<String>,
+    /// How metric queries authenticate when their template does not say (`metrics-auth`).
+    pub metrics_auth: Option<crate::spec::model::MetricsAuth>,
 }
 
 /// A bearer token and how long it may be used.

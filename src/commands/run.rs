@@ -246,7 +246,15 @@ pub(super) async fn notifier(
 /// The executor of one canary: webhook and metric clients, its edges.
 fn executor<'a>(job: &Job<'a>, scope: Scope<'a>) -> Result<Executor<'a>, Error> {
     let hooks = Caller::new().map_err(|e| Error::Infra(format!("webhook client: {e}")))?;
-    let provider = Prometheus::new().map_err(Error::Infra)?;
+    let cloud = crate::cloud::Cloud::new(
+        crate::cloud::Env::from_process(),
+        job.settings.cloud.clone(),
+        job.settings.masker(),
+    )?;
+    let signer = std::sync::Arc::new(crate::cloud::metrics::Signer::new(cloud));
+    let provider = Prometheus::new()
+        .map_err(Error::Infra)?
+        .with_cloud(signer, job.settings.cloud.metrics_auth);
     let default_server = job
         .settings
         .metrics_server
