@@ -154,6 +154,18 @@ impl Env {
         (self.kubeconfig("aws", &args), env)
     }
 
+    /// A kubeconfig as `az aks get-credentials` writes it, converted for the Azure CLI login.
+    fn aks_kubeconfig(&self) -> String {
+        let args = [
+            "get-token",
+            "--login",
+            "azurecli",
+            "--server-id",
+            "6dae42f8-4368-4678-94ff-3960e28e3630",
+        ];
+        self.kubeconfig("kubelogin", &args)
+    }
+
     /// The job's OIDC variables.
     fn oidc(&self) -> [(&'static str, String); 2] {
         [
@@ -295,16 +307,7 @@ fn gke_plugin_signs_a_jwt_grant_with_a_service_account_key() {
 #[test]
 fn kubelogin_exchanges_the_jobs_oidc_token_with_entra_id() {
     let e = Env::start(|_, _| {});
-    let kc = e.kubeconfig(
-        "kubelogin",
-        &[
-            "get-token",
-            "--login",
-            "azurecli",
-            "--server-id",
-            "6dae42f8-4368-4678-94ff-3960e28e3630",
-        ],
-    );
+    let kc = e.aks_kubeconfig();
     let oidc = e.oidc();
     let r = e.init_with(
         &kc,
@@ -390,16 +393,7 @@ fn each_token_services_refusal_is_one_line_and_exit_3() {
             DENIED_SA,
         ],
     );
-    let aks = e.kubeconfig(
-        "kubelogin",
-        &[
-            "get-token",
-            "--login",
-            "azurecli",
-            "--server-id",
-            "6dae42f8-4368-4678-94ff-3960e28e3630",
-        ],
-    );
+    let aks = e.aks_kubeconfig();
     let denied_client = init(
         &aks,
         &with_oidc,
