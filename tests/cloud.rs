@@ -100,7 +100,7 @@ impl Env {
             "contexts": [{"name": "managed", "context": {"cluster": "managed", "user": "cloud", "namespace": "test"}}],
             "current-context": "managed",
         });
-        self.write("kubeconfig", &kc.to_string())
+        self.write(&format!("kubeconfig-{command}"), &kc.to_string())
     }
 
     /// The quickest canary for the fixture app, written to the scratch directory.
@@ -404,7 +404,21 @@ fn each_token_services_refusal_is_one_line_and_exit_3() {
             TENANT,
         ],
     );
+    let key =
+        std::fs::read_to_string(root().join("fixtures/cloud/google-sa-test-key.pem")).unwrap();
+    let stranger = json!({"type": "service_account", "private_key": key, "private_key_id": "k1",
+        "client_email": "stranger@elsewhere.iam.gserviceaccount.com",
+        "token_uri": format!("{}/token", e.cloud.google_oauth_url())});
+    let file = e.write("stranger.json", &stranger.to_string());
+    let refused_grant = init(&gke, &[("GOOGLE_APPLICATION_CREDENTIALS", &file)], &[]);
+    let wrong_request_token = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", oidc[0].1.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "not-the-runners-token"),
+    ];
+    let refused_oidc = init(&eks, &wrong_request_token, &["--aws-role-arn", ROLE]);
     for (r, expected) in [
+        (&refused_oidc, "EKS token: GitHub OIDC token: the runner answered 401".to_string()),
+        (&refused_grant, "GKE token: JWT grant returned invalid_grant for stranger@elsewhere.iam.gserviceaccount.com: Invalid email or User ID".to_string()),
         (&denied_sts, format!("EKS token: AssumeRoleWithWebIdentity returned AccessDenied for role {DENIED_ROLE}")),
         (&denied_exchange, "GKE token: STS token exchange returned unauthorized_client for audience //iam.googleapis.com/".to_string()),
         (&denied_sa, format!("GKE token: generateAccessToken returned PERMISSION_DENIED for service account {DENIED_SA}")),
