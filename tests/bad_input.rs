@@ -754,6 +754,7 @@ cases! {
     fixture_target_name_missing => fixture("target-name-missing", "spec.targetRef.name: required field is missing");
     fixture_target_port_name_invalid => fixture("target-port-name-invalid", "spec.service.targetPort: \"HTTP_PORT\" is not a valid container port name");
     fixture_target_ref_missing => fixture("target-ref-missing", "spec.targetRef: required field is missing");
+    fixture_template_metrics_auth_unknown => fixture("template-metrics-auth-unknown", "metadata.annotations[\"canary-gate.dev/metrics-auth\"]: \"sigv5\" is not one of none, aws-sigv4, google, azure");
     fixture_template_provider_type_typo => fixture("template-provider-type-typo", "spec.provider.type: \"promethues\" is not one of");
     fixture_template_query_missing => fixture("template-query-missing", "spec.query: required field is missing");
     fixture_template_unknown_function => fixture("template-unknown-function", "spec.query: {{ namespce }} is not a template function");

@@ -526,3 +526,50 @@ fn managed_prometheus_queries_are_sigv4_signed() {
         "every query passed the signature check"
     );
 }
+
+#[test]
+fn a_plugin_on_path_is_served_in_process_unless_the_user_opts_out() {
+    let e = Env::start(|_, _| {});
+    let bin = e.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let marker = e.dir.path().join("the-plugin-ran");
+    let script = format!(
+        "#!/bin/sh\necho ran > '{}'\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"made-by-the-plugin\"}}}}'\n",
+        marker.display()
+    );
+    let aws = bin.join("aws");
+    std::fs::write(&aws, script).unwrap();
+    std::fs::set_permissions(&aws, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (kc, keys) = e.eks_with_keys();
+    let path = bin.display().to_string();
+    let mut env = keys.to_vec();
+    env.push(("PATH", &path));
+    e.init_with(&kc, &env, &[]);
+    assert!(
+        !marker.exists(),
+        "served in process although the plugin is on PATH"
+    );
+    let spec = e.spec();
+    let args = [
+        "init",
+        "--canary",
+        &spec,
+        "--kubeconfig",
+        &kc,
+        "--cloud-auth",
+        "plugin",
+    ];
+    let r = e.cmd(&args, &env);
+    assert!(marker.exists(), "cloud-auth: plugin runs the plugin");
+    assert_eq!(
+        r.code, 3,
+        "its token is not one the API takes: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("refused the kubeconfig's credentials (401 Unauthorized)"),
+        "{}",
+        r.stderr
+    );
+}

@@ -117,16 +117,38 @@ fn a_host_kubeconfig_path_or_a_missing_exec_plugin_says_what_works() {
             .contains("/home/runner/work/_temp/kubeconfig_123")
     );
 
-    let eks = "apiVersion: v1\nkind: Config\nclusters:\n- name: eks\n  cluster: {server: 'https://eks.example.com'}\ncontexts:\n- name: eks\n  context: {cluster: eks, user: eks}\ncurrent-context: eks\nusers:\n- name: eks\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: aws\n      args: [eks, get-token, --cluster-name, shop]\n";
-    let b64 = base64::engine::general_purpose::STANDARD.encode(eks);
+    let kubeconfig = |command: &str, args: &str| {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster: {{server: 'https://k.example.com'}}\ncontexts:\n- name: k\n  context: {{cluster: k, user: k}}\ncurrent-context: k\nusers:\n- name: k\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {command}\n      args: {args}\n"
+        );
+        base64::engine::general_purpose::STANDARD.encode(text)
+    };
+    // A plugin canary-gate does not serve: the ways that work.
+    let oidc = kubeconfig(
+        "kubectl-oidc_login",
+        "[get-token, --oidc-issuer-url=https://issuer.example]",
+    );
     let exec = run(&mut as_container_action(
         ws.path(),
-        &[("INPUT_KUBECONFIG", b64.as_str())],
+        &[("INPUT_KUBECONFIG", oidc.as_str())],
     ));
     guidance(&exec);
     assert!(
-        exec.stderr.contains("exec plugin \"aws\""),
+        exec.stderr.contains("exec plugin \"kubectl-oidc_login\""),
         "{}",
         exec.stderr
+    );
+    // One it serves, with no AWS credentials in the job: what to set.
+    let eks = kubeconfig("aws", "[eks, get-token, --cluster-name, shop]");
+    let r = run(&mut as_container_action(
+        ws.path(),
+        &[("INPUT_KUBECONFIG", eks.as_str())],
+    ));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("EKS token: no AWS credentials: set AWS_ACCESS_KEY_ID"),
+        "{}",
+        r.stderr
     );
 }

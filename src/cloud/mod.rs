@@ -5,7 +5,7 @@
 //! before anything can print it. Must not touch the cluster or decide anything about canaries.
 //!
 //! ```text
-//!  kubeconfig exec plugin ──exec.rs──> Provider ──fetch──> Token ──Tokens (cache, renew)──> k8s::bearer
+//!  kubeconfig exec plugin ──exec.rs──> TokenSource ──fetch──> Token ──Tokens (cache, renew)──> k8s::bearer
 //!  (aws eks get-token, aws-iam-authenticator,      │
 //!   gke-gcloud-auth-plugin, kubelogin)             ├ aws/   SigV4 (aws-sigv4), STS, EKS
 //!                                                  ├ google.rs  external_account, JWT grant, impersonation
@@ -105,7 +105,7 @@ impl Token {
 }
 
 /// Who issues the Kubernetes API's bearer token.
-pub enum Provider {
+pub enum TokenSource {
     /// EKS: a presigned STS GetCallerIdentity URL.
     Eks(aws::Eks),
     /// GKE: a Google OAuth access token.
@@ -114,22 +114,22 @@ pub enum Provider {
     Aks(azure::Aks),
 }
 
-impl Provider {
+impl TokenSource {
     /// The provider's name in messages ("EKS token").
     pub fn name(&self) -> &'static str {
         match self {
-            Provider::Eks(_) => "EKS token",
-            Provider::Gke(_) => "GKE token",
-            Provider::Aks(_) => azure::WHAT,
+            TokenSource::Eks(_) => "EKS token",
+            TokenSource::Gke(_) => "GKE token",
+            TokenSource::Aks(_) => azure::WHAT,
         }
     }
 
     /// Gets a new token.
     pub async fn fetch(&self, cloud: &Cloud) -> Result<Token, CloudError> {
         let token = match self {
-            Provider::Eks(p) => p.token(cloud).await?,
-            Provider::Gke(p) => p.token(cloud, "GKE token").await?,
-            Provider::Aks(p) => p.token(cloud).await?,
+            TokenSource::Eks(p) => p.token(cloud).await?,
+            TokenSource::Gke(p) => p.token(cloud, "GKE token").await?,
+            TokenSource::Aks(p) => p.token(cloud).await?,
         };
         cloud.mask(&token.value);
         Ok(token)
@@ -178,13 +178,13 @@ impl TokenCache {
 /// A provider's token for the Kubernetes API, cached, renewed once after the API refuses it.
 pub struct Tokens {
     cloud: Cloud,
-    provider: Provider,
+    provider: TokenSource,
     cache: TokenCache,
 }
 
 impl Tokens {
     /// Tokens from `provider`.
-    pub fn new(cloud: Cloud, provider: Provider) -> Arc<Tokens> {
+    pub fn new(cloud: Cloud, provider: TokenSource) -> Arc<Tokens> {
         Arc::new(Tokens {
             cloud,
             provider,

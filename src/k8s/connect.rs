@@ -7,7 +7,7 @@
 //! anything about canaries.
 
 use super::managed;
-use crate::cloud::{Cloud, Env, Provider};
+use crate::cloud::{Cloud, Env, TokenSource};
 use crate::error::Error;
 use crate::settings::Settings;
 use base64::Engine;
@@ -209,7 +209,7 @@ async fn configure(
     cloud: &Cloud,
     source: &Source,
     context: Option<&str>,
-) -> Result<(kube::Config, Option<Provider>), Error> {
+) -> Result<(kube::Config, Option<TokenSource>), Error> {
     let options = KubeConfigOptions {
         context: context.map(str::to_string),
         ..KubeConfigOptions::default()
@@ -275,7 +275,7 @@ async fn from_text(
     from_input: bool,
     context: Option<&str>,
     options: &KubeConfigOptions,
-) -> Result<(kube::Config, Option<Provider>), Error> {
+) -> Result<(kube::Config, Option<TokenSource>), Error> {
     if from_input {
         let masker = settings.masker();
         for secret in secret_values(text) {

@@ -8,7 +8,7 @@ use super::connect::{context_user, on_path};
 use crate::cloud::aws::{self, Eks};
 use crate::cloud::exec::{self, Plugin};
 use crate::cloud::google::Google;
-use crate::cloud::{Cloud, Provider, Tokens};
+use crate::cloud::{Cloud, TokenSource, Tokens};
 use crate::error::Error;
 use crate::settings::Settings;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -26,7 +26,7 @@ pub fn native_plugin(
     kc: &Value,
     context: Option<&str>,
     origin: &str,
-) -> Result<Option<(String, Provider)>, Error> {
+) -> Result<Option<(String, TokenSource)>, Error> {
     let Some(user) = context_user(kc, context) else {
         return Ok(None);
     };
@@ -46,9 +46,9 @@ pub fn native_plugin(
             cluster,
             region,
             role_arn,
-        } => Provider::Eks(Eks::new(cluster, region, role_arn)),
-        Plugin::Gke => Provider::Gke(Google::from_env(cloud, "GKE token")?),
-        Plugin::Aks(aks) => Provider::Aks(aks),
+        } => TokenSource::Eks(Eks::new(cluster, region, role_arn)),
+        Plugin::Gke => TokenSource::Gke(Google::from_env(cloud, "GKE token")?),
+        Plugin::Aks(aks) => TokenSource::Aks(aks),
     };
     Ok(Some((name.to_string(), provider)))
 }
@@ -64,7 +64,10 @@ pub fn without_exec(kc: &mut Kubeconfig, user: &str) {
 
 /// The `eks-cluster` input: its endpoint and CA from DescribeCluster, its token from the
 /// environment's AWS credentials.
-pub async fn eks(cloud: &Cloud, cluster: &str) -> Result<(kube::Config, Option<Provider>), Error> {
+pub async fn eks(
+    cloud: &Cloud,
+    cluster: &str,
+) -> Result<(kube::Config, Option<TokenSource>), Error> {
     let described = aws::eks::describe(cloud, cluster).await?;
     let kc = json!({
         "apiVersion": "v1",
@@ -86,7 +89,7 @@ pub async fn eks(cloud: &Cloud, cluster: &str) -> Result<(kube::Config, Option<P
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| invalid(&e))?;
-    let provider = Provider::Eks(Eks::new(cluster.to_string(), None, None));
+    let provider = TokenSource::Eks(Eks::new(cluster.to_string(), None, None));
     Ok((config, Some(provider)))
 }
 
@@ -95,7 +98,7 @@ pub async fn eks(cloud: &Cloud, cluster: &str) -> Result<(kube::Config, Option<P
 pub async fn client(
     config: kube::Config,
     cloud: Cloud,
-    provider: Provider,
+    provider: TokenSource,
 ) -> Result<kube::Client, Error> {
     let tokens = Tokens::new(cloud, provider);
     tokens.bearer().await?;
