@@ -38,5 +38,6 @@ mod scenarios;
 mod secrets;
 mod service_target;
 mod sigv4;
+mod skipper;
 mod support;
 mod validate;

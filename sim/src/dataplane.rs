@@ -74,7 +74,7 @@ pub(crate) struct Series {
 }
 
 #[derive(Clone, Debug, Default)]
-struct Histogram {
+pub(crate) struct Histogram {
     buckets: [u64; BUCKETS.len()],
     sum: f64,
     count: u64,
@@ -98,6 +98,8 @@ pub struct DataPlane {
     carry: BTreeMap<String, f64>,
     /// The meshes' own series (Istio, Linkerd).
     pub(crate) mesh: crate::mesh::MeshSeries,
+    /// Skipper's route series.
+    pub(crate) skipper: crate::skipper::SkipperSeries,
 }
 
 /// What one pod set answered of the requests it was sent.
@@ -177,6 +179,20 @@ pub(crate) fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][key].as_str()
 }
 
+/// An Ingress's namespace, name and requests per second (its `canary-gate.dev/sim-rps`, else
+/// `default_rps`).
+pub(crate) fn ingress_traffic(ing: &Value, default_rps: f64) -> (String, String, f64) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let rps = annotation(ing, RPS_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_rps);
+    (
+        text(&ing["metadata"]["namespace"]),
+        text(&ing["metadata"]["name"]),
+        rps,
+    )
+}
+
 fn routes(ing: &Value) -> Vec<Route> {
     let mut out = Vec::new();
     for rule in ing["spec"]["rules"].as_array().into_iter().flatten() {
@@ -222,18 +238,13 @@ impl DataPlane {
     ) {
         let none = Selector::default();
         let all = store.list_items(ingresses(), None, &none, &none);
-        let (canaries, mains): (Vec<&Value>, Vec<&Value>) = all
-            .iter()
+        let (skipper, nginx): (Vec<&Value>, Vec<&Value>) =
+            all.iter().partition(|i| crate::skipper::is_skipper(i));
+        let (canaries, mains): (Vec<&Value>, Vec<&Value>) = nginx
+            .into_iter()
             .partition(|i| annotation(i, &format!("{NGINX}canary")) == Some("true"));
         for ing in mains {
-            let ns = ing["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            let name = ing["metadata"]["name"].as_str().unwrap_or("").to_string();
-            let rps = annotation(ing, RPS_ANNOTATION)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default_rps);
+            let (ns, name, rps) = ingress_traffic(ing, default_rps);
             let routes = routes(ing);
             if routes.is_empty() {
                 continue;
@@ -302,6 +313,7 @@ impl DataPlane {
                 }
             }
         }
+        self.tick_skipper(store, controller, &skipper, dt, default_rps);
         self.tick_routes(store, controller, dt, default_rps, default_header_share);
         self.tick_mesh(store, controller, dt, default_rps, default_header_share);
     }
@@ -587,11 +599,12 @@ impl DataPlane {
             write_histogram(&mut out, "http_request_duration_seconds", &l, h);
         }
         self.mesh.render(&mut out);
+        self.skipper.render(&mut out);
         out
     }
 }
 
-fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+pub(crate) fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
     for (i, le) in BUCKETS.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -604,7 +617,7 @@ fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
 }
 
-fn observe(h: &mut Histogram, n: u64, seconds: f64) {
+pub(crate) fn observe(h: &mut Histogram, n: u64, seconds: f64) {
     if n == 0 {
         return;
     }

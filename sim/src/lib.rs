@@ -40,6 +40,7 @@ pub mod real;
 pub mod resources;
 pub mod selector;
 pub mod server;
+pub mod skipper;
 pub mod state;
 pub mod status;
 pub mod store;

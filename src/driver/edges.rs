@@ -14,7 +14,8 @@ use crate::router::TrafficRouter;
 use crate::router::gateway_api::{self, GatewayApi};
 use crate::router::istio::{self, Istio};
 use crate::router::kubernetes::NoL7;
-use crate::router::nginx::Nginx;
+use crate::router::nginx::{IngressPair, Nginx};
+use crate::router::skipper::Skipper;
 use crate::router::smi::{self, SmiRouter, SplitVersion};
 use crate::spec::model::{Canary, Provider, TargetKind};
 use crate::workload::Workload;
@@ -123,6 +124,7 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::SmiV1alpha1 => (smi(s, SplitVersion::V1alpha1)?, Some(Observer::Istio)),
         Provider::SmiV1alpha2 => (smi(s, SplitVersion::V1alpha2)?, Some(Observer::Istio)),
         Provider::SmiV1alpha3 => (smi(s, SplitVersion::V1alpha3)?, Some(Observer::Istio)),
+        Provider::Skipper => skipper(s)?,
         Provider::Apisix
         | Provider::Appmesh
         | Provider::AppmeshV1beta2
@@ -131,7 +133,6 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         | Provider::Knative
         | Provider::Kuma
         | Provider::Osm
-        | Provider::Skipper
         | Provider::Traefik => {
             let why = format!(
                 "provider {} is not driven by canary-gate yet (it drives {})",
@@ -164,13 +165,47 @@ fn nginx<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
         return Ok((Box::new(NoL7), observer));
     };
     let router = Nginx {
+        pair: ingress_pair(s, ingress, canary_ingress, &service.name),
+        prefix: &s.cluster.ingress_prefix,
+        matches: ab_matches(s.plan),
+    };
+    Ok((Box::new(router), observer))
+}
+
+/// The user's Ingress and its copy, for the Ingress-based routers.
+fn ingress_pair<'a>(
+    s: &Scope<'a>,
+    ingress: &'a str,
+    canary_ingress: &'a str,
+    apex: &'a str,
+) -> IngressPair<'a> {
+    IngressPair {
         namespace: s.namespace,
         ingress,
         canary_ingress,
-        apex: &service.name,
-        prefix: &s.cluster.ingress_prefix,
+        apex,
         owner: s.owner,
-        matches: ab_matches(s.plan),
+    }
+}
+
+/// Skipper: the canary copy of the user's Ingress, observed by Skipper's route metrics. It needs
+/// the apex Service the Ingress routes to.
+fn skipper<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
+    let names = &s.plan.names;
+    let (Some(ingress), Some(canary_ingress), Some(service)) = (
+        &names.ingress,
+        &names.canary_ingress,
+        s.plan.service.as_ref(),
+    ) else {
+        let why = "provider skipper needs spec.ingressRef and spec.service".to_string();
+        return Err(unsupported(s.canary, &["spec", "provider"], why));
+    };
+    let observer = Some(Observer::Skipper {
+        ingress,
+        service: &service.name,
+    });
+    let router = Skipper {
+        pair: ingress_pair(s, ingress, canary_ingress, &service.name),
     };
     Ok((Box::new(router), observer))
 }

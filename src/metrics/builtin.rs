@@ -18,6 +18,45 @@ pub fn nginx(builtin: Builtin, namespace: &str, ingress: &str, interval: &str) -
     }
 }
 
+/// The PromQL for a built-in check on Skipper (Flagger's Skipper observer): the routes Skipper
+/// makes for the canary Ingress's canary backend, `kube(ew)?_<ns>__<ingress>_canary__…__<service>_canary`,
+/// with every non-word character of the names as `_` (as Skipper writes route ids). Success rate
+/// in percent from the `+Inf` bucket of `skipper_response_duration_seconds` by `code`; duration as
+/// the mean of `skipper_serve_route_duration_seconds` in milliseconds.
+pub fn skipper(
+    builtin: Builtin,
+    namespace: &str,
+    ingress: &str,
+    service: &str,
+    interval: &str,
+) -> String {
+    let word = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let route = format!(
+        "kube(ew)?_{}__{}_canary__.*__{}_canary(_[0-9]+)?",
+        word(namespace),
+        word(ingress),
+        word(service)
+    );
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(skipper_response_duration_seconds_bucket{{route=~"{route}",code!~"5..",le="+Inf"}}[{interval}])) / sum(rate(skipper_response_duration_seconds_bucket{{route=~"{route}",le="+Inf"}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            r#"sum(rate(skipper_serve_route_duration_seconds_sum{{route=~"{route}"}}[{interval}])) / sum(rate(skipper_serve_route_duration_seconds_count{{route=~"{route}"}}[{interval}])) * 1000"#
+        ),
+    }
+}
+
 /// The PromQL for a built-in check read from the application's own
 /// `http_request_duration_seconds` histograms (Flagger's generic HTTP observer, used by
 /// `provider: kubernetes` and Gateway API): the canary pods are `<target>-<hash>-<suffix>`.

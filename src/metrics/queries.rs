@@ -26,6 +26,13 @@ pub enum Observer<'a> {
     Istio,
     /// Linkerd's `response_total` and `response_latency_ms` histogram.
     Linkerd,
+    /// Skipper's route metrics, by the user's Ingress and the apex Service.
+    Skipper {
+        /// The user's Ingress.
+        ingress: &'a str,
+        /// The apex Service.
+        service: &'a str,
+    },
 }
 
 /// What rendering needs to know about the canary.
@@ -88,6 +95,10 @@ pub fn render(
             Some(Observer::Linkerd) => out.push((
                 plain(server.clone()),
                 builtin::linkerd(b, ctx.namespace, &ctx.plan.target.name, &interval),
+            )),
+            Some(Observer::Skipper { ingress, service }) => out.push((
+                plain(server.clone()),
+                builtin::skipper(b, ctx.namespace, ingress, service, &interval),
             )),
             None => {
                 return Err(format!(

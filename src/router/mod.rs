@@ -10,6 +10,7 @@ pub mod kubernetes;
 pub mod nginx;
 pub mod owned;
 pub mod services;
+pub mod skipper;
 pub mod smi;
 
 use crate::error::Error;

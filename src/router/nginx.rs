@@ -8,7 +8,7 @@ use crate::k8s::desired::{Desired, InitStep, Read, get};
 use crate::k8s::write::{ensure, read_opt};
 use crate::rollout::{Routes, canary_name};
 use crate::spec::model::HttpMatch;
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use std::collections::BTreeMap;
@@ -56,7 +56,17 @@ pub fn render_canary(
     annotations.insert(canary_key.clone(), "true".into());
     annotations.insert(format!("{canary_key}-weight"), "0".into());
     annotations.insert(OWNER_ANNOTATION.to_string(), owner.to_string());
-    Ok(Ingress {
+    Ok(copy_of(original, spec, annotations))
+}
+
+/// The `<name>-canary` copy of `original` with `spec` and `annotations`, its labels kept.
+pub(super) fn copy_of(
+    original: &Ingress,
+    spec: IngressSpec,
+    annotations: BTreeMap<String, String>,
+) -> Ingress {
+    let name = original.metadata.name.clone().unwrap_or_default();
+    Ingress {
         metadata: ObjectMeta {
             name: Some(canary_name(&name)),
             namespace: original.metadata.namespace.clone(),
@@ -66,11 +76,12 @@ pub fn render_canary(
         },
         spec: Some(spec),
         status: None,
-    })
+    }
 }
 
-/// The NGINX router of one canary: its `<ingress>-canary` Ingress carries the weights.
-pub struct Nginx<'a> {
+/// The Ingresses of an Ingress-based router (NGINX, Skipper): the user's, its `-canary` copy,
+/// where they are, and for whom.
+pub struct IngressPair<'a> {
     /// Namespace.
     pub namespace: &'a str,
     /// The user's Ingress (`spec.ingressRef`).
@@ -79,20 +90,51 @@ pub struct Nginx<'a> {
     pub canary_ingress: &'a str,
     /// The apex Service the user's Ingress routes to.
     pub apex: &'a str,
-    /// The annotation prefix (`--ingress-annotations-prefix`).
-    pub prefix: &'a str,
     /// `<namespace>/<canary>`.
     pub owner: &'a str,
+}
+
+impl IngressPair<'_> {
+    /// The user's Ingress, which must exist.
+    pub(super) async fn original(&self, read: &dyn Read) -> Result<Ingress, Error> {
+        let (ingress, namespace) = (self.ingress, self.namespace);
+        get::<Ingress>(read, ingress).await?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
+            ))
+        })
+    }
+
+    /// The copy's annotations (which carry the weights), which must exist.
+    pub(super) async fn copy_annotations(
+        &self,
+        client: &kube::Client,
+    ) -> Result<BTreeMap<String, String>, Error> {
+        let api: Api<Ingress> = Api::namespaced(client.clone(), self.namespace);
+        let name = self.canary_ingress;
+        let ing = read_opt(&api, name, &format!("reading ingress/{name}"))
+            .await?
+            .ok_or_else(|| Error::Infra(format!("ingress/{name} is missing; run init again")))?;
+        Ok(ing.metadata.annotations.unwrap_or_default())
+    }
+}
+
+/// The NGINX router of one canary: its `<ingress>-canary` Ingress carries the weights.
+pub struct Nginx<'a> {
+    /// The user's Ingress and its copy.
+    pub pair: IngressPair<'a>,
+    /// The annotation prefix (`--ingress-annotations-prefix`).
+    pub prefix: &'a str,
     /// A/B matches (empty for weights).
     pub matches: &'a [HttpMatch],
 }
 
-/// The canary Ingress as an initialization step: created, or its spec updated when the
-/// original's changed (annotations of an existing canary Ingress are the router's, never reset).
-fn desired(want: Ingress) -> Desired<'static> {
+/// A canary Ingress as an initialization step: created, or its spec updated when the original's
+/// changed (annotations of an existing canary Ingress are the router's, never reset). NGINX's and
+/// Skipper's routers both make one; `when` says what carries the weights.
+pub(super) fn canary_ingress_step(want: Ingress, when: &'static str) -> InitStep<'static> {
     let name = want.metadata.name.clone().unwrap_or_default();
-    let when = "init; its canary annotations carry the weights";
-    Desired::typed(
+    InitStep::Apply(Desired::typed(
         &name,
         when,
         move |current: Option<&Ingress>| match current {
@@ -103,21 +145,20 @@ fn desired(want: Ingress) -> Desired<'static> {
                 Some(next)
             }
         },
-    )
+    ))
 }
 
 #[async_trait::async_trait]
 impl TrafficRouter for Nginx<'_> {
     async fn initialization(&self, read: &dyn Read) -> Result<Vec<InitStep<'_>>, Error> {
-        let (ingress, namespace) = (self.ingress, self.namespace);
-        let original = get::<Ingress>(read, ingress).await?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "ingress/{ingress} (spec.ingressRef) does not exist in namespace {namespace}"
-            ))
-        })?;
-        let want = render_canary(&original, self.apex, self.prefix, self.owner)
-            .map_err(|why| Error::Invalid(format!("ingress/{ingress}: {why}")))?;
-        Ok(vec![InitStep::Apply(desired(want))])
+        let p = &self.pair;
+        let original = p.original(read).await?;
+        let want = render_canary(&original, p.apex, self.prefix, p.owner)
+            .map_err(|why| Error::Invalid(format!("ingress/{}: {why}", p.ingress)))?;
+        Ok(vec![canary_ingress_step(
+            want,
+            "init; its canary annotations carry the weights",
+        )])
     }
 
     async fn routes(&self, client: &kube::Client, _wait: Duration) -> Result<Routes, Error> {
@@ -222,15 +263,9 @@ pub fn routes_from(
 
 /// Reads the live split.
 async fn read_routes(client: &kube::Client, r: &Nginx<'_>) -> Result<Routes, Error> {
-    let api: Api<Ingress> = Api::namespaced(client.clone(), r.namespace);
-    let name = r.canary_ingress;
-    let what = format!("reading ingress/{name}");
-    let ing = read_opt(&api, name, &what)
-        .await?
-        .ok_or_else(|| Error::Infra(format!("ingress/{name} is missing; run init again")))?;
-    let ab = !r.matches.is_empty();
-    routes_from(&ing.metadata.annotations.unwrap_or_default(), ab, r.prefix)
-        .map_err(|why| Error::Infra(format!("ingress/{name}: {why}")))
+    let annotations = r.pair.copy_annotations(client).await?;
+    routes_from(&annotations, !r.matches.is_empty(), r.prefix)
+        .map_err(|why| Error::Infra(format!("ingress/{}: {why}", r.pair.canary_ingress)))
 }
 
 /// Writes a split. A plain weight is one merge patch (no read); weight 0 and A/B rules need the
@@ -242,8 +277,8 @@ async fn set_routes(
     canary_weight: u32,
     matches: &[HttpMatch],
 ) -> Result<(), Error> {
-    let (name, prefix) = (r.canary_ingress, r.prefix);
-    let api: Api<Ingress> = Api::namespaced(client.clone(), r.namespace);
+    let (name, prefix) = (r.pair.canary_ingress, r.prefix);
+    let api: Api<Ingress> = Api::namespaced(client.clone(), r.pair.namespace);
     let what = format!("ingress/{name} weight {canary_weight}");
     if canary_weight > 0 && matches.is_empty() {
         let patch = serde_json::json!({"metadata": {"annotations": {

@@ -157,6 +157,22 @@ fn build(cx: &mut Ctx<'_>, doc: CanaryDoc) -> Option<Parts> {
     })
 }
 
+/// Providers Flagger still lists whose meshes are gone, and why canary-gate will not drive them.
+const RETIRED: &[(Provider, &str)] = &[
+    (
+        Provider::Appmesh,
+        "AWS App Mesh was discontinued on 2026-09-30 (AWS points EKS users to Amazon VPC Lattice)",
+    ),
+    (
+        Provider::AppmeshV1beta2,
+        "AWS App Mesh was discontinued on 2026-09-30 (AWS points EKS users to Amazon VPC Lattice)",
+    ),
+    (
+        Provider::Osm,
+        "Open Service Mesh is archived: its maintainers ended the project in 2023",
+    ),
+];
+
 /// Works out the provider canary-gate acts as, saying when it was inferred or is not driven.
 fn provider(cx: &mut Ctx<'_>, spec_path: &FieldPath, spec: &wire::CanarySpec) -> Provider {
     let has_gateway_refs = spec
@@ -171,7 +187,15 @@ fn provider(cx: &mut Ctx<'_>, spec_path: &FieldPath, spec: &wire::CanarySpec) ->
         Some(Inferred::FlaggerDefault(why)) => cx.warn(&provider_path, why),
         None => {}
     }
-    if spec.provider.is_some() && !ACTED_ON_PROVIDERS.contains(&effective) {
+    if let Some((_, why)) = RETIRED.iter().find(|(p, _)| *p == effective) {
+        cx.warn(
+            &provider_path,
+            format!(
+                "{}: {why}, so canary-gate does not drive it; move the route to the Gateway API (provider: gatewayapi:v1), which its successors serve",
+                effective.as_str()
+            ),
+        );
+    } else if spec.provider.is_some() && !ACTED_ON_PROVIDERS.contains(&effective) {
         cx.warn(
             &provider_path,
             format!(

@@ -14,6 +14,7 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::SmiV1alpha1,
     Provider::SmiV1alpha2,
     Provider::SmiV1alpha3,
+    Provider::Skipper,
 ];
 
 /// Target kinds canary-gate drives.
