@@ -1,5 +1,5 @@
 //! canary-sim: a Kubernetes API subset, a deployment controller and a data plane (NGINX,
-//! Gateway API, Istio and SMI/Linkerd) over real HTTP on 127.0.0.1, for testing canary-gate end
+//! Skipper, Gateway API, Istio and SMI/Linkerd) over real HTTP on 127.0.0.1, for testing canary-gate end
 //! to end (and for its `demo`).
 //!
 //! ```text
@@ -7,7 +7,8 @@
 //!                                  │ faults, log, auth       └ defaults.rs, discovery.rs
 //!  ticker (every 50 ms) ─> controller.rs (Deployment status, pods, HTTPRoute status)
 //!                          ─> dataplane.rs (Ingress, HTTPRoute traffic) ─> promql.rs (snapshots)
-//!                             └ mesh.rs (VirtualService, TrafficSplit traffic)
+//!                             ├ mesh.rs (VirtualService, TrafficSplit traffic)
+//!                             └ skipper.rs (class-skipper Ingresses, weighted copies)
 //!  Prometheus ──HTTP──> /metrics (nginx_ingress_controller_*, http_request_duration_seconds,
 //!                                 istio_requests_total, istio_request_duration_milliseconds_*,
 //!                                 response_total, response_latency_ms_*)

@@ -1,6 +1,6 @@
 //! Traffic routing behind one trait, [`TrafficRouter`]: the ClusterIP Services every provider
 //! needs (`services.rs`, used by the workloads that have them) and one file per provider for its
-//! own objects (`nginx.rs`: the canary Ingress; `gateway_api/`: the HTTPRoute; `kubernetes.rs`:
+//! own objects (`nginx.rs`: the canary Ingress; `skipper.rs`: its weighted copy; `gateway_api/`: the HTTPRoute; `kubernetes.rs`:
 //! none, blue/green). Which router a canary gets is decided once, in `driver::edges`. Must not
 //! touch workloads.
 
