@@ -62,13 +62,22 @@ async fn crud_conflicts_patches_selectors_and_gc() {
         409
     );
 
-    // A replace with the current resourceVersion works and bumps generation (spec changed).
-    let mut fresh = deployments.get("podinfo").await.unwrap();
-    fresh.spec.replicas = Some(2);
-    let replaced = deployments
-        .replace("podinfo", &PostParams::default(), &fresh)
-        .await
-        .unwrap();
+    // A replace with the current resourceVersion works and bumps generation (spec changed). The
+    // deployment controller may write the status between the read and the replace, as on a real
+    // cluster: read again and retry then, as every client must.
+    let mut attempts = 0;
+    let (mut fresh, replaced) = loop {
+        let mut fresh = deployments.get("podinfo").await.unwrap();
+        fresh.spec.replicas = Some(2);
+        match deployments
+            .replace("podinfo", &PostParams::default(), &fresh)
+            .await
+        {
+            Ok(replaced) => break (fresh, replaced),
+            Err(kube::Error::Api(s)) if s.code == 409 && attempts < 20 => attempts += 1,
+            Err(e) => panic!("replace: {e}"),
+        }
+    };
     assert_eq!(replaced.metadata.generation, Some(2));
     // The same (now stale) object again: 409 Conflict with a Status body.
     fresh.spec.replicas = Some(3);
