@@ -100,6 +100,19 @@ impl Cluster {
         });
     }
 
+    /// The fixture app without its HPA and with its NGINX Ingress silent, for a router whose
+    /// traffic enters through objects of its own.
+    pub fn podinfo_behind_another_router(&self) {
+        self.podinfo(|o| {
+            if o["kind"] == "HorizontalPodAutoscaler" {
+                o["metadata"]["name"] = json!("unrelated");
+            }
+            if o["kind"] == "Ingress" {
+                o["metadata"]["annotations"] = json!({"canary-gate.dev/sim-rps": "0"});
+            }
+        });
+    }
+
     /// An object that must exist.
     pub fn get(&self, api_version: &str, kind: &str, name: &str) -> Value {
         self.sim

@@ -213,7 +213,7 @@ fn traffic_splits_render_as_recorded_and_valid_against_the_smi_crd_of_each_versi
     ];
     for (canary, version, name) in cases {
         let plan = plan(canary);
-        let input = smi::input(&plan, version).unwrap();
+        let input = smi::input(&plan, version, "test").unwrap();
         let ts = object(
             version.api_version(),
             "TrafficSplit",
@@ -234,7 +234,7 @@ fn traffic_splits_render_as_recorded_and_valid_against_the_smi_crd_of_each_versi
     // v1alpha1 weights are quantities: strings in any quantity form are read as Flagger reads
     // them; an integer in v1alpha2 is refused by a string-typed reading of the schema.
     let plan = plan("podinfo-linkerd");
-    let input = smi::input(&plan, SplitVersion::V1alpha1).unwrap();
+    let input = smi::input(&plan, SplitVersion::V1alpha1, "test").unwrap();
     let written = json!({"service": "podinfo", "backends": [
         {"service": "podinfo-canary", "weight": "25"}, {"service": "podinfo-primary", "weight": 75}]});
     assert_eq!(smi::split_of(&written, &input), Some(split(75, 25, false)));

@@ -159,7 +159,8 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
     let kubeconfig = service_account_kubeconfig(&c, &dir);
     c.sim.clear_requests();
     // One canary moved from provider to provider, as a platform migrating meshes would.
-    for (i, provider) in ["istio", "linkerd", "smi:v1alpha3"].iter().enumerate() {
+    let providers = ["istio", "linkerd", "smi:v1alpha3", "contour", "traefik"];
+    for (i, provider) in providers.iter().enumerate() {
         let yaml = canary("podinfo")
             .provider(provider)
             .interval("1s")
@@ -187,6 +188,10 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
     assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 100);
     let ts = c.get("split.smi-spec.io/v1alpha3", "TrafficSplit", "podinfo");
     assert_eq!(ts["spec"]["backends"][1]["weight"], 100);
+    let proxy = c.get("projectcontour.io/v1", "HTTPProxy", "podinfo");
+    assert_eq!(proxy["spec"]["routes"][0]["services"][0]["weight"], 100);
+    let ts = c.get("traefik.io/v1alpha1", "TraefikService", "podinfo");
+    assert_eq!(ts["spec"]["weighted"]["services"][0]["weight"], 100);
 }
 
 /// No request in the log was refused by the real authorizer (403).

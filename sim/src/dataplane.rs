@@ -15,8 +15,8 @@
 //! Service's ready pods, which count them like any other request.
 //!
 //! In-mesh traffic (Istio VirtualServices, SMI TrafficSplits) and the meshes' series live in
-//! `mesh.rs`, which this tick calls and whose series this exposition appends; both answer
-//! through [`DataPlane::serve`].
+//! `mesh.rs`; Skipper, Contour (`envoy.rs`) and Traefik have files of their own. This tick calls
+//! each, this exposition appends their series, and all answer through [`DataPlane::serve`].
 
 use crate::controller::{Endpoints, PodSet, pod_name};
 use crate::resources::RESOURCES;
@@ -100,6 +100,10 @@ pub struct DataPlane {
     pub(crate) mesh: crate::mesh::MeshSeries,
     /// Skipper's route series.
     pub(crate) skipper: crate::skipper::SkipperSeries,
+    /// Envoy's upstream series (Contour).
+    pub(crate) envoy: crate::envoy::EnvoySeries,
+    /// Traefik's service series.
+    pub(crate) traefik: crate::traefik::TraefikSeries,
 }
 
 /// What one pod set answered of the requests it was sent.
@@ -227,6 +231,25 @@ impl DataPlane {
         whole as u64
     }
 
+    /// Splits `n` requests across `weights` in proportion, carrying fractions under `key`; the
+    /// last entry with weight takes what is left, so the counts add up to `n` (all 0 when no
+    /// entry has weight).
+    pub(crate) fn split_by_weight(&mut self, key: &str, n: u64, weights: &[f64]) -> Vec<u64> {
+        let total: f64 = weights.iter().map(|w| w.max(0.0)).sum();
+        let mut out = vec![0; weights.len()];
+        let Some(last) = weights.iter().rposition(|w| *w > 0.0) else {
+            return out;
+        };
+        let mut left = n;
+        for (i, w) in weights.iter().enumerate().take(last) {
+            let share = n as f64 * w.max(0.0) / total;
+            out[i] = self.take(format!("{key}/w{i}"), share).min(left);
+            left -= out[i];
+        }
+        out[last] = left;
+        out
+    }
+
     /// Sends `dt` seconds of traffic through every Ingress.
     pub fn tick(
         &mut self,
@@ -314,6 +337,8 @@ impl DataPlane {
             }
         }
         self.tick_skipper(store, controller, &skipper, dt, default_rps);
+        self.tick_contour(store, controller, dt, default_rps, default_header_share);
+        self.tick_traefik(store, controller, dt, default_rps);
         self.tick_routes(store, controller, dt, default_rps, default_header_share);
         self.tick_mesh(store, controller, dt, default_rps, default_header_share);
     }
@@ -600,6 +625,8 @@ impl DataPlane {
         }
         self.mesh.render(&mut out);
         self.skipper.render(&mut out);
+        self.envoy.render(&mut out);
+        self.traefik.render(&mut out);
         out
     }
 }

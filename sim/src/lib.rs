@@ -32,6 +32,7 @@ pub mod controller;
 pub mod dataplane;
 mod defaults;
 pub mod discovery;
+pub mod envoy;
 pub mod faults;
 pub mod mesh;
 pub mod patch;
@@ -45,6 +46,7 @@ pub mod skipper;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod traefik;
 
 pub use bearer::Authenticator;
 pub use controller::ACCEPT_ANNOTATION;

@@ -81,16 +81,19 @@ struct LinkerdKey {
     status_code: String,
 }
 
-/// Cumulative bucket counts (one per bound), sum (ms) and count.
+/// Cumulative bucket counts (one per bound), sum (ms) and count: the histograms proxies keep in
+/// milliseconds (Istio, Linkerd, Envoy).
 #[derive(Clone, Debug, Default)]
-struct Histogram {
+pub(crate) struct MsHistogram {
     buckets: Vec<u64>,
     sum: f64,
-    count: u64,
+    /// Observations.
+    pub(crate) count: u64,
 }
 
-impl Histogram {
-    fn observe(&mut self, bounds: &[f64], n: u64, ms: f64) {
+impl MsHistogram {
+    /// Adds `n` observations of `ms` against `bounds`.
+    pub(crate) fn observe(&mut self, bounds: &[f64], n: u64, ms: f64) {
         if self.buckets.len() != bounds.len() {
             self.buckets.resize(bounds.len(), 0);
         }
@@ -102,13 +105,25 @@ impl Histogram {
         self.sum += ms * n as f64;
         self.count += n;
     }
+
+    /// Adds another histogram of the same bounds.
+    pub(crate) fn add(&mut self, other: &MsHistogram) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        for (b, o) in self.buckets.iter_mut().zip(&other.buckets) {
+            *b += o;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
 }
 
 /// The meshes' counters.
 #[derive(Debug, Default)]
 pub struct MeshSeries {
-    istio: BTreeMap<IstioKey, Histogram>,
-    linkerd: BTreeMap<LinkerdKey, Histogram>,
+    istio: BTreeMap<IstioKey, MsHistogram>,
+    linkerd: BTreeMap<LinkerdKey, MsHistogram>,
 }
 
 /// Where a route sends requests: a Service, and its weight.
@@ -119,7 +134,8 @@ struct Destination {
     weight: f64,
 }
 
-fn kind(k: &str) -> &'static Resource {
+/// The served resource of kind `k`.
+pub(crate) fn kind(k: &str) -> &'static Resource {
     RESOURCES
         .iter()
         .find(|r| r.kind == k)
@@ -572,7 +588,7 @@ impl MeshSeries {
         out.push_str("# TYPE istio_request_duration_milliseconds histogram\n");
         for (k, h) in &self.istio {
             let name = "istio_request_duration_milliseconds";
-            write_histogram(out, name, &istio_labels(k), &ISTIO_BUCKETS_MS, h);
+            write_ms_histogram(out, name, &istio_labels(k), &ISTIO_BUCKETS_MS, h);
         }
         out.push_str("# HELP response_total Responses, as Linkerd's proxies report them\n");
         out.push_str("# TYPE response_total counter\n");
@@ -587,7 +603,7 @@ impl MeshSeries {
         out.push_str("# TYPE response_latency_ms histogram\n");
         for (k, h) in &self.linkerd {
             let labels = linkerd_labels(k);
-            write_histogram(out, "response_latency_ms", &labels, &LINKERD_BUCKETS_MS, h);
+            write_ms_histogram(out, "response_latency_ms", &labels, &LINKERD_BUCKETS_MS, h);
         }
     }
 }
@@ -624,7 +640,14 @@ fn linkerd_labels(k: &LinkerdKey) -> String {
     labels
 }
 
-fn write_histogram(out: &mut String, name: &str, labels: &str, bounds: &[f64], h: &Histogram) {
+/// Writes one millisecond histogram's exposition.
+pub(crate) fn write_ms_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[f64],
+    h: &MsHistogram,
+) {
     for (le, n) in bounds.iter().zip(&h.buckets) {
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
     }

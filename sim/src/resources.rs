@@ -202,6 +202,37 @@ pub static RESOURCES: &[Resource] = &[
     traffic_split("v1alpha3"),
     traffic_split("v1alpha2"),
     traffic_split("v1alpha1"),
+    Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "projectcontour.io",
+            "v1",
+            "httpproxies",
+            "HTTPProxy",
+            &["proxy", "proxies"],
+        )
+    },
+    Resource {
+        builtin: false,
+        ..res(
+            "traefik.io",
+            "v1alpha1",
+            "traefikservices",
+            "TraefikService",
+            &[],
+        )
+    },
+    Resource {
+        builtin: false,
+        ..res(
+            "traefik.io",
+            "v1alpha1",
+            "ingressroutes",
+            "IngressRoute",
+            &[],
+        )
+    },
 ];
 
 /// The SMI TrafficSplit under one of its served versions.

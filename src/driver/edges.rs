@@ -11,12 +11,15 @@ use crate::error::Error;
 use crate::metrics::queries::Observer;
 use crate::rollout::{Plan, Strategy};
 use crate::router::TrafficRouter;
+use crate::router::contour;
 use crate::router::gateway_api::{self, GatewayApi};
 use crate::router::istio::{self, Istio};
 use crate::router::kubernetes::NoL7;
 use crate::router::nginx::{IngressPair, Nginx};
+use crate::router::owned::OneObject;
 use crate::router::skipper::Skipper;
-use crate::router::smi::{self, SmiRouter, SplitVersion};
+use crate::router::smi::{self, SplitVersion};
+use crate::router::traefik;
 use crate::spec::model::{Canary, Provider, TargetKind};
 use crate::workload::Workload;
 use crate::workload::daemonset::DaemonSetWorkload;
@@ -125,15 +128,15 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::SmiV1alpha2 => (smi(s, SplitVersion::V1alpha2)?, Some(Observer::Istio)),
         Provider::SmiV1alpha3 => (smi(s, SplitVersion::V1alpha3)?, Some(Observer::Istio)),
         Provider::Skipper => skipper(s)?,
+        Provider::Contour => contour(s)?,
+        Provider::Traefik => (traefik(s)?, Some(Observer::Traefik)),
         Provider::Apisix
         | Provider::Appmesh
         | Provider::AppmeshV1beta2
-        | Provider::Contour
         | Provider::Gloo
         | Provider::Knative
         | Provider::Kuma
-        | Provider::Osm
-        | Provider::Traefik => {
+        | Provider::Osm => {
             let why = format!(
                 "provider {} is not driven by canary-gate yet (it drives {})",
                 plan.provider.as_str(),
@@ -210,6 +213,40 @@ fn skipper<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
     Ok((Box::new(router), observer))
 }
 
+/// Contour: the HTTPProxy named after the apex Service, observed by Envoy's cluster series;
+/// without `spec.service`, no L7 routing.
+fn contour<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
+    let (Some(service), Some(input)) =
+        (s.plan.service.as_ref(), contour::input(s.plan, s.namespace))
+    else {
+        return Ok((Box::new(NoL7), None));
+    };
+    let observer = Some(Observer::Contour {
+        service: &service.name,
+    });
+    let router = OneObject {
+        object: input,
+        owner: s.owner,
+        extra: &service.apex,
+    };
+    Ok((Box::new(router), observer))
+}
+
+/// Traefik: the TraefikService named after the apex Service; without `spec.service`, no L7
+/// routing.
+fn traefik<'a>(s: &Scope<'a>) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
+    let (Some(service), Some(input)) =
+        (s.plan.service.as_ref(), traefik::input(s.plan, s.namespace))
+    else {
+        return Ok(Box::new(NoL7));
+    };
+    Ok(Box::new(OneObject {
+        object: input,
+        owner: s.owner,
+        extra: &service.apex,
+    }))
+}
+
 /// Gateway API: the HTTPRoute of `api_version`; without `spec.service`, no L7 routing.
 fn gateway<'a>(
     s: &Scope<'a>,
@@ -244,13 +281,14 @@ fn istio<'a>(s: &Scope<'a>) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
 
 /// SMI (and Linkerd): the TrafficSplit of `version`; without `spec.service`, no L7 routing.
 fn smi<'a>(s: &Scope<'a>, version: SplitVersion) -> Result<Box<dyn TrafficRouter + 'a>, Error> {
-    let (Some(service), Some(input)) = (s.plan.service.as_ref(), smi::input(s.plan, version))
-    else {
+    let (Some(service), Some(input)) = (
+        s.plan.service.as_ref(),
+        smi::input(s.plan, version, s.namespace),
+    ) else {
         return Ok(Box::new(NoL7));
     };
-    Ok(Box::new(SmiRouter {
-        input,
-        namespace: s.namespace,
+    Ok(Box::new(OneObject {
+        object: input,
         owner: s.owner,
         extra: &service.apex,
     }))

@@ -1,7 +1,8 @@
 //! Flagger's built-in checks per observer: NGINX (reference §5.2: canary-backend traffic only,
 //! on the original Ingress; duration as a mean), the app's own HTTP histograms, Istio and
-//! Linkerd (Flagger's `pkg/metrics/observers`; duration as the p99). Success rates are in
-//! percent, durations in milliseconds. Pure: strings only.
+//! Linkerd, Skipper, Contour and Traefik (Flagger's `pkg/metrics/observers`; duration as the p99
+//! except where noted). Success rates are in percent, durations in milliseconds. Pure: strings
+//! only.
 
 use crate::spec::model::Builtin;
 
@@ -53,6 +54,44 @@ pub fn skipper(
         ),
         Builtin::RequestDuration => format!(
             r#"sum(rate(skipper_serve_route_duration_seconds_sum{{route=~"{route}"}}[{interval}])) / sum(rate(skipper_serve_route_duration_seconds_count{{route=~"{route}"}}[{interval}])) * 1000"#
+        ),
+    }
+}
+
+/// The PromQL for a built-in check on Envoy's upstream cluster series, selected by
+/// `label=~"pattern"` (Flagger's Contour, Gloo and Kuma observers): success rate in percent from
+/// `envoy_cluster_upstream_rq` by `envoy_response_code`; duration as the p99 of
+/// `envoy_cluster_upstream_rq_time`, which Envoy keeps in milliseconds.
+fn envoy(builtin: Builtin, label: &str, pattern: &str, interval: &str) -> String {
+    let sel = format!(r#"{label}=~"{pattern}""#);
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(envoy_cluster_upstream_rq{{{sel},envoy_response_code!~"5.*"}}[{interval}])) / sum(rate(envoy_cluster_upstream_rq{{{sel}}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            "histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{{{sel}}}[{interval}])) by (le))"
+        ),
+    }
+}
+
+/// The PromQL for a built-in check on Contour (Flagger's Contour observer): Envoy's clusters for
+/// the canary Service, `<namespace>_<service>-canary_<port>`.
+pub fn contour(builtin: Builtin, namespace: &str, service: &str, interval: &str) -> String {
+    let pattern = format!("{namespace}_{service}-canary_[0-9a-zA-Z-]+");
+    envoy(builtin, "envoy_cluster_name", &pattern, interval)
+}
+
+/// The PromQL for a built-in check on Traefik (Flagger's Traefik observer): Traefik's service
+/// histogram for the canary Service, `<namespace>-<target>-canary-<port>@kubernetescrd`. Success
+/// rate in percent from the `+Inf` bucket by `code`; duration as the p99 in milliseconds.
+pub fn traefik(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
+    let sel = format!(r#"service=~"{namespace}-{target}-canary-[0-9a-zA-Z-]+@kubernetescrd""#);
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},code!~"5..",le="+Inf"}}[{interval}])) / sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},le="+Inf"}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            "histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{{{sel}}}[{interval}])) by (le)) * 1000"
         ),
     }
 }

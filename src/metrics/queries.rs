@@ -33,6 +33,13 @@ pub enum Observer<'a> {
         /// The apex Service.
         service: &'a str,
     },
+    /// Envoy's cluster series for the canary Service, as Contour names the clusters.
+    Contour {
+        /// The apex Service.
+        service: &'a str,
+    },
+    /// Traefik's service histogram for the canary Service.
+    Traefik,
 }
 
 /// What rendering needs to know about the canary.
@@ -99,6 +106,14 @@ pub fn render(
             Some(Observer::Skipper { ingress, service }) => out.push((
                 plain(server.clone()),
                 builtin::skipper(b, ctx.namespace, ingress, service, &interval),
+            )),
+            Some(Observer::Contour { service }) => out.push((
+                plain(server.clone()),
+                builtin::contour(b, ctx.namespace, service, &interval),
+            )),
+            Some(Observer::Traefik) => out.push((
+                plain(server.clone()),
+                builtin::traefik(b, ctx.namespace, &ctx.plan.target.name, &interval),
             )),
             None => {
                 return Err(format!(

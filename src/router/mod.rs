@@ -1,9 +1,11 @@
 //! Traffic routing behind one trait, [`TrafficRouter`]: the ClusterIP Services every provider
 //! needs (`services.rs`, used by the workloads that have them) and one file per provider for its
-//! own objects (`nginx.rs`: the canary Ingress; `skipper.rs`: its weighted copy; `gateway_api/`: the HTTPRoute; `kubernetes.rs`:
+//! own objects (`nginx.rs`: the canary Ingress; `skipper.rs`: its weighted copy; `gateway_api/`:
+//! the HTTPRoute; `contour.rs`: the HTTPProxy; `traefik.rs`: the TraefikService; `kubernetes.rs`:
 //! none, blue/green). Which router a canary gets is decided once, in `driver::edges`. Must not
 //! touch workloads.
 
+pub mod contour;
 pub mod gateway_api;
 pub mod istio;
 pub mod kubernetes;
@@ -12,6 +14,7 @@ pub mod owned;
 pub mod services;
 pub mod skipper;
 pub mod smi;
+pub mod traefik;
 
 use crate::error::Error;
 use crate::k8s::desired::{InitStep, Read};

@@ -111,3 +111,98 @@ pub async fn set_spec(
     }
     Ok(outcome)
 }
+
+/// A route object whose whole spec is rendered from the split: what [`OneObject`] needs to know
+/// of it (SMI's TrafficSplit, Contour's HTTPProxy, Traefik's TraefikService).
+pub trait SplitObject: Send + Sync {
+    /// Its `apiVersion` and kind.
+    fn resource(&self) -> ApiResource;
+    /// Its name (the apex Service's).
+    fn name(&self) -> &str;
+    /// The canary's namespace.
+    fn namespace(&self) -> &str;
+    /// The spec that holds `split`.
+    fn spec(&self, split: crate::rollout::Routes) -> Value;
+    /// The split a spec holds; `None` when it holds none this canary wrote.
+    fn split_of(&self, spec: &Value) -> Option<crate::rollout::Routes>;
+    /// Why the live object holds no split (after `kind/name`), e.g. "does not list X".
+    fn no_split(&self) -> String;
+}
+
+/// The router of a provider that owns one [`SplitObject`]: refuses a foreign one at init, keeps
+/// the split a previous init left, reads and rewrites the spec.
+pub struct OneObject<'a, O> {
+    /// The object.
+    pub object: O,
+    /// `<namespace>/<canary>`.
+    pub owner: &'a str,
+    /// The apex metadata (`spec.service.apex`).
+    pub extra: &'a Metadata,
+}
+
+impl<O: SplitObject> OneObject<'_, O> {
+    fn what(&self) -> String {
+        let kind = self.object.resource().kind.to_lowercase();
+        format!("{kind}/{}", self.object.name())
+    }
+}
+
+#[async_trait::async_trait]
+impl<O: SplitObject> super::TrafficRouter for OneObject<'_, O> {
+    async fn initialization(
+        &self,
+        read: &dyn Read,
+    ) -> Result<Vec<crate::k8s::desired::InitStep<'_>>, Error> {
+        let (o, owner) = (&self.object, self.owner);
+        refuse_foreign(read, &o.resource(), o.name(), o.namespace(), owner).await?;
+        let step = crate::k8s::desired::Desired::dynamic(
+            o.resource(),
+            o.name(),
+            "init; the rollout sets its weights",
+            move |current| {
+                let held = current.and_then(|c| o.split_of(&c.data["spec"]));
+                let spec = o.spec(held.unwrap_or(super::ALL_PRIMARY));
+                let (res, name, ns) = (o.resource(), o.name(), o.namespace());
+                Some(render(&res, name, ns, current, owner, self.extra, spec))
+            },
+        );
+        Ok(vec![crate::k8s::desired::InitStep::Apply(step)])
+    }
+
+    async fn routes(
+        &self,
+        client: &kube::Client,
+        _wait: std::time::Duration,
+    ) -> Result<crate::rollout::Routes, Error> {
+        let o = &self.object;
+        let api = api(client, o.namespace(), &o.resource());
+        let what = self.what();
+        let live = crate::k8s::write::read_opt(&api, o.name(), &format!("reading {what}"))
+            .await?
+            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        o.split_of(&live.data["spec"])
+            .ok_or_else(|| Error::Infra(format!("{what} {}; run init again", o.no_split())))
+    }
+
+    async fn set_routes(
+        &self,
+        client: &kube::Client,
+        split: crate::rollout::Routes,
+        _revision: Option<&str>,
+    ) -> Result<(), Error> {
+        let o = &self.object;
+        let api = api(client, o.namespace(), &o.resource());
+        let object = self.what();
+        let what = format!(
+            "{object} weight {} (primary {})",
+            split.canary, split.primary
+        );
+        set_spec(&api, o.name(), &object, &what, |_| o.spec(split))
+            .await
+            .map(|_| ())
+    }
+
+    fn remembers_writes(&self) -> bool {
+        true
+    }
+}

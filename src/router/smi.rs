@@ -3,17 +3,13 @@
 //! Service, whose root service is the first of `service.hosts` (else the apex) and whose two
 //! backends, canary first, carry the rollout's weights. `v1alpha1` weights are Kubernetes
 //! quantities (written as strings, read back in any quantity form); later versions take
-//! integers. The render is pure; `SmiRouter` reads and writes the object. Must not touch
+//! integers. The render is pure; `owned::OneObject` reads and writes the object. Must not touch
 //! workloads or Services.
 
-use super::{TrafficRouter, owned};
-use crate::error::Error;
-use crate::k8s::desired::{Desired, InitStep, Read};
+use super::owned;
 use crate::rollout::{Plan, Routes};
-use crate::spec::model::Metadata;
 use kube::api::ApiResource;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// The TrafficSplit API versions Flagger writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,10 +53,16 @@ pub struct SplitInput<'a> {
     pub primary: &'a str,
     /// `<apex>-canary`.
     pub canary: &'a str,
+    /// The canary's namespace.
+    pub namespace: &'a str,
 }
 
 /// What the TrafficSplit of a canary with a service is rendered from.
-pub fn input(plan: &Plan, version: SplitVersion) -> Option<SplitInput<'_>> {
+pub fn input<'a>(
+    plan: &'a Plan,
+    version: SplitVersion,
+    namespace: &'a str,
+) -> Option<SplitInput<'a>> {
     let service = plan.service.as_ref()?;
     Some(SplitInput {
         version,
@@ -68,6 +70,7 @@ pub fn input(plan: &Plan, version: SplitVersion) -> Option<SplitInput<'_>> {
         root: service.hosts.first().unwrap_or(&plan.names.apex),
         primary: &plan.names.primary_service,
         canary: &plan.names.canary_service,
+        namespace,
     })
 }
 
@@ -124,85 +127,29 @@ pub fn split_of(spec: &Value, input: &SplitInput) -> Option<Routes> {
     })
 }
 
-/// The SMI router of one canary: the TrafficSplit it owns.
-pub struct SmiRouter<'a> {
-    /// What the split is rendered from.
-    pub input: SplitInput<'a>,
-    /// The canary's namespace.
-    pub namespace: &'a str,
-    /// `<namespace>/<canary>`.
-    pub owner: &'a str,
-    /// The apex metadata (`spec.service.apex`).
-    pub extra: &'a Metadata,
-}
-
-impl SmiRouter<'_> {
+impl owned::SplitObject for SplitInput<'_> {
     fn resource(&self) -> ApiResource {
-        owned::resource(self.input.version.api_version(), "TrafficSplit")
+        owned::resource(self.version.api_version(), "TrafficSplit")
     }
 
-    fn object(&self) -> String {
-        format!("trafficsplit/{}", self.input.name)
-    }
-}
-
-#[async_trait::async_trait]
-impl TrafficRouter for SmiRouter<'_> {
-    /// Refuses a TrafficSplit of that name that canary-gate does not own.
-    async fn initialization(&self, read: &dyn Read) -> Result<Vec<InitStep<'_>>, Error> {
-        let (input, ns, owner) = (&self.input, self.namespace, self.owner);
-        owned::refuse_foreign(read, &self.resource(), input.name, ns, owner).await?;
-        let split = Desired::dynamic(
-            self.resource(),
-            input.name,
-            "init; the rollout sets its backend weights",
-            move |current| {
-                let held = current.and_then(|c| split_of(&c.data["spec"], input));
-                let spec = spec(input, held.unwrap_or(super::ALL_PRIMARY));
-                let res = self.resource();
-                Some(owned::render(
-                    &res, input.name, ns, current, owner, self.extra, spec,
-                ))
-            },
-        );
-        Ok(vec![InitStep::Apply(split)])
+    fn name(&self) -> &str {
+        self.name
     }
 
-    async fn routes(&self, client: &kube::Client, _wait: Duration) -> Result<Routes, Error> {
-        let api = owned::api(client, self.namespace, &self.resource());
-        let what = self.object();
-        let ts = crate::k8s::write::read_opt(&api, self.input.name, &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
-        split_of(&ts.data["spec"], &self.input).ok_or_else(|| {
-            Error::Infra(format!(
-                "{what} has no weight on {} or {}; run init again",
-                self.input.primary, self.input.canary
-            ))
-        })
+    fn namespace(&self) -> &str {
+        self.namespace
     }
 
-    async fn set_routes(
-        &self,
-        client: &kube::Client,
-        split: Routes,
-        _revision: Option<&str>,
-    ) -> Result<(), Error> {
-        let api = owned::api(client, self.namespace, &self.resource());
-        let object = self.object();
-        let what = format!(
-            "{object} weight {} (primary {})",
-            split.canary, split.primary
-        );
-        owned::set_spec(&api, self.input.name, &object, &what, |_| {
-            spec(&self.input, split)
-        })
-        .await
-        .map(|_| ())
+    fn spec(&self, split: Routes) -> Value {
+        spec(self, split)
     }
 
-    fn remembers_writes(&self) -> bool {
-        true
+    fn split_of(&self, spec: &Value) -> Option<Routes> {
+        split_of(spec, self)
+    }
+
+    fn no_split(&self) -> String {
+        format!("has no weight on {} or {}", self.primary, self.canary)
     }
 }
 

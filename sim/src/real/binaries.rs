@@ -1,7 +1,7 @@
 //! Where the real Kubernetes components come from: the directory `testenv/kube/build` fills
 //! (`bin/` with kube-apiserver, kube-controller-manager, kubectl and etcd; `crds/` with the
-//! Gateway API, Flagger, Istio and SMI CRDs, refreshed by `testenv/kube/crds`). Must not start
-//! anything.
+//! Gateway API, Flagger, Istio, SMI, Contour and Traefik CRDs, refreshed by
+//! `testenv/kube/crds`). Must not start anything.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

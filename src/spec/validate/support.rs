@@ -15,6 +15,8 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::SmiV1alpha2,
     Provider::SmiV1alpha3,
     Provider::Skipper,
+    Provider::Contour,
+    Provider::Traefik,
 ];
 
 /// Target kinds canary-gate drives.

@@ -1,0 +1,121 @@
+//! The Traefik router end to end through the binary, on whichever back end the suite runs: the
+//! user's IngressRoute pointing at the TraefikService canary-gate owns, the simulator's Traefik
+//! data plane splitting by its weighted round robin and exporting Traefik's service histogram,
+//! and a real Prometheus that Flagger's Traefik queries read. A good release is promoted
+//! through the weights (sampled while `run` works), a faulty one rolled back by
+//! `request-success-rate`; the apex metadata lands on the TraefikService as in Flagger's e2e.
+
+use crate::cluster::Cluster;
+use crate::support::cg;
+use serde_json::json;
+
+const SPEC: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: traefik
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 60
+  service:
+    port: 80
+    targetPort: 9898
+    apex:
+      labels: {test: test-label}
+      annotations: {test: test-annotation}
+  analysis:
+    interval: 2s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 10s, thresholdRange: {min: 99}}
+      - {name: request-duration, interval: 10s, thresholdRange: {max: 500}}
+";
+
+/// The fixture app with its NGINX Ingress silent, and an IngressRoute to the TraefikService.
+fn app(c: &Cluster) {
+    c.podinfo_behind_another_router();
+    c.create(json!({
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "IngressRoute",
+        "metadata": {"name": "podinfo", "namespace": "test",
+            "annotations": {"canary-gate.dev/sim-rps": "200"}},
+        "spec": {
+            "entryPoints": ["web"],
+            "routes": [{"match": "Host(`app.example.com`)", "kind": "Rule",
+                "services": [{"name": "podinfo", "kind": "TraefikService"}]}],
+        },
+    }));
+}
+
+/// `(primary, canary)` weights of the TraefikService (0 for an entry it does not list).
+fn weights(c: &Cluster) -> Option<(u64, u64)> {
+    let ts = c.find("traefik.io/v1alpha1", "TraefikService", "podinfo")?;
+    let services = ts["spec"]["weighted"]["services"].as_array()?.clone();
+    let w = |name: &str| {
+        services
+            .iter()
+            .find(|s| s["name"] == name)
+            .map_or(0, |s| s["weight"].as_u64().unwrap_or(0))
+    };
+    Some((w("podinfo-primary"), w("podinfo-canary")))
+}
+
+#[test]
+fn traefik_promotes_a_good_release_and_rolls_back_a_faulty_one() {
+    let c = Cluster::new();
+    app(&c);
+    let Some(prom) = c.prometheus() else { return };
+    let spec = SPEC.replace("METRICS", &prom.url);
+    let (r, _) = c.run_sampling(&spec, || weights(&c));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let ts = c.get("traefik.io/v1alpha1", "TraefikService", "podinfo");
+    assert_eq!(ts["metadata"]["labels"]["test"], "test-label");
+    assert_eq!(ts["metadata"]["annotations"]["test"], "test-annotation");
+    assert_eq!(
+        ts["spec"]["weighted"]["services"],
+        json!([{"name": "podinfo-primary", "namespace": "test", "port": 80, "weight": 100}]),
+        "the canary is listed only while it has weight"
+    );
+
+    c.release("6.7.1", "0");
+    let (r, seen) = c.run_sampling(&spec, || weights(&c));
+    let out = format!("{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{out}");
+    let canary: Vec<u64> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(canary, [0, 20, 40, 60, 0], "{seen:?}\n{out}");
+    assert!(seen.iter().all(|s| s.0 + s.1 == 100), "{seen:?}");
+    assert!(c.primary_image().ends_with(":6.7.1"));
+    assert!(out.contains("request-success-rate = 100"), "{out}");
+
+    c.release("6.7.2", "0.5");
+    let (r, seen) = c.run_sampling(&spec, || weights(&c));
+    let out = format!("{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 1, "{out}");
+    assert_eq!(seen.last(), Some(&(100, 0)), "{seen:?}");
+    assert!(seen.iter().all(|s| s.1 <= 40), "halted early: {seen:?}");
+    assert!(
+        c.primary_image().ends_with(":6.7.1"),
+        "the primary keeps 6.7.1"
+    );
+}
+
+#[test]
+fn traefik_is_driven_and_a_b_is_not_its() {
+    let dir = tempfile::tempdir().unwrap();
+    let ab = SPEC.replace("METRICS", "http://prometheus:9090").replace(
+        "    stepWeight: 20\n    maxWeight: 60\n",
+        "    iterations: 3\n    match: [{headers: {x-canary: {exact: insider}}}]\n",
+    );
+    let path = Cluster::spec_file(&dir, &ab);
+    let r = cg(&["validate", &path]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("does not drive"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("ignored: provider traefik does not implement A/B testing"),
+        "{}",
+        r.stderr
+    );
+}
