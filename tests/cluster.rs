@@ -113,6 +113,39 @@ impl Cluster {
         });
     }
 
+    /// The router tests' release cycle on a spec stepping 20 up to 60: a good release 6.7.1
+    /// promoted through canary weights 0, 20, 40, 60, 0 with `request-success-rate = 100`, then a
+    /// faulty 6.7.2 (half its requests fail) rolled back to weight 0 within the first steps, the
+    /// primary keeping 6.7.1. `sample` reads the split, `canary` its canary weight; returns what
+    /// each run saw.
+    pub fn good_then_faulty<T: PartialEq + Send + std::fmt::Debug>(
+        &self,
+        spec: &str,
+        sample: impl Fn() -> Option<T> + Sync,
+        canary: impl Fn(&T) -> u64,
+    ) -> (Vec<T>, Vec<T>) {
+        self.release("6.7.1", "0");
+        let (r, good) = self.run_sampling(spec, &sample);
+        let out = format!("{}\n{}", r.stdout, r.stderr);
+        assert_eq!(r.code, 0, "{out}");
+        let weights: Vec<u64> = good.iter().map(&canary).collect();
+        assert_eq!(weights, [0, 20, 40, 60, 0], "{good:?}\n{out}");
+        assert!(self.primary_image().ends_with(":6.7.1"));
+        assert!(out.contains("request-success-rate = 100"), "{out}");
+
+        self.release("6.7.2", "0.5");
+        let (r, bad) = self.run_sampling(spec, &sample);
+        let out = format!("{}\n{}", r.stdout, r.stderr);
+        assert_eq!(r.code, 1, "{out}");
+        assert_eq!(bad.last().map(&canary), Some(0), "{bad:?}");
+        assert!(bad.iter().all(|s| canary(s) <= 40), "halted early: {bad:?}");
+        assert!(
+            self.primary_image().ends_with(":6.7.1"),
+            "the primary keeps 6.7.1"
+        );
+        (good, bad)
+    }
+
     /// An object that must exist.
     pub fn get(&self, api_version: &str, kind: &str, name: &str) -> Value {
         self.sim

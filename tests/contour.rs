@@ -96,25 +96,7 @@ fn contour_promotes_a_good_release_and_rolls_back_a_faulty_one() {
         "included, not a root"
     );
 
-    c.release("6.7.1", "0");
-    let (r, seen) = c.run_sampling(&spec, || weights(&c));
-    let out = format!("{}\n{}", r.stdout, r.stderr);
-    assert_eq!(r.code, 0, "{out}");
-    let canary: Vec<u64> = seen.iter().map(|s| s[0].1).collect();
-    assert_eq!(canary, [0, 20, 40, 60, 0], "{seen:?}\n{out}");
-    assert!(c.primary_image().ends_with(":6.7.1"));
-    assert!(out.contains("request-success-rate = 100"), "{out}");
-
-    c.release("6.7.2", "0.5");
-    let (r, seen) = c.run_sampling(&spec, || weights(&c));
-    let out = format!("{}\n{}", r.stdout, r.stderr);
-    assert_eq!(r.code, 1, "{out}");
-    assert_eq!(seen.last(), Some(&vec![(100, 0)]), "{seen:?}");
-    assert!(seen.iter().all(|s| s[0].1 <= 40), "halted early: {seen:?}");
-    assert!(
-        c.primary_image().ends_with(":6.7.1"),
-        "the primary keeps 6.7.1"
-    );
+    c.good_then_faulty(&spec, || weights(&c), |s| s[0].1);
 }
 
 #[test]

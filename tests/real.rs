@@ -159,10 +159,24 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
     let kubeconfig = service_account_kubeconfig(&c, &dir);
     c.sim.clear_requests();
     // One canary moved from provider to provider, as a platform migrating meshes would.
-    let providers = ["istio", "linkerd", "smi:v1alpha3", "contour", "traefik"];
+    let providers = [
+        "istio",
+        "linkerd",
+        "smi:v1alpha3",
+        "contour",
+        "traefik",
+        "apisix",
+    ];
+    c.create(
+        json!({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {"http": [{"name": "all", "match": {"paths": ["/*"]},
+            "backends": [{"serviceName": "podinfo", "servicePort": 80}]}]}}),
+    );
     for (i, provider) in providers.iter().enumerate() {
         let yaml = canary("podinfo")
             .provider(provider)
+            .spec("routeRef: {apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: podinfo}")
             .interval("1s")
             .threshold(2)
             .step_weight(50)
@@ -192,6 +206,12 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
     assert_eq!(proxy["spec"]["routes"][0]["services"][0]["weight"], 100);
     let ts = c.get("traefik.io/v1alpha1", "TraefikService", "podinfo");
     assert_eq!(ts["spec"]["weighted"]["services"][0]["weight"], 100);
+    let copy = c.get(
+        "apisix.apache.org/v2",
+        "ApisixRoute",
+        "podinfo-podinfo-canary",
+    );
+    assert_eq!(copy["spec"]["http"][0]["backends"][0]["weight"], 100);
 }
 
 /// No request in the log was refused by the real authorizer (403).

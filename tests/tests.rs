@@ -5,6 +5,7 @@
 
 mod alerts;
 mod analysis;
+mod apisix;
 mod architecture;
 mod bad_input;
 mod canary;

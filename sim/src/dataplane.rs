@@ -15,7 +15,8 @@
 //! Service's ready pods, which count them like any other request.
 //!
 //! In-mesh traffic (Istio VirtualServices, SMI TrafficSplits) and the meshes' series live in
-//! `mesh.rs`; Skipper, Contour (`envoy.rs`) and Traefik have files of their own. This tick calls
+//! `mesh.rs`; Skipper, Contour (`envoy.rs`), Traefik and APISIX have files of
+//! their own. This tick calls
 //! each, this exposition appends their series, and all answer through [`DataPlane::serve`].
 
 use crate::controller::{Endpoints, PodSet, pod_name};
@@ -104,6 +105,8 @@ pub struct DataPlane {
     pub(crate) envoy: crate::envoy::EnvoySeries,
     /// Traefik's service series.
     pub(crate) traefik: crate::traefik::TraefikSeries,
+    /// APISIX's route series.
+    pub(crate) apisix: crate::apisix::ApisixSeries,
 }
 
 /// What one pod set answered of the requests it was sent.
@@ -339,6 +342,7 @@ impl DataPlane {
         self.tick_skipper(store, controller, &skipper, dt, default_rps);
         self.tick_contour(store, controller, dt, default_rps, default_header_share);
         self.tick_traefik(store, controller, dt, default_rps);
+        self.tick_apisix(store, controller, dt, default_rps);
         self.tick_routes(store, controller, dt, default_rps, default_header_share);
         self.tick_mesh(store, controller, dt, default_rps, default_header_share);
     }
@@ -627,6 +631,7 @@ impl DataPlane {
         self.skipper.render(&mut out);
         self.envoy.render(&mut out);
         self.traefik.render(&mut out);
+        self.apisix.render(&mut out);
         out
     }
 }

@@ -24,6 +24,7 @@
 //! each need a patch anyway.
 
 pub mod api;
+pub mod apisix;
 pub mod bearer;
 pub mod client;
 mod clock;

@@ -224,6 +224,17 @@ pub static RESOURCES: &[Resource] = &[
         )
     },
     Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "apisix.apache.org",
+            "v2",
+            "apisixroutes",
+            "ApisixRoute",
+            &["ar"],
+        )
+    },
+    Resource {
         builtin: false,
         ..res(
             "traefik.io",

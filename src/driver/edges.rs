@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::metrics::queries::Observer;
 use crate::rollout::{Plan, Strategy};
 use crate::router::TrafficRouter;
+use crate::router::apisix::Apisix;
 use crate::router::contour;
 use crate::router::gateway_api::{self, GatewayApi};
 use crate::router::istio::{self, Istio};
@@ -130,8 +131,8 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::Skipper => skipper(s)?,
         Provider::Contour => contour(s)?,
         Provider::Traefik => (traefik(s)?, Some(Observer::Traefik)),
-        Provider::Apisix
-        | Provider::Appmesh
+        Provider::Apisix => apisix(s)?,
+        Provider::Appmesh
         | Provider::AppmeshV1beta2
         | Provider::Gloo
         | Provider::Knative
@@ -230,6 +231,22 @@ fn contour<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
         extra: &service.apex,
     };
     Ok((Box::new(router), observer))
+}
+
+/// APISIX: the canary copy of the user's ApisixRoute, observed by APISIX's prometheus plugin.
+/// It needs the apex Service the route's backend names.
+fn apisix<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
+    let (Some(route), Some(service)) = (&s.plan.names.route_ref, s.plan.service.as_ref()) else {
+        let why = "provider apisix needs spec.routeRef and spec.service".to_string();
+        return Err(unsupported(s.canary, &["spec", "provider"], why));
+    };
+    let router = Apisix {
+        namespace: s.namespace,
+        route,
+        apex: &service.name,
+        owner: s.owner,
+    };
+    Ok((Box::new(router), Some(Observer::Apisix { route })))
 }
 
 /// Traefik: the TraefikService named after the apex Service; without `spec.service`, no L7

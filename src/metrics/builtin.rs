@@ -1,6 +1,6 @@
 //! Flagger's built-in checks per observer: NGINX (reference §5.2: canary-backend traffic only,
 //! on the original Ingress; duration as a mean), the app's own HTTP histograms, Istio and
-//! Linkerd, Skipper, Contour and Traefik (Flagger's `pkg/metrics/observers`; duration as the p99
+//! Linkerd, Skipper, Contour, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
 //! except where noted). Success rates are in percent, durations in milliseconds. Pure: strings
 //! only.
 
@@ -92,6 +92,28 @@ pub fn traefik(builtin: Builtin, namespace: &str, target: &str, interval: &str) 
         ),
         Builtin::RequestDuration => format!(
             "histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{{{sel}}}[{interval}])) by (le)) * 1000"
+        ),
+    }
+}
+
+/// The PromQL for a built-in check on APISIX (Flagger's APISIX observer): the prometheus
+/// plugin's series for the canary ApisixRoute's entries, `<namespace>_<route>-<target>-canary_<entry>`
+/// (`prefer_name`). Success rate in percent from `apisix_http_status` by `code`; duration as the
+/// p99 of `apisix_http_latency` (`type="request"`), in milliseconds.
+pub fn apisix(
+    builtin: Builtin,
+    namespace: &str,
+    route: &str,
+    target: &str,
+    interval: &str,
+) -> String {
+    let sel = format!(r#"route=~"{namespace}_{route}-{target}-canary_.+""#);
+    match builtin {
+        Builtin::RequestSuccessRate => format!(
+            r#"sum(rate(apisix_http_status{{{sel},code!~"5.."}}[{interval}])) / sum(rate(apisix_http_status{{{sel}}}[{interval}])) * 100"#
+        ),
+        Builtin::RequestDuration => format!(
+            r#"histogram_quantile(0.99, sum(rate(apisix_http_latency_bucket{{type=~"request",{sel}}}[{interval}])) by (le))"#
         ),
     }
 }

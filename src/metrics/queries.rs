@@ -40,6 +40,11 @@ pub enum Observer<'a> {
     },
     /// Traefik's service histogram for the canary Service.
     Traefik,
+    /// APISIX's prometheus plugin series for the canary ApisixRoute.
+    Apisix {
+        /// The user's ApisixRoute.
+        route: &'a str,
+    },
 }
 
 /// What rendering needs to know about the canary.
@@ -111,6 +116,10 @@ pub fn render(
                 plain(server.clone()),
                 builtin::contour(b, ctx.namespace, service, &interval),
             )),
+            Some(Observer::Apisix { route }) => out.push((
+                plain(server.clone()),
+                builtin::apisix(b, ctx.namespace, route, &ctx.plan.target.name, &interval),
+            )),
             Some(Observer::Traefik) => out.push((
                 plain(server.clone()),
                 builtin::traefik(b, ctx.namespace, &ctx.plan.target.name, &interval),
@@ -131,7 +140,8 @@ pub fn render(
         target,
         service: &names.apex,
         ingress: names.ingress.as_deref().unwrap_or(target),
-        route: names.route.as_deref().unwrap_or(target),
+        // Flagger's `route` is `spec.routeRef.name`, else the target's name.
+        route: names.route_ref.as_deref().unwrap_or(target),
         interval: &interval,
         variables: &m.variables,
     };

@@ -90,6 +90,8 @@ pub struct Names {
     pub canary_ingress: Option<String>,
     /// The HTTPRoute (Gateway API): named after the apex Service.
     pub route: Option<String>,
+    /// The user's ApisixRoute (`spec.routeRef`, APISIX).
+    pub route_ref: Option<String>,
     /// ConfigMap (state) and Lease (lock): `canary-gate.<canary>`.
     pub state: String,
 }
@@ -341,6 +343,7 @@ fn names(c: &Canary) -> Names {
         ingress: c.ingress.clone(),
         canary_ingress: c.ingress.as_deref().map(canary_name),
         route: gateway.then(|| apex.clone()),
+        route_ref: c.route_ref.clone(),
         state: state_name(&c.name),
         apex,
     }

@@ -62,6 +62,8 @@ pub struct Canary {
     pub autoscaler: Option<Autoscaler>,
     /// `spec.ingressRef.name`.
     pub ingress: Option<String>,
+    /// `spec.routeRef.name` (APISIX).
+    pub route_ref: Option<String>,
     /// `spec.service` (absent only for Knative targets, which need no ClusterIP Services).
     pub service: Option<Service>,
     /// `spec.analysis` (or `canaryAnalysis`).

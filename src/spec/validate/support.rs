@@ -17,6 +17,7 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::Skipper,
     Provider::Contour,
     Provider::Traefik,
+    Provider::Apisix,
 ];
 
 /// Target kinds canary-gate drives.
