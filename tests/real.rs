@@ -166,6 +166,7 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
         "contour",
         "traefik",
         "apisix",
+        "gloo",
     ];
     c.create(
         json!({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",

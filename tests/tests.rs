@@ -22,6 +22,7 @@ mod fields;
 mod fuzz;
 mod gateway;
 mod github;
+mod gloo;
 mod golden;
 mod hooks;
 mod init;

@@ -1,8 +1,9 @@
-//! The Contour data plane and Envoy's upstream series: traffic through Contour's root HTTPProxies
-//! (those with a `virtualhost`) and the proxies they include, counted as Contour's Envoy counts
-//! it (`envoy_cluster_upstream_rq` by `envoy_response_code`, and the
-//! `envoy_cluster_upstream_rq_time` histogram in milliseconds), per Envoy cluster
-//! `<namespace>_<service>_<port>`.
+//! The Contour and Gloo data planes and Envoy's upstream series: traffic through Contour's root
+//! HTTPProxies (those with a `virtualhost`) and the proxies they include, and through Gloo's
+//! RouteTables, counted as their Envoy counts it (`envoy_cluster_upstream_rq` by
+//! `envoy_response_code`, and the `envoy_cluster_upstream_rq_time` histogram in milliseconds),
+//! per Envoy cluster: `<namespace>_<service>_<port>` for Contour, `<upstream>_<namespace>` for
+//! Gloo.
 //!
 //! Owns that routing and those series; must not touch other providers' series nor write to the
 //! store. Requests are answered through [`DataPlane::serve`], so the pods count them too.
@@ -15,6 +16,12 @@
 //!   default); the first route without one takes the rest.
 //! - A route's `services` split by `weight`; when no service has a weight they share equally, as
 //!   Contour does. A Service without ready endpoints answers 503.
+//! - A Gloo RouteTable carrying `canary-gate.dev/sim-rps` gets that many requests per second, as
+//!   if a VirtualService delegated to it. Its first route with header `matchers` takes the share
+//!   carrying them (`canary-gate.dev/sim-header-share`, else the default); its first route without
+//!   matchers takes the rest (with none, the rest finds no route). A route's
+//!   `routeAction.multi.destinations` split by `weight` to Upstreams, whose `kube` names the
+//!   Service and port.
 
 use crate::controller::Endpoints;
 use crate::dataplane::{DataPlane, HEADER_SHARE_ANNOTATION, RPS_ANNOTATION, annotation};
@@ -172,6 +179,93 @@ impl DataPlane {
                     h.observe(&ISTIO_BUCKETS_MS, count, s.latency_ms);
                 }
             }
+        }
+    }
+}
+
+fn has_matchers(route: &Value) -> bool {
+    route["matchers"].as_array().is_some_and(|ms| {
+        ms.iter()
+            .any(|m| m["headers"].as_array().is_some_and(|h| !h.is_empty()))
+    })
+}
+
+impl DataPlane {
+    /// Sends `dt` seconds of traffic through every RouteTable with a rate.
+    pub(crate) fn tick_gloo(
+        &mut self,
+        store: &Store,
+        controller: &dyn Endpoints,
+        dt: f64,
+        default_header_share: f64,
+    ) {
+        let none = Selector::default();
+        for table in store.list_items(kind("RouteTable"), None, &none, &none) {
+            let Some(rps) = number(&table, RPS_ANNOTATION) else {
+                continue;
+            };
+            let share = number(&table, HEADER_SHARE_ANNOTATION).unwrap_or(default_header_share);
+            let ns = table["metadata"]["namespace"].as_str().unwrap_or("");
+            let key = format!(
+                "gloo/{ns}/{}",
+                table["metadata"]["name"].as_str().unwrap_or("")
+            );
+            let routes: Vec<&Value> = table["spec"]["routes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            let n = self.take(key.clone(), rps * dt);
+            let header = routes.iter().find(|r| has_matchers(r));
+            let plain = routes.iter().find(|r| !has_matchers(r));
+            let matched = match header {
+                Some(_) => self.take(format!("{key}/hdr"), n as f64 * share).min(n),
+                None => 0,
+            };
+            for (route, count, tag) in [(header, matched, "h"), (plain, n - matched, "p")] {
+                if let Some(route) = route {
+                    self.gloo_route(store, controller, ns, route, count, &format!("{key}/{tag}"));
+                }
+            }
+        }
+    }
+
+    fn gloo_route(
+        &mut self,
+        store: &Store,
+        controller: &dyn Endpoints,
+        ns: &str,
+        route: &Value,
+        n: u64,
+        key: &str,
+    ) {
+        let dests: Vec<(String, String, f64)> = route["routeAction"]["multi"]["destinations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                let up = &d["destination"]["upstream"];
+                let up_ns = up["namespace"].as_str().unwrap_or(ns).to_string();
+                Some((
+                    up_ns,
+                    up["name"].as_str()?.to_string(),
+                    d["weight"].as_f64().unwrap_or(0.0),
+                ))
+            })
+            .collect();
+        let weights: Vec<f64> = dests.iter().map(|d| d.2).collect();
+        let counts = self.split_by_weight(key, n, &weights);
+        for ((up_ns, name, _), k) in dests.iter().zip(counts) {
+            let Ok(upstream) = store.get(kind("Upstream"), up_ns, name) else {
+                continue;
+            };
+            let kube = &upstream["spec"]["kube"];
+            let svc_ns = kube["serviceNamespace"].as_str().unwrap_or(up_ns);
+            let Some(service) = kube["serviceName"].as_str() else {
+                continue;
+            };
+            let cluster = format!("{name}_{up_ns}");
+            self.envoy_serve(store, controller, svc_ns, service, cluster, k);
         }
     }
 }

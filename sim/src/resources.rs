@@ -236,6 +236,20 @@ pub static RESOURCES: &[Resource] = &[
     },
     Resource {
         builtin: false,
+        ..res("gloo.solo.io", "v1", "upstreams", "Upstream", &["us"])
+    },
+    Resource {
+        builtin: false,
+        ..res(
+            "gateway.solo.io",
+            "v1",
+            "routetables",
+            "RouteTable",
+            &["rt"],
+        )
+    },
+    Resource {
+        builtin: false,
         ..res(
             "traefik.io",
             "v1alpha1",

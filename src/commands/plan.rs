@@ -180,7 +180,12 @@ impl Lookup<'_> {
 
     /// The object as the cluster has it now.
     async fn live(&self, resource: &ApiResource, name: &str) -> Option<DynamicObject> {
-        let read = ClusterRead::new(self.client?, self.namespace);
+        self.live_in(resource, self.namespace, name).await
+    }
+
+    /// The object in namespace `ns` as the cluster has it now.
+    async fn live_in(&self, resource: &ApiResource, ns: &str, name: &str) -> Option<DynamicObject> {
+        let read = ClusterRead::new(self.client?, ns);
         read.get(resource, name).await.unwrap_or_else(|e| {
             self.note(e.to_string());
             None
@@ -212,6 +217,23 @@ impl Read for Lookup<'_> {
         match found {
             Some(d) if target && !self.images.is_empty() => self.with_images(d).map(Some),
             other => Ok(other),
+        }
+    }
+
+    async fn get_in(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, Error> {
+        let in_files = self.files.iter().find(|m| {
+            m.kind == resource.kind
+                && m.name == name
+                && m.doc["metadata"]["namespace"].as_str() == Some(namespace)
+        });
+        match in_files {
+            Some(m) => Ok(serde_json::from_value(m.doc.clone()).ok()),
+            None => Ok(self.live_in(resource, namespace, name).await),
         }
     }
 }

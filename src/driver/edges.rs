@@ -14,6 +14,7 @@ use crate::router::TrafficRouter;
 use crate::router::apisix::Apisix;
 use crate::router::contour;
 use crate::router::gateway_api::{self, GatewayApi};
+use crate::router::gloo::Gloo;
 use crate::router::istio::{self, Istio};
 use crate::router::kubernetes::NoL7;
 use crate::router::nginx::{IngressPair, Nginx};
@@ -132,9 +133,9 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::Contour => contour(s)?,
         Provider::Traefik => (traefik(s)?, Some(Observer::Traefik)),
         Provider::Apisix => apisix(s)?,
+        Provider::Gloo => gloo(s)?,
         Provider::Appmesh
         | Provider::AppmeshV1beta2
-        | Provider::Gloo
         | Provider::Knative
         | Provider::Kuma
         | Provider::Osm => {
@@ -247,6 +248,26 @@ fn apisix<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
         owner: s.owner,
     };
     Ok((Box::new(router), Some(Observer::Apisix { route })))
+}
+
+/// Gloo: the two Upstreams and the RouteTable, observed by Envoy's cluster series; without
+/// `spec.service`, no L7 routing.
+fn gloo<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
+    let Some(service) = s.plan.service.as_ref() else {
+        return Ok((Box::new(NoL7), Some(Observer::Gloo)));
+    };
+    let upstream_ref =
+        (s.plan.names.upstream_ref.as_ref()).map(|(ns, n)| (ns.as_deref(), n.as_str()));
+    let router = Gloo {
+        namespace: s.namespace,
+        apex: &service.name,
+        port: service.port,
+        ab: ab_matches(s.plan),
+        upstream_ref,
+        owner: s.owner,
+        extra: &service.apex,
+    };
+    Ok((Box::new(router), Some(Observer::Gloo)))
 }
 
 /// Traefik: the TraefikService named after the apex Service; without `spec.service`, no L7

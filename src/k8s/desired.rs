@@ -139,6 +139,15 @@ pub trait Read: Send + Sync {
     /// The object, if it exists.
     async fn get(&self, resource: &ApiResource, name: &str)
     -> Result<Option<DynamicObject>, Error>;
+
+    /// The object in another namespace (a cross-namespace reference such as Gloo's
+    /// `upstreamRef`), if it exists.
+    async fn get_in(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, Error>;
 }
 
 /// Reads a typed object through a [`Read`].
@@ -183,8 +192,17 @@ impl Read for ClusterRead {
         resource: &ApiResource,
         name: &str,
     ) -> Result<Option<DynamicObject>, Error> {
+        self.get_in(resource, &self.namespace, name).await
+    }
+
+    async fn get_in(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, Error> {
         let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &self.namespace, resource);
+            Api::namespaced_with(self.client.clone(), namespace, resource);
         let what = format!("reading {}/{name}", resource.kind.to_lowercase());
         read_opt(&api, name, &what).await
     }

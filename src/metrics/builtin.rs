@@ -1,6 +1,6 @@
 //! Flagger's built-in checks per observer: NGINX (reference §5.2: canary-backend traffic only,
 //! on the original Ingress; duration as a mean), the app's own HTTP histograms, Istio and
-//! Linkerd, Skipper, Contour, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
+//! Linkerd, Skipper, Contour, Gloo, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
 //! except where noted). Success rates are in percent, durations in milliseconds. Pure: strings
 //! only.
 
@@ -78,6 +78,13 @@ fn envoy(builtin: Builtin, label: &str, pattern: &str, interval: &str) -> String
 /// the canary Service, `<namespace>_<service>-canary_<port>`.
 pub fn contour(builtin: Builtin, namespace: &str, service: &str, interval: &str) -> String {
     let pattern = format!("{namespace}_{service}-canary_[0-9a-zA-Z-]+");
+    envoy(builtin, "envoy_cluster_name", &pattern, interval)
+}
+
+/// The PromQL for a built-in check on Gloo (Flagger's Gloo observer): Envoy's clusters for the
+/// canary Upstream, `<namespace>-<target>-canaryupstream-<port>_<upstream namespace>`.
+pub fn gloo(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
+    let pattern = format!("{namespace}-{target}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+");
     envoy(builtin, "envoy_cluster_name", &pattern, interval)
 }
 

@@ -40,6 +40,8 @@ pub enum Observer<'a> {
     },
     /// Traefik's service histogram for the canary Service.
     Traefik,
+    /// Envoy's cluster series for the canary Upstream, as Gloo names the clusters.
+    Gloo,
     /// APISIX's prometheus plugin series for the canary ApisixRoute.
     Apisix {
         /// The user's ApisixRoute.
@@ -119,6 +121,10 @@ pub fn render(
             Some(Observer::Apisix { route }) => out.push((
                 plain(server.clone()),
                 builtin::apisix(b, ctx.namespace, route, &ctx.plan.target.name, &interval),
+            )),
+            Some(Observer::Gloo) => out.push((
+                plain(server.clone()),
+                builtin::gloo(b, ctx.namespace, &ctx.plan.target.name, &interval),
             )),
             Some(Observer::Traefik) => out.push((
                 plain(server.clone()),

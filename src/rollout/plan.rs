@@ -92,6 +92,9 @@ pub struct Names {
     pub route: Option<String>,
     /// The user's ApisixRoute (`spec.routeRef`, APISIX).
     pub route_ref: Option<String>,
+    /// The Upstream whose settings Gloo's Upstreams copy (`spec.upstreamRef`): namespace (default
+    /// the canary's) and name.
+    pub upstream_ref: Option<(Option<String>, String)>,
     /// ConfigMap (state) and Lease (lock): `canary-gate.<canary>`.
     pub state: String,
 }
@@ -344,6 +347,7 @@ fn names(c: &Canary) -> Names {
         canary_ingress: c.ingress.as_deref().map(canary_name),
         route: gateway.then(|| apex.clone()),
         route_ref: c.route_ref.clone(),
+        upstream_ref: c.upstream_ref.clone(),
         state: state_name(&c.name),
         apex,
     }

@@ -64,6 +64,8 @@ pub struct Canary {
     pub ingress: Option<String>,
     /// `spec.routeRef.name` (APISIX).
     pub route_ref: Option<String>,
+    /// `spec.upstreamRef` (Gloo): its namespace (default the canary's) and name.
+    pub upstream_ref: Option<(Option<String>, String)>,
     /// `spec.service` (absent only for Knative targets, which need no ClusterIP Services).
     pub service: Option<Service>,
     /// `spec.analysis` (or `canaryAnalysis`).

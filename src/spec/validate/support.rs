@@ -18,6 +18,7 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::Contour,
     Provider::Traefik,
     Provider::Apisix,
+    Provider::Gloo,
 ];
 
 /// Target kinds canary-gate drives.
