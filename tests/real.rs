@@ -213,6 +213,9 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
         "podinfo-podinfo-canary",
     );
     assert_eq!(copy["spec"]["http"][0]["backends"][0]["weight"], 100);
+    let table = c.get("gateway.solo.io/v1", "RouteTable", "podinfo");
+    let dests = &table["spec"]["routes"][0]["routeAction"]["multi"]["destinations"];
+    assert_eq!(dests[0]["weight"], 100);
 }
 
 /// No request in the log was refused by the real authorizer (403).
