@@ -216,6 +216,59 @@ fn the_mesh_routers_work_as_a_service_account_bound_only_to_the_documented_role(
     let table = c.get("gateway.solo.io/v1", "RouteTable", "podinfo");
     let dests = &table["spec"]["routes"][0]["routeAction"]["multi"]["destinations"];
     assert_eq!(dests[0]["weight"], 100);
+    knative_as(&c, &dir, &kubeconfig);
+    assert_nothing_refused(&c);
+}
+
+/// A Knative Service target initialized, planned and promoted as the ServiceAccount.
+fn knative_as(c: &Cluster, dir: &tempfile::TempDir, kubeconfig: &std::path::Path) {
+    let ksvc = "serving.knative.dev/v1";
+    let template = |tag: &str| json!({"spec": {"containers": [{"image": format!("ghcr.io/stefanprodan/podinfo:{tag}")}]}});
+    c.create(json!({"apiVersion": ksvc, "kind": "Service",
+        "metadata": {"name": "kn", "namespace": "test"}, "spec": {"template": template("6.0.0")}}));
+    let latest = || {
+        let k = c.find(ksvc, "Service", "kn")?;
+        k["status"]["latestCreatedRevisionName"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let wait_for = |rev: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while latest().as_deref() != Some(rev) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "revision {rev} never came"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for("kn-00001");
+    let spec = Cluster::spec_file(
+        dir,
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: kn, namespace: test}\nspec:\n  provider: knative\n  targetRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: kn}\n  analysis: {interval: 1s, threshold: 2, stepWeight: 50, maxWeight: 50}\n",
+    );
+    let as_sa = |args: &[&str]| {
+        let r = run(canary_gate()
+            .args(args)
+            .args(["--canary", &spec, "--kubeconfig"])
+            .arg(kubeconfig));
+        assert_eq!(r.code, 0, "knative {args:?}:\n{}\n{}", r.stdout, r.stderr);
+    };
+    as_sa(&["init"]);
+    as_sa(&["plan"]);
+    c.merge_patch(
+        ksvc,
+        "Service",
+        "kn",
+        &json!({"spec": {"template": template("6.0.1")}}),
+    );
+    wait_for("kn-00002");
+    as_sa(&["run"]);
+    let k = c.get(ksvc, "Service", "kn");
+    assert_eq!(
+        k["metadata"]["annotations"]["flagger.app/primary-revision"],
+        "kn-00002"
+    );
 }
 
 /// No request in the log was refused by the real authorizer (403).

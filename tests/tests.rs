@@ -26,6 +26,7 @@ mod gloo;
 mod golden;
 mod hooks;
 mod init;
+mod knative;
 mod kubeconfig;
 mod manifests;
 mod many;

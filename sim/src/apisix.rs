@@ -15,7 +15,7 @@
 //!   Service without ready endpoints answers 502.
 
 use crate::controller::Endpoints;
-use crate::dataplane::{DataPlane, RPS_ANNOTATION, annotation};
+use crate::dataplane::{DataPlane, RPS_ANNOTATION, number_annotation};
 use crate::mesh::{MsHistogram, kind, write_ms_histogram};
 use crate::selector::Selector;
 use crate::store::Store;
@@ -62,10 +62,7 @@ fn entries(store: &Store, default_rps: f64) -> Vec<Entry> {
     let mut out = Vec::new();
     for r in store.list_items(kind("ApisixRoute"), None, &none, &none) {
         let http: Vec<Value> = r["spec"]["http"].as_array().cloned().unwrap_or_default();
-        let rps = annotation(&r, RPS_ANNOTATION)
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite())
-            .unwrap_or(default_rps);
+        let rps = number_annotation(&r, RPS_ANNOTATION).unwrap_or(default_rps);
         let share = rps / http.len().max(1) as f64;
         for entry in http {
             out.push(Entry {

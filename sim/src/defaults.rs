@@ -14,6 +14,10 @@ fn set_default(obj: &mut Value, key: &str, value: Value) {
 
 /// Fills in server-side defaults. `old` is the stored object on updates.
 pub fn apply(res: &Resource, obj: &mut Value, old: Option<&Value>) {
+    // Custom resources get no built-in defaults (a Knative Service is not a core Service).
+    if !res.builtin {
+        return;
+    }
     match res.kind {
         "Service" => service(obj, old),
         "Deployment" => deployment(obj),
@@ -195,6 +199,9 @@ pub fn validate(res: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), 
                 "metadata.labels: Invalid value: {value:?}: {why} (key {k:?})"
             )));
         }
+    }
+    if !res.builtin {
+        return Ok(());
     }
     match res.kind {
         "Deployment" => {

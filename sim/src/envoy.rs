@@ -24,7 +24,7 @@
 //!   Service and port.
 
 use crate::controller::Endpoints;
-use crate::dataplane::{DataPlane, HEADER_SHARE_ANNOTATION, RPS_ANNOTATION, annotation};
+use crate::dataplane::{DataPlane, HEADER_SHARE_ANNOTATION, RPS_ANNOTATION, number_annotation};
 use crate::mesh::{ISTIO_BUCKETS_MS, MsHistogram, kind, write_ms_histogram};
 use crate::selector::Selector;
 use crate::store::Store;
@@ -85,8 +85,9 @@ impl DataPlane {
         {
             let ns = root["metadata"]["namespace"].as_str().unwrap_or("");
             let name = root["metadata"]["name"].as_str().unwrap_or("");
-            let rps = number(root, RPS_ANNOTATION).unwrap_or(default_rps);
-            let share = number(root, HEADER_SHARE_ANNOTATION).unwrap_or(default_header_share);
+            let rps = number_annotation(root, RPS_ANNOTATION).unwrap_or(default_rps);
+            let share =
+                number_annotation(root, HEADER_SHARE_ANNOTATION).unwrap_or(default_header_share);
             let sets = route_sets(store, root, ns);
             let per_set = rps * dt / sets.len().max(1) as f64;
             for (i, (set_ns, routes)) in sets.iter().enumerate() {
@@ -201,10 +202,11 @@ impl DataPlane {
     ) {
         let none = Selector::default();
         for table in store.list_items(kind("RouteTable"), None, &none, &none) {
-            let Some(rps) = number(&table, RPS_ANNOTATION) else {
+            let Some(rps) = number_annotation(&table, RPS_ANNOTATION) else {
                 continue;
             };
-            let share = number(&table, HEADER_SHARE_ANNOTATION).unwrap_or(default_header_share);
+            let share =
+                number_annotation(&table, HEADER_SHARE_ANNOTATION).unwrap_or(default_header_share);
             let ns = table["metadata"]["namespace"].as_str().unwrap_or("");
             let key = format!(
                 "gloo/{ns}/{}",
@@ -268,12 +270,6 @@ impl DataPlane {
             self.envoy_serve(store, controller, svc_ns, service, cluster, k);
         }
     }
-}
-
-fn number(obj: &Value, key: &str) -> Option<f64> {
-    annotation(obj, key)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite())
 }
 
 impl EnvoySeries {

@@ -35,6 +35,7 @@ mod defaults;
 pub mod discovery;
 pub mod envoy;
 pub mod faults;
+pub mod knative;
 pub mod mesh;
 pub mod patch;
 pub mod prometheus;

@@ -29,6 +29,7 @@
 use crate::controller::Endpoints;
 use crate::dataplane::{
     DataPlane, HEADER_SHARE_ANNOTATION, RPS_ANNOTATION, Served, annotation, behaviour, endpoints,
+    number_annotation,
 };
 use crate::resources::{RESOURCES, Resource};
 use crate::selector::Selector;
@@ -144,12 +145,6 @@ pub(crate) fn kind(k: &str) -> &'static Resource {
 
 fn meta(obj: &Value, field: &str) -> String {
     obj["metadata"][field].as_str().unwrap_or("").to_string()
-}
-
-fn number_annotation(obj: &Value, key: &str) -> Option<f64> {
-    annotation(obj, key)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite())
 }
 
 /// A Kubernetes quantity (`"90"`, `"500m"`, `"1.5"`, `"2k"`, `"1Ki"`, `"1e3"`) as a number.

@@ -249,6 +249,28 @@ pub static RESOURCES: &[Resource] = &[
         )
     },
     Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "serving.knative.dev",
+            "v1",
+            "services",
+            "Service",
+            &["kservice", "ksvc"],
+        )
+    },
+    Resource {
+        status: true,
+        builtin: false,
+        ..res(
+            "serving.knative.dev",
+            "v1",
+            "revisions",
+            "Revision",
+            &["rev"],
+        )
+    },
+    Resource {
         builtin: false,
         ..res(
             "traefik.io",

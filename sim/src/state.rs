@@ -12,7 +12,7 @@ use std::time::Instant;
 pub struct State {
     /// API objects.
     pub store: Store,
-    /// Deployment rollouts and pods.
+    /// Deployment rollouts and pods (and, before them, the Knative stand-in's Revisions).
     pub controller: Controller,
     /// Traffic counters.
     pub dataplane: DataPlane,
@@ -51,6 +51,8 @@ impl State {
         let dt = now.saturating_duration_since(self.last_tick).as_secs_f64();
         self.last_tick = now;
         self.store.reap_namespaces();
+        let knative = crate::knative::reconcile(&self.store);
+        crate::knative::apply_to_store(&mut self.store, knative);
         self.controller
             .tick(&mut self.store, now, self.config.ready_after);
         self.controller.accept_routes(&mut self.store);

@@ -14,7 +14,7 @@
 
 use crate::controller::Endpoints;
 use crate::dataplane::{
-    DataPlane, Histogram, RPS_ANNOTATION, annotation, observe, write_histogram,
+    DataPlane, Histogram, RPS_ANNOTATION, number_annotation, observe, write_histogram,
 };
 use crate::mesh::kind;
 use crate::selector::Selector;
@@ -74,10 +74,7 @@ impl DataPlane {
         for ir in store.list_items(kind("IngressRoute"), None, &none, &none) {
             let ns = ir["metadata"]["namespace"].as_str().unwrap_or("");
             let name = ir["metadata"]["name"].as_str().unwrap_or("");
-            let rps = annotation(&ir, RPS_ANNOTATION)
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|v| v.is_finite())
-                .unwrap_or(default_rps);
+            let rps = number_annotation(&ir, RPS_ANNOTATION).unwrap_or(default_rps);
             let routes: Vec<&Value> = ir["spec"]["routes"]
                 .as_array()
                 .into_iter()

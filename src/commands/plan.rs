@@ -395,6 +395,7 @@ async fn metric_queries(
         plan,
         namespace: look.namespace,
         default_server: &default_server,
+        latest_revision: None,
     };
     let mut md = String::new();
     if plan.metrics.is_empty() {

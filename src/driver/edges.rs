@@ -16,6 +16,7 @@ use crate::router::contour;
 use crate::router::gateway_api::{self, GatewayApi};
 use crate::router::gloo::Gloo;
 use crate::router::istio::{self, Istio};
+use crate::router::knative::Knative;
 use crate::router::kubernetes::NoL7;
 use crate::router::nginx::{IngressPair, Nginx};
 use crate::router::owned::OneObject;
@@ -26,6 +27,7 @@ use crate::spec::model::{Canary, Provider, TargetKind};
 use crate::workload::Workload;
 use crate::workload::daemonset::DaemonSetWorkload;
 use crate::workload::deployment::DeploymentWorkload;
+use crate::workload::knative::KnativeWorkload;
 use crate::workload::service_target::ServiceWorkload;
 
 /// A canary's edges: how its traffic moves and what its workload is.
@@ -97,6 +99,11 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
             service,
             autoscaler: plan.autoscaler.as_ref(),
         }),
+        (TargetKind::Service, _)
+            if plan.target.api_version == crate::workload::knative::API_VERSION =>
+        {
+            Box::new(KnativeWorkload { plan, namespace })
+        }
         (TargetKind::Service, _) => Box::new(ServiceWorkload {
             plan,
             namespace,
@@ -134,11 +141,14 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::Traefik => (traefik(s)?, Some(Observer::Traefik)),
         Provider::Apisix => apisix(s)?,
         Provider::Gloo => gloo(s)?,
-        Provider::Appmesh
-        | Provider::AppmeshV1beta2
-        | Provider::Knative
-        | Provider::Kuma
-        | Provider::Osm => {
+        Provider::Knative => {
+            let router = Knative {
+                namespace,
+                name: &plan.names.target,
+            };
+            (Box::new(router), Some(Observer::Knative))
+        }
+        Provider::Appmesh | Provider::AppmeshV1beta2 | Provider::Kuma | Provider::Osm => {
             let why = format!(
                 "provider {} is not driven by canary-gate yet (it drives {})",
                 plan.provider.as_str(),

@@ -1,6 +1,6 @@
 //! Flagger's built-in checks per observer: NGINX (reference §5.2: canary-backend traffic only,
 //! on the original Ingress; duration as a mean), the app's own HTTP histograms, Istio and
-//! Linkerd, Skipper, Contour, Gloo, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
+//! Linkerd, Skipper, Contour, Gloo, Knative, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
 //! except where noted). Success rates are in percent, durations in milliseconds. Pure: strings
 //! only.
 
@@ -86,6 +86,17 @@ pub fn contour(builtin: Builtin, namespace: &str, service: &str, interval: &str)
 pub fn gloo(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
     let pattern = format!("{namespace}-{target}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+");
     envoy(builtin, "envoy_cluster_name", &pattern, interval)
+}
+
+/// The PromQL for a built-in check on Knative (Flagger's Knative observer): Envoy's cluster for
+/// the latest Revision as Kourier names it, `<namespace>/<revision>`.
+pub fn knative(builtin: Builtin, namespace: &str, revision: &str, interval: &str) -> String {
+    envoy(
+        builtin,
+        "envoy_cluster_name",
+        &format!("{namespace}/{revision}"),
+        interval,
+    )
 }
 
 /// The PromQL for a built-in check on Traefik (Flagger's Traefik observer): Traefik's service

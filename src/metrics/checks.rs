@@ -157,11 +157,13 @@ impl MetricChecks<'_> {
     /// template from the spec files or the cluster, its Secret's credentials attached.
     pub async fn queries_for(&self, m: &Metric) -> Result<Vec<(Endpoint, String)>, MetricsError> {
         let template = self.template(m).await?;
+        let latest = self.latest_revision().await?;
         let ctx = queries::Context {
             observer: self.observer,
             plan: self.plan,
             namespace: self.namespace,
             default_server: &self.default_server,
+            latest_revision: latest.as_deref(),
         };
         let mut out = queries::render(&ctx, m, template.as_ref()).map_err(MetricsError::Render)?;
         // The template's query is the last one (after a built-in of the same name).
@@ -184,6 +186,24 @@ impl MetricChecks<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Knative: the target's latest Revision, read now (it names the series of the revision under
+    /// analysis).
+    async fn latest_revision(&self) -> Result<Option<String>, MetricsError> {
+        if self.observer != Some(queries::Observer::Knative) {
+            return Ok(None);
+        }
+        let read = crate::k8s::desired::ClusterRead::new(self.client, self.namespace);
+        let res = crate::workload::knative::service_resource();
+        let target = &self.plan.names.target;
+        let found = crate::k8s::desired::Read::get(&read, &res, target).await;
+        let ksvc =
+            found.map_err(|e| MetricsError::Render(format!("reading the Knative Service: {e}")))?;
+        Ok(ksvc
+            .as_ref()
+            .and_then(crate::workload::knative::latest_revision)
+            .map(str::to_string))
     }
 
     async fn template(&self, m: &Metric) -> Result<Option<MetricTemplate>, MetricsError> {

@@ -42,6 +42,8 @@ pub enum Observer<'a> {
     Traefik,
     /// Envoy's cluster series for the canary Upstream, as Gloo names the clusters.
     Gloo,
+    /// Envoy's cluster series for the latest Revision, as Knative's Kourier names the clusters.
+    Knative,
     /// APISIX's prometheus plugin series for the canary ApisixRoute.
     Apisix {
         /// The user's ApisixRoute.
@@ -59,6 +61,16 @@ pub struct Context<'a> {
     pub namespace: &'a str,
     /// The metrics server when neither the template nor the spec names one.
     pub default_server: &'a str,
+    /// Knative: the latest Revision, which Flagger uses for `route` (`None`: not known here).
+    pub latest_revision: Option<&'a str>,
+}
+
+/// Flagger's `route`: Knative's latest Revision, else `spec.routeRef.name`, else the target.
+fn route_of<'a>(ctx: &Context<'a>) -> &'a str {
+    let names = &ctx.plan.names;
+    ctx.latest_revision
+        .or(names.route_ref.as_deref())
+        .unwrap_or(&names.target)
 }
 
 /// The template `r` names, from the spec files (`canary_ns` when the reference has none).
@@ -122,6 +134,10 @@ pub fn render(
                 plain(server.clone()),
                 builtin::apisix(b, ctx.namespace, route, &ctx.plan.target.name, &interval),
             )),
+            Some(Observer::Knative) => out.push((
+                plain(server.clone()),
+                builtin::knative(b, ctx.namespace, route_of(ctx), &interval),
+            )),
             Some(Observer::Gloo) => out.push((
                 plain(server.clone()),
                 builtin::gloo(b, ctx.namespace, &ctx.plan.target.name, &interval),
@@ -146,8 +162,7 @@ pub fn render(
         target,
         service: &names.apex,
         ingress: names.ingress.as_deref().unwrap_or(target),
-        // Flagger's `route` is `spec.routeRef.name`, else the target's name.
-        route: names.route_ref.as_deref().unwrap_or(target),
+        route: route_of(ctx),
         interval: &interval,
         variables: &m.variables,
     };

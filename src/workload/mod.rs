@@ -1,6 +1,7 @@
 //! Workloads behind one trait, [`Workload`]: the target and its `-primary` copy, the `-primary`
 //! copies of tracked ConfigMaps and Secrets, the HPA copy, scaling, readiness and revisions
-//! (reference §3). One file per target kind (`deployment.rs`, `daemonset.rs`, `service_target.rs`); the renders
+//! (reference §3). One file per target kind (`deployment.rs`, `daemonset.rs`, `service_target.rs`,
+//! `knative.rs`); the renders
 //! they share are pure (`primary.rs`, `configs.rs`, `hpa.rs`, `readiness.rs`, `images.rs`). Which
 //! workload a canary gets is decided once, in `driver::edges`. Must not route traffic or decide
 //! the rollout.
@@ -10,6 +11,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod hpa;
 pub mod images;
+pub mod knative;
 pub mod primary;
 pub mod readiness;
 pub mod service_target;

@@ -19,7 +19,8 @@ fn mirrored(res: &Resource) -> bool {
     res.namespaced && crate::resources::is_canonical(res)
 }
 
-fn collection(res: &Resource, ns: &str) -> String {
+/// The collection path of `res` in namespace `ns` (`""`: all namespaces).
+pub(crate) fn collection(res: &Resource, ns: &str) -> String {
     let base = match res.group {
         "" => format!("/api/{}", res.version),
         g => format!("/apis/{g}/{}", res.version),

@@ -2,8 +2,9 @@
 //! ReplicaSet controller made become `Running`/`Ready` after `ready_after` (never, for a
 //! template annotated `canary-gate.dev/sim-ready: "false"`, so the deployment controller reports
 //! `ProgressDeadlineExceeded` itself); HTTPRoutes get the acceptance the simulator's Gateway
-//! controller decides; the ready pods are the data plane's endpoints. Reads the mirror, writes
-//! only pod and route `status`.
+//! controller decides; Knative Services get the Revisions, Deployments, Services and statuses
+//! the Knative stand-in (`crate::knative`) decides; the ready pods are the data plane's
+//! endpoints. Reads the mirror, writes only those.
 
 use super::http::Upstream;
 use super::tenancy::Tenancy;
@@ -139,6 +140,7 @@ impl Node {
                 self.marked.insert(uid);
             }
         }
+        self.knative().await;
         for (key, parents) in routes {
             let path = format!(
                 "/apis/gateway.networking.k8s.io/v1/namespaces/{}/httproutes/{}/status",
@@ -149,6 +151,33 @@ impl Node {
             self.tenancy.body(&mut body);
             if self.patch(&path, &body).await {
                 self.pushed.insert(key, parents);
+            }
+        }
+    }
+
+    /// The Knative stand-in's writes, over the API.
+    async fn knative(&self) {
+        use crate::knative::Write;
+        let writes = crate::knative::reconcile(&lock(&self.shared).store);
+        for w in writes {
+            match w {
+                Write::Create(res, ns, mut body) => {
+                    let path = super::mirror::collection(res, &self.tenancy.outward(&ns));
+                    self.tenancy.body(&mut body);
+                    let reply = self.upstream.json(
+                        reqwest::Method::POST,
+                        &path,
+                        "application/json",
+                        Some(&body),
+                    );
+                    let _ = reply.await;
+                }
+                Write::Status(res, ns, name, status) => {
+                    let base = super::mirror::collection(res, &self.tenancy.outward(&ns));
+                    let _ = self
+                        .patch(&format!("{base}/{name}/status"), &json!({"status": status}))
+                        .await;
+                }
             }
         }
     }

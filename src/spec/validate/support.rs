@@ -19,6 +19,7 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::Traefik,
     Provider::Apisix,
     Provider::Gloo,
+    Provider::Knative,
 ];
 
 /// Target kinds canary-gate drives.
