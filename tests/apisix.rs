@@ -95,62 +95,21 @@ fn apisix_refuses_routes_it_cannot_copy_and_validate_knows_it() {
     c.podinfo_behind_another_router();
     let dir = tempfile::tempdir().unwrap();
     let spec = SPEC.replace("METRICS", "http://prometheus:9090");
-    let missing = Cluster::spec_file(
-        &dir,
-        &spec.replace("name: podinfo}\n  progress", "name: nope}\n  progress"),
-    );
-    c.sim.clear_requests();
-    let r = c.init(&missing, &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("apisixroute/nope in namespace test (spec.routeRef) does not exist"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        c.writes_but_the_lock().is_empty(),
-        "{:?}",
-        c.writes_but_the_lock()
-    );
-
+    let missing = spec.replace("name: podinfo}\n  progress", "name: nope}\n  progress");
+    let why = "apisixroute/nope in namespace test (spec.routeRef) does not exist";
+    c.init_refused(&missing, why);
     c.create(route(json!([
         {"serviceName": "podinfo", "servicePort": 80},
         {"serviceName": "other", "servicePort": 80},
     ])));
-    let file = Cluster::spec_file(&dir, &spec);
-    c.sim.clear_requests();
-    let r = c.init(&file, &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("apisixroute/podinfo: spec.http entry \"method\" has more than one backend"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        c.writes_but_the_lock().is_empty(),
-        "{:?}",
-        c.writes_but_the_lock()
-    );
+    let why = "apisixroute/podinfo: spec.http entry \"method\" has more than one backend";
+    c.init_refused(&spec, why);
     assert!(
         c.find("apisix.apache.org/v2", "ApisixRoute", COPY)
             .is_none()
     );
 
-    let ab = spec.replace(
-        "    stepWeight: 20\n    maxWeight: 60\n",
-        "    iterations: 3\n    match: [{headers: {x-canary: {exact: insider}}}]\n",
-    );
-    let r = cg(&["validate", &Cluster::spec_file(&dir, &ab)]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(!r.stderr.contains("does not drive"), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("ignored: provider apisix does not implement A/B testing"),
-        "{}",
-        r.stderr
-    );
+    crate::cluster::validate_ignores_ab(&spec, "apisix");
     let r = cg(&["validate", &Cluster::spec_file(&dir, &spec.replace("  routeRef: {apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: podinfo}\n", ""))]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(

@@ -811,8 +811,8 @@ cases! {
         .fails(2, "spec.analysis.sessionAffinity.primaryCookieName: must differ from cookieName \"user\"");
     spec_gatewayapi_with_an_ingress_ref => spec(good_with("provider: nginx", "provider: gatewayapi:v1"))
         .fails(2, "spec.service.gatewayRefs: required by provider gatewayapi:v1");
-    spec_provider_not_driven => spec(good_with("provider: nginx", "provider: kuma"))
-        .fails(2, "canary podinfo: provider kuma is not driven by canary-gate yet");
+    spec_provider_not_driven => spec(good_with("provider: nginx", "provider: osm"))
+        .fails(2, "canary podinfo: provider osm is not driven by canary-gate (its mesh is gone");
     spec_istio_delegate_with_hosts => spec(good_with("provider: nginx", "provider: istio").replace("port: 80,", "port: 80, delegation: true, hosts: [app.example.com],"))
         .fails(2, "spec.service.delegation: a delegate VirtualService cannot have hosts or gateways");
     spec_one_bad_canary_stops_both => spec(format!("{}---\n{}", good(), good_with("name: podinfo, namespace", "name: podinfo-b, namespace").replace("interval: 1s", "interval: soon")))

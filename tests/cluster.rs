@@ -146,6 +146,21 @@ impl Cluster {
         (good, bad)
     }
 
+    /// `init` on `spec` fails with exit 2 saying `why`, with nothing written but the run lock.
+    pub fn init_refused(&self, spec: &str, why: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Cluster::spec_file(&dir, spec);
+        self.sim.clear_requests();
+        let r = self.init(&file, &[]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        let writes = self.writes_but_the_lock();
+        assert!(
+            writes.is_empty(),
+            "nothing written but the lock: {writes:?}"
+        );
+    }
+
     /// An object that must exist.
     pub fn get(&self, api_version: &str, kind: &str, name: &str) -> Value {
         self.sim
@@ -304,6 +319,21 @@ impl Cluster {
         w.retain(|w| !w.contains("/leases"));
         w
     }
+}
+
+/// `validate` on `spec` (stepping 20 up to 60) made an A/B spec: the provider is driven, and its
+/// A/B conditions are ignored with a warning because it has no header routing.
+pub fn validate_ignores_ab(spec: &str, provider: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let ab = spec.replace(
+        "    stepWeight: 20\n    maxWeight: 60\n",
+        "    iterations: 3\n    match: [{headers: {x-canary: {exact: insider}}}]\n",
+    );
+    let r = crate::support::cg(&["validate", &Cluster::spec_file(&dir, &ab)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("does not drive"), "{}", r.stderr);
+    let why = format!("ignored: provider {provider} does not implement A/B testing");
+    assert!(r.stderr.contains(&why), "{}", r.stderr);
 }
 
 /// The lab most rollout tests start from: a cluster with the fixture app and one spec file.

@@ -141,15 +141,9 @@ fn contour_refuses_a_foreign_proxy_and_validate_knows_it() {
     let before = c.get("projectcontour.io/v1", "HTTPProxy", "podinfo");
     let spec = SPEC.replace("METRICS", "http://prometheus:9090");
     let dir = tempfile::tempdir().unwrap();
-    c.sim.clear_requests();
-    let r = c.init(&Cluster::spec_file(&dir, &spec), &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    let theirs = "httpproxy/podinfo in namespace test exists and is not managed by canary-gate";
-    assert!(r.stderr.contains(theirs), "{}", r.stderr);
-    let writes = c.writes_but_the_lock();
-    assert!(
-        writes.is_empty(),
-        "nothing written but the lock: {writes:?}"
+    c.init_refused(
+        &spec,
+        "httpproxy/podinfo in namespace test exists and is not managed by canary-gate",
     );
     let after = c.get("projectcontour.io/v1", "HTTPProxy", "podinfo");
     assert_eq!(

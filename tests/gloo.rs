@@ -137,15 +137,9 @@ fn gloo_refuses_a_missing_upstream_ref_and_validate_knows_it() {
     c.podinfo_behind_another_router();
     let dir = tempfile::tempdir().unwrap();
     let spec = SPEC.replace("METRICS", "http://prometheus:9090");
-    c.sim.clear_requests();
-    let r = c.init(&Cluster::spec_file(&dir, &spec), &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    let why = "upstream/config-upstream in namespace gloo-system (spec.upstreamRef) does not exist";
-    assert!(r.stderr.contains(why), "{}", r.stderr);
-    let writes = c.writes_but_the_lock();
-    assert!(
-        writes.is_empty(),
-        "nothing written but the lock: {writes:?}"
+    c.init_refused(
+        &spec,
+        "upstream/config-upstream in namespace gloo-system (spec.upstreamRef) does not exist",
     );
 
     let r = cg(&[

@@ -154,17 +154,9 @@ fn knative_is_driven_only_with_a_knative_target() {
 #[test]
 fn a_missing_knative_service_is_refused_with_nothing_written() {
     let c = Cluster::new();
-    let dir = tempfile::tempdir().unwrap();
     let spec = SPEC.replace("METRICS", "http://prometheus:9090");
-    c.sim.clear_requests();
-    let r = c.init(&Cluster::spec_file(&dir, &spec), &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    let why =
-        "service.serving.knative.dev/podinfo in namespace test (spec.targetRef) does not exist";
-    assert!(r.stderr.contains(why), "{}", r.stderr);
-    let writes = c.writes_but_the_lock();
-    assert!(
-        writes.is_empty(),
-        "nothing written but the lock: {writes:?}"
+    c.init_refused(
+        &spec,
+        "service.serving.knative.dev/podinfo in namespace test (spec.targetRef) does not exist",
     );
 }

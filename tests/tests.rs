@@ -28,6 +28,7 @@ mod hooks;
 mod init;
 mod knative;
 mod kubeconfig;
+mod kuma;
 mod manifests;
 mod many;
 mod mesh;

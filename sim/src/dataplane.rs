@@ -15,8 +15,8 @@
 //! Service's ready pods, which count them like any other request.
 //!
 //! In-mesh traffic (Istio VirtualServices, SMI TrafficSplits) and the meshes' series live in
-//! `mesh.rs`; Skipper, Contour and Gloo (`envoy.rs`), Traefik, APISIX and
-//! Knative have files of their own. This tick calls
+//! `mesh.rs`; Skipper, Contour and Gloo (`envoy.rs`), Traefik, APISIX, Knative
+//! and Kuma have files of their own. This tick calls
 //! each, this exposition appends their series, and all answer through [`DataPlane::serve`].
 
 use crate::controller::{Endpoints, PodSet, pod_name};
@@ -101,7 +101,7 @@ pub struct DataPlane {
     pub(crate) mesh: crate::mesh::MeshSeries,
     /// Skipper's route series.
     pub(crate) skipper: crate::skipper::SkipperSeries,
-    /// Envoy's upstream series (Contour, Gloo, Knative's Kourier).
+    /// Envoy's upstream series (Contour, Gloo, Knative's Kourier, Kuma).
     pub(crate) envoy: crate::envoy::EnvoySeries,
     /// Traefik's service series.
     pub(crate) traefik: crate::traefik::TraefikSeries,
@@ -352,6 +352,7 @@ impl DataPlane {
         self.tick_apisix(store, controller, dt, default_rps);
         self.tick_gloo(store, controller, dt, default_header_share);
         self.tick_knative(store, controller, dt, default_rps);
+        self.tick_kuma(store, controller, dt);
         self.tick_routes(store, controller, dt, default_rps, default_header_share);
         self.tick_mesh(store, controller, dt, default_rps, default_header_share);
     }

@@ -32,10 +32,16 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Envoy's upstream series: (cluster, response code) → durations in milliseconds.
+/// Envoy's upstream series: (labels, response code) → durations in milliseconds. The labels
+/// name the cluster (`envoy_cluster_name`), and for Kuma the proxy's `service` tag too.
 #[derive(Debug, Default)]
 pub(crate) struct EnvoySeries {
     clusters: BTreeMap<(String, String), MsHistogram>,
+}
+
+/// The labels of an Envoy cluster's series.
+pub(crate) fn cluster(name: &str) -> String {
+    format!("envoy_cluster_name=\"{name}\"")
 }
 
 /// The proxies a root's traffic reaches: its own routes, then each included proxy's.
@@ -142,19 +148,20 @@ impl DataPlane {
             .collect();
         let counts = self.split_by_weight(key, n, &weights);
         for ((service, port, _), k) in services.iter().zip(counts) {
-            let cluster = format!("{ns}_{service}_{port}");
+            let cluster = cluster(&format!("{ns}_{service}_{port}"));
             self.envoy_serve(store, controller, ns, service, cluster, k);
         }
     }
 
-    /// Serves `n` requests for `service` and counts them under Envoy cluster `cluster`.
+    /// Serves `n` requests for `service` and counts them under the series `labels` (see
+    /// [`cluster`]).
     pub(crate) fn envoy_serve(
         &mut self,
         store: &Store,
         controller: &dyn Endpoints,
         ns: &str,
         service: &str,
-        cluster: String,
+        labels: String,
         n: u64,
     ) {
         if n == 0 {
@@ -164,7 +171,7 @@ impl DataPlane {
             let h = self
                 .envoy
                 .clusters
-                .entry((cluster, "503".into()))
+                .entry((labels, "503".into()))
                 .or_default();
             h.observe(&ISTIO_BUCKETS_MS, n, 0.0);
             return;
@@ -175,7 +182,7 @@ impl DataPlane {
                     let h = self
                         .envoy
                         .clusters
-                        .entry((cluster.clone(), code.into()))
+                        .entry((labels.clone(), code.into()))
                         .or_default();
                     h.observe(&ISTIO_BUCKETS_MS, count, s.latency_ms);
                 }
@@ -266,7 +273,7 @@ impl DataPlane {
             let Some(service) = kube["serviceName"].as_str() else {
                 continue;
             };
-            let cluster = format!("{name}_{up_ns}");
+            let cluster = cluster(&format!("{name}_{up_ns}"));
             self.envoy_serve(store, controller, svc_ns, service, cluster, k);
         }
     }
@@ -277,24 +284,23 @@ impl EnvoySeries {
     pub fn render(&self, out: &mut String) {
         out.push_str("# HELP envoy_cluster_upstream_rq Upstream requests, by response code\n");
         out.push_str("# TYPE envoy_cluster_upstream_rq counter\n");
-        for ((cluster, code), h) in &self.clusters {
+        for ((labels, code), h) in &self.clusters {
             let _ = writeln!(
                 out,
-                "envoy_cluster_upstream_rq{{envoy_cluster_name=\"{cluster}\",envoy_response_code=\"{code}\"}} {}",
+                "envoy_cluster_upstream_rq{{{labels},envoy_response_code=\"{code}\"}} {}",
                 h.count
             );
         }
         let mut by_cluster: BTreeMap<&str, MsHistogram> = BTreeMap::new();
-        for ((cluster, _), h) in &self.clusters {
-            by_cluster.entry(cluster).or_default().add(h);
+        for ((labels, _), h) in &self.clusters {
+            by_cluster.entry(labels).or_default().add(h);
         }
         let name = "envoy_cluster_upstream_rq_time";
         out.push_str(&format!(
             "# HELP {name} Upstream request time in milliseconds\n# TYPE {name} histogram\n"
         ));
-        for (cluster, h) in by_cluster {
-            let labels = format!("envoy_cluster_name=\"{cluster}\"");
-            write_ms_histogram(out, name, &labels, &ISTIO_BUCKETS_MS, &h);
+        for (labels, h) in by_cluster {
+            write_ms_histogram(out, name, labels, &ISTIO_BUCKETS_MS, &h);
         }
     }
 }

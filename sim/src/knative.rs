@@ -251,7 +251,7 @@ impl DataPlane {
             let weights: Vec<f64> = split.iter().map(|s| s.1).collect();
             let counts = self.split_by_weight(&key, n, &weights);
             for ((revision, _), k) in split.iter().zip(counts) {
-                let cluster = format!("{ns}/{revision}");
+                let cluster = crate::envoy::cluster(&format!("{ns}/{revision}"));
                 self.envoy_serve(store, controller, &ns, revision, cluster, k);
             }
         }

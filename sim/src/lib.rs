@@ -36,6 +36,7 @@ pub mod discovery;
 pub mod envoy;
 pub mod faults;
 pub mod knative;
+pub mod kuma;
 pub mod mesh;
 pub mod patch;
 pub mod prometheus;

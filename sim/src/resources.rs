@@ -271,6 +271,11 @@ pub static RESOURCES: &[Resource] = &[
         )
     },
     Resource {
+        namespaced: false,
+        builtin: false,
+        ..res("kuma.io", "v1alpha1", "trafficroutes", "TrafficRoute", &[])
+    },
+    Resource {
         builtin: false,
         ..res(
             "traefik.io",

@@ -229,7 +229,7 @@ impl Read for Lookup<'_> {
         let in_files = self.files.iter().find(|m| {
             m.kind == resource.kind
                 && m.name == name
-                && m.doc["metadata"]["namespace"].as_str() == Some(namespace)
+                && m.doc["metadata"]["namespace"].as_str().unwrap_or("") == namespace
         });
         match in_files {
             Some(m) => Ok(serde_json::from_value(m.doc.clone()).ok()),
@@ -251,7 +251,7 @@ async fn objects(
     for step in &seq.steps {
         match step {
             InitStep::Apply(d) => {
-                let live = look.get(&d.resource, &d.name).await?;
+                let live = d.live(look).await?;
                 let after = d.after(live.as_ref()).or_else(|| live.clone());
                 let after = after.as_ref().map(as_value).unwrap_or(Value::Null);
                 let before = live.as_ref().map(as_value);

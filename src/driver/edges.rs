@@ -18,6 +18,7 @@ use crate::router::gloo::Gloo;
 use crate::router::istio::{self, Istio};
 use crate::router::knative::Knative;
 use crate::router::kubernetes::NoL7;
+use crate::router::kuma::Kuma;
 use crate::router::nginx::{IngressPair, Nginx};
 use crate::router::owned::OneObject;
 use crate::router::skipper::Skipper;
@@ -141,6 +142,7 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
         Provider::Traefik => (traefik(s)?, Some(Observer::Traefik)),
         Provider::Apisix => apisix(s)?,
         Provider::Gloo => gloo(s)?,
+        Provider::Kuma => (kuma(s), Some(Observer::Kuma)),
         Provider::Knative => {
             let router = Knative {
                 namespace,
@@ -148,9 +150,9 @@ pub fn choose<'a>(s: &Scope<'a>) -> Result<Edges<'a>, Error> {
             };
             (Box::new(router), Some(Observer::Knative))
         }
-        Provider::Appmesh | Provider::AppmeshV1beta2 | Provider::Kuma | Provider::Osm => {
+        Provider::Appmesh | Provider::AppmeshV1beta2 | Provider::Osm => {
             let why = format!(
-                "provider {} is not driven by canary-gate yet (it drives {})",
+                "provider {} is not driven by canary-gate (its mesh is gone; it drives {})",
                 plan.provider.as_str(),
                 crate::spec::validate::provider_names(crate::spec::validate::ACTED_ON_PROVIDERS)
             );
@@ -278,6 +280,21 @@ fn gloo<'a>(s: &Scope<'a>) -> Result<Routing<'a>, Error> {
         extra: &service.apex,
     };
     Ok((Box::new(router), Some(Observer::Gloo)))
+}
+
+/// Kuma: the cluster-scoped TrafficRoute; without `spec.service`, no L7 routing.
+fn kuma<'a>(s: &Scope<'a>) -> Box<dyn TrafficRouter + 'a> {
+    let Some(service) = s.plan.service.as_ref() else {
+        return Box::new(NoL7);
+    };
+    Box::new(Kuma {
+        namespace: s.namespace,
+        apex: &service.name,
+        port: service.port,
+        mesh: &s.plan.names.mesh,
+        owner: s.owner,
+        extra: &service.apex,
+    })
 }
 
 /// Traefik: the TraefikService named after the apex Service; without `spec.service`, no L7

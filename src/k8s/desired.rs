@@ -24,6 +24,8 @@ pub struct Desired<'a> {
     pub name: String,
     /// When and why `plan` shows it changing (`init`, `init; the rollout sets its weights`…).
     pub when: &'static str,
+    /// A cluster-scoped kind (Kuma's TrafficRoute): read and written outside any namespace.
+    pub cluster: bool,
     merge: Merge<'a>,
 }
 
@@ -61,6 +63,7 @@ impl<'a> Desired<'a> {
             resource: ApiResource::erase::<K>(&()),
             name: name.to_string(),
             when,
+            cluster: false,
             merge,
         }
     }
@@ -98,7 +101,22 @@ impl<'a> Desired<'a> {
             resource,
             name: name.to_string(),
             when,
+            cluster: false,
             merge,
+        }
+    }
+
+    /// The same object, of a cluster-scoped kind.
+    pub fn cluster_scoped(mut self) -> Desired<'a> {
+        self.cluster = true;
+        self
+    }
+
+    /// The live object, read through `read` where it lives.
+    pub async fn live(&self, read: &dyn Read) -> Result<Option<DynamicObject>, Error> {
+        match self.cluster {
+            true => read.get_in(&self.resource, "", &self.name).await,
+            false => read.get(&self.resource, &self.name).await,
         }
     }
 
@@ -201,8 +219,11 @@ impl Read for ClusterRead {
         namespace: &str,
         name: &str,
     ) -> Result<Option<DynamicObject>, Error> {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), namespace, resource);
+        // `""`: a cluster-scoped kind.
+        let api: Api<DynamicObject> = match namespace {
+            "" => Api::all_with(self.client.clone(), resource),
+            ns => Api::namespaced_with(self.client.clone(), ns, resource),
+        };
         let what = format!("reading {}/{name}", resource.kind.to_lowercase());
         read_opt(&api, name, &what).await
     }
@@ -214,7 +235,10 @@ pub async fn apply(
     namespace: &str,
     d: &Desired<'_>,
 ) -> Result<Outcome, Error> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &d.resource);
+    let api: Api<DynamicObject> = match d.cluster {
+        true => Api::all_with(client.clone(), &d.resource),
+        false => Api::namespaced_with(client.clone(), namespace, &d.resource),
+    };
     ensure(&api, &d.name, &d.object(), |current| d.after(current)).await
 }
 

@@ -1,6 +1,6 @@
 //! Flagger's built-in checks per observer: NGINX (reference §5.2: canary-backend traffic only,
 //! on the original Ingress; duration as a mean), the app's own HTTP histograms, Istio and
-//! Linkerd, Skipper, Contour, Gloo, Knative, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
+//! Linkerd, Skipper, Contour, Gloo, Kuma, Knative, Traefik and APISIX (Flagger's `pkg/metrics/observers`; duration as the p99
 //! except where noted). Success rates are in percent, durations in milliseconds. Pure: strings
 //! only.
 
@@ -97,6 +97,13 @@ pub fn knative(builtin: Builtin, namespace: &str, revision: &str, interval: &str
         &format!("{namespace}/{revision}"),
         interval,
     )
+}
+
+/// The PromQL for a built-in check on Kuma (Flagger's Kuma observer): Envoy's series of the
+/// canary's data plane proxies, by their service tag `<target>-canary_<namespace>_svc_<port>`.
+pub fn kuma(builtin: Builtin, namespace: &str, target: &str, interval: &str) -> String {
+    let pattern = format!("{target}-canary_{namespace}_svc_[0-9a-zA-Z-]+");
+    envoy(builtin, "service", &pattern, interval)
 }
 
 /// The PromQL for a built-in check on Traefik (Flagger's Traefik observer): Traefik's service

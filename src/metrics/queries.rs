@@ -44,6 +44,8 @@ pub enum Observer<'a> {
     Gloo,
     /// Envoy's cluster series for the latest Revision, as Knative's Kourier names the clusters.
     Knative,
+    /// Envoy's series of the canary's Kuma data plane proxies.
+    Kuma,
     /// APISIX's prometheus plugin series for the canary ApisixRoute.
     Apisix {
         /// The user's ApisixRoute.
@@ -137,6 +139,10 @@ pub fn render(
             Some(Observer::Knative) => out.push((
                 plain(server.clone()),
                 builtin::knative(b, ctx.namespace, route_of(ctx), &interval),
+            )),
+            Some(Observer::Kuma) => out.push((
+                plain(server.clone()),
+                builtin::kuma(b, ctx.namespace, &ctx.plan.target.name, &interval),
             )),
             Some(Observer::Gloo) => out.push((
                 plain(server.clone()),

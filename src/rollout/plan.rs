@@ -95,6 +95,8 @@ pub struct Names {
     /// The Upstream whose settings Gloo's Upstreams copy (`spec.upstreamRef`): namespace (default
     /// the canary's) and name.
     pub upstream_ref: Option<(Option<String>, String)>,
+    /// Kuma's mesh: the Canary's `kuma.io/mesh` annotation, else `default`.
+    pub mesh: String,
     /// ConfigMap (state) and Lease (lock): `canary-gate.<canary>`.
     pub state: String,
 }
@@ -348,6 +350,7 @@ fn names(c: &Canary) -> Names {
         route: gateway.then(|| apex.clone()),
         route_ref: c.route_ref.clone(),
         upstream_ref: c.upstream_ref.clone(),
+        mesh: c.mesh.clone().unwrap_or_else(|| "default".into()),
         state: state_name(&c.name),
         apex,
     }

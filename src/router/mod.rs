@@ -2,7 +2,7 @@
 //! needs (`services.rs`, used by the workloads that have them) and one file per provider for its
 //! own objects (`nginx.rs`: the canary Ingress; `skipper.rs`: its weighted copy; `gateway_api/`:
 //! the HTTPRoute; `contour.rs`: the HTTPProxy; `traefik.rs`: the TraefikService;
-//! `apisix.rs`: the canary ApisixRoute; `gloo.rs`: the Upstreams and the RouteTable; `knative.rs`: the target's traffic block; `kubernetes.rs`:
+//! `apisix.rs`: the canary ApisixRoute; `gloo.rs`: the Upstreams and the RouteTable; `knative.rs`: the target's traffic block; `kuma.rs`: the TrafficRoute; `kubernetes.rs`:
 //! none, blue/green). Which router a canary gets is decided once, in `driver::edges`. Must not
 //! touch workloads.
 
@@ -13,6 +13,7 @@ pub mod gloo;
 pub mod istio;
 pub mod knative;
 pub mod kubernetes;
+pub mod kuma;
 pub mod nginx;
 pub mod owned;
 pub mod services;

@@ -66,6 +66,8 @@ pub struct Canary {
     pub route_ref: Option<String>,
     /// `spec.upstreamRef` (Gloo): its namespace (default the canary's) and name.
     pub upstream_ref: Option<(Option<String>, String)>,
+    /// The `kuma.io/mesh` annotation (Kuma's mesh; Flagger's default is `default`).
+    pub mesh: Option<String>,
     /// `spec.service` (absent only for Knative targets, which need no ClusterIP Services).
     pub service: Option<Service>,
     /// `spec.analysis` (or `canaryAnalysis`).

@@ -1,6 +1,6 @@
 //! Where the real Kubernetes components come from: the directory `testenv/kube/build` fills
 //! (`bin/` with kube-apiserver, kube-controller-manager, kubectl and etcd; `crds/` with the
-//! Gateway API, Flagger, Istio, SMI, Contour, Traefik, APISIX, Gloo and Knative CRDs, refreshed by
+//! Gateway API, Flagger, Istio, SMI, Contour, Traefik, APISIX, Gloo, Knative and Kuma CRDs, refreshed by
 //! `testenv/kube/crds`). Must not start anything.
 
 use std::path::{Path, PathBuf};

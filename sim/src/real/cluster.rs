@@ -3,8 +3,8 @@
 //! garbage collector, namespace and serviceaccount controllers), started from the binaries
 //! `testenv/kube/build` makes, with the Gateway API, Flagger, Istio (VirtualService,
 //! DestinationRule), SMI (TrafficSplit), Contour (HTTPProxy) and Traefik (TraefikService,
-//! IngressRoute), APISIX (ApisixRoute), Gloo (Upstream, RouteTable) and Knative (Service,
-//! Revision) CRDs installed and one Node (no kubelet) for DaemonSets. Stops every process and
+//! IngressRoute), APISIX (ApisixRoute), Gloo (Upstream, RouteTable), Knative (Service,
+//! Revision) and Kuma (TrafficRoute) CRDs installed and one Node (no kubelet) for DaemonSets. Stops every process and
 //! removes its directory on drop. Must not serve traffic or mark pods ready (the front does).
 
 use super::binaries;
@@ -18,7 +18,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// Port collisions ("address already in use") are retried with new ports this many times.
 const ATTEMPTS: u32 = 3;
 /// The CRD sets under the components' `crds/` (see `testenv/kube/crds`), installed in order.
-const CRD_SETS: [&str; 9] = [
+const CRD_SETS: [&str; 10] = [
     "gateway-api",
     "flagger",
     "istio",
@@ -28,6 +28,7 @@ const CRD_SETS: [&str; 9] = [
     "apisix",
     "gloo",
     "knative",
+    "kuma",
 ];
 /// The controllers a cluster needs for what the tests do.
 const CONTROLLERS: &str = "deployment-controller,replicaset-controller,daemonset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller";

@@ -69,6 +69,15 @@ impl Mirror {
                 .await;
             })
         };
+        // Cluster-scoped custom kinds: only the objects this tenant wrote (its label).
+        let cluster_tasks: Vec<JoinHandle<()>> = RESOURCES
+            .iter()
+            .filter(|r| !r.namespaced && !r.builtin)
+            .map(|res| {
+                let this = self.clone_parts();
+                tokio::spawn(async move { this.follow(res, "", |_, _| {}).await })
+            })
+            .collect();
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -96,6 +105,9 @@ impl Mirror {
                 }
             }
         }
+        for t in &cluster_tasks {
+            t.abort();
+        }
         ns_task.abort();
         for t in watchers.into_values().flatten() {
             t.abort();
@@ -118,7 +130,11 @@ impl Mirror {
         server_ns: &str,
         mut seen: impl FnMut(&str, bool),
     ) {
-        let path = collection(res, server_ns);
+        let mut path = collection(res, server_ns);
+        if !res.namespaced && !res.builtin && !self.tenancy.prefix().is_empty() {
+            let label = super::tenancy::TENANT_LABEL.replace('/', "%2F");
+            path = format!("{path}?labelSelector={label}%3D{}", self.tenancy.label());
+        }
         loop {
             let version = match self.list(res, server_ns, &path, &mut seen).await {
                 Some(v) => v,
@@ -202,8 +218,9 @@ impl Mirror {
         version: &str,
         seen: &mut impl FnMut(&str, bool),
     ) {
+        let sep = if path.contains('?') { '&' } else { '?' };
         let url = format!(
-            "{}?watch=true&resourceVersion={version}&allowWatchBookmarks=true&timeoutSeconds=300",
+            "{}{sep}watch=true&resourceVersion={version}&allowWatchBookmarks=true&timeoutSeconds=300",
             self.upstream.url(path)
         );
         let Ok(mut resp) = self

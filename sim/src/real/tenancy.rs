@@ -2,9 +2,13 @@
 //! `default`, …) lives on the server as `<prefix><name>`, so many tests share one apiserver
 //! without seeing each other. Requests are rewritten on the way in (paths, the `namespace`
 //! fields of bodies, a Namespace's own name, field selectors) and the prefix is removed from
-//! everything on the way out. An empty prefix changes nothing. Must not touch anything else.
+//! everything on the way out. Cluster-scoped custom objects keep their names (they are shared)
+//! and carry the tenant's label. An empty prefix changes nothing. Must not touch anything else.
 
 use serde_json::Value;
+
+/// The label that marks a cluster-scoped custom object with the tenant that wrote it.
+pub const TENANT_LABEL: &str = "canary-sim.dev/tenant";
 
 /// A tenant's namespace prefix (empty: the whole cluster, unchanged).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,7 +95,9 @@ impl Tenancy {
             .join("%2C")
     }
 
-    /// A JSON request body: every `"namespace": "<ns>"` field, and a Namespace's own name.
+    /// A JSON request body: every `"namespace": "<ns>"` field, and a Namespace's own name. A
+    /// cluster-scoped custom object (Kuma's TrafficRoute) gets the tenant's label, so only its
+    /// tenant mirrors it.
     pub fn body(&self, body: &mut Value) {
         if self.prefix.is_empty() {
             return;
@@ -101,7 +107,24 @@ impl Tenancy {
         {
             body["metadata"]["name"] = Value::String(self.outward(name));
         }
+        if let Some(kind) = body["kind"].as_str()
+            && crate::resources::RESOURCES
+                .iter()
+                .any(|r| r.kind == kind && !r.namespaced && !r.builtin)
+            && body["metadata"].is_object()
+        {
+            let labels = &mut body["metadata"]["labels"];
+            if !labels.is_object() {
+                *labels = Value::Object(Default::default());
+            }
+            labels[TENANT_LABEL] = Value::String(self.label());
+        }
         self.namespaces(body);
+    }
+
+    /// The tenant's label value: the prefix without its trailing dash.
+    pub fn label(&self) -> String {
+        self.prefix.trim_end_matches('-').to_string()
     }
 
     fn namespaces(&self, v: &mut Value) {

@@ -20,6 +20,7 @@ pub const ACTED_ON_PROVIDERS: &[Provider] = &[
     Provider::Apisix,
     Provider::Gloo,
     Provider::Knative,
+    Provider::Kuma,
 ];
 
 /// Target kinds canary-gate drives.
