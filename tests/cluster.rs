@@ -137,6 +137,10 @@ impl Cluster {
         let (r, bad) = self.run_sampling(spec, &sample);
         let out = format!("{}\n{}", r.stdout, r.stderr);
         assert_eq!(r.code, 1, "{out}");
+        assert!(
+            out.contains("halt advancement: request-success-rate"),
+            "rolled back by the built-in success rate: {out}"
+        );
         assert_eq!(bad.last().map(&canary), Some(0), "{bad:?}");
         assert!(bad.iter().all(|s| canary(s) <= 40), "halted early: {bad:?}");
         assert!(

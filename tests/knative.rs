@@ -128,6 +128,10 @@ fn knative_promotes_a_good_revision_and_rolls_back_a_faulty_one() {
     let (r, seen) = c.run_sampling(&spec, || split(&c));
     let out = format!("{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.code, 1, "{out}");
+    assert!(
+        out.contains("halt advancement: request-success-rate"),
+        "{out}"
+    );
     assert_eq!(
         seen.last(),
         Some(&("podinfo-00002".to_string(), 0)),

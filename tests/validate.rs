@@ -296,3 +296,42 @@ fn gateway_api_filters_flagger_would_drop_or_read_differently_are_warned_about()
         );
     }
 }
+
+/// Every provider value Flagger v1.44's CRD accepts, through `canary-gate validate`: driven (no
+/// "does not drive"), or a warning that says why not and where to go; never silently accepted.
+#[test]
+fn every_provider_of_flaggers_crd_is_driven_or_warned_about() {
+    let crd =
+        std::fs::read_to_string(root().join("fixtures/canary/flagger-providers.txt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for p in crd
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let target = match p {
+            "knative" => "{apiVersion: serving.knative.dev/v1, kind: Service, name: app}",
+            _ => "{apiVersion: apps/v1, kind: Deployment, name: app}",
+        };
+        let text = format!(
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: app, namespace: test}}\nspec:\n  provider: {p}\n  targetRef: {target}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: app}}\n  routeRef: {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: app}}\n  service:\n    port: 80\n    gatewayRefs: [{{name: gw}}]\n  analysis: {{interval: 10s, threshold: 2, maxWeight: 50, stepWeight: 10}}\n"
+        );
+        let path = dir.path().join("canary.yaml");
+        std::fs::write(&path, text).unwrap();
+        let r = cg(&["validate", path.to_str().unwrap()]);
+        assert_eq!(r.code, 0, "{p}: {}", r.stderr);
+        let retired = ["appmesh", "appmesh:v1beta2", "osm"].contains(&p);
+        let warned = r.stderr.contains(&format!("{p}: "))
+            && r.stderr
+                .contains("so canary-gate does not drive it; move the route to the Gateway API");
+        assert_eq!(warned, retired, "{p}: {}", r.stderr);
+        assert!(
+            retired || !r.stderr.contains("does not drive"),
+            "{p}: {}",
+            r.stderr
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 19, "Flagger v1.44's CRD lists 19 provider values");
+}
