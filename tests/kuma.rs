@@ -100,3 +100,50 @@ fn kuma_is_driven_and_a_b_is_not_its() {
     let spec = SPEC.replace("METRICS", "http://prometheus:9090");
     crate::cluster::validate_ignores_ab(&spec, "kuma");
 }
+
+/// `plan` shows each router's own objects as diffs, and writes nothing (Kuma's cluster-scoped
+/// TrafficRoute included).
+#[test]
+fn plan_shows_each_routers_objects_and_writes_nothing() {
+    let c = Cluster::new();
+    c.podinfo_behind_another_router();
+    c.create(
+        json!({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {"http": [{"name": "all", "match": {"paths": ["/*"]},
+            "backends": [{"serviceName": "podinfo", "servicePort": 80}]}]}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let base = SPEC.replace("METRICS", "http://127.0.0.1:9");
+    for (provider, objects) in [
+        ("kuma", &["trafficroute/podinfo"][..]),
+        ("contour", &["httpproxy/podinfo"][..]),
+        ("traefik", &["traefikservice/podinfo"][..]),
+        ("apisix", &["apisixroute/podinfo-podinfo-canary"][..]),
+        (
+            "gloo",
+            &[
+                "upstream/test-podinfo-primaryupstream-9898",
+                "upstream/test-podinfo-canaryupstream-9898",
+                "routetable/podinfo",
+            ][..],
+        ),
+    ] {
+        let spec = base.replace("provider: kuma", &format!("provider: {provider}")).replace(
+            "  progressDeadlineSeconds",
+            "  routeRef: {apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: podinfo}\n  progressDeadlineSeconds",
+        );
+        let file = Cluster::spec_file(&dir, &spec);
+        let writes = c.writes().len();
+        let plan = c.canary_gate(&["plan", "--canary", &file]);
+        assert_eq!(plan.code, 0, "{provider}: {}\n{}", plan.stdout, plan.stderr);
+        for o in objects {
+            assert!(
+                plan.stdout.contains(o),
+                "{provider}: {o} in:\n{}",
+                plan.stdout
+            );
+        }
+        assert_eq!(c.writes().len(), writes, "{provider}: plan writes nothing");
+    }
+}
