@@ -141,6 +141,19 @@ impl<'a> Lane<'a> {
                 .or_else(|| w.as_str()?.parse().ok())
                 .map(|w| w as u32);
         }
+        if let Some(proxy) = self
+            .sim
+            .get("projectcontour.io/v1", "HTTPProxy", ns, "podinfo")
+        {
+            return canary_entry(&proxy["spec"]["routes"][0]["services"], "name");
+        }
+        if let Some(ts) = self
+            .sim
+            .get("traefik.io/v1alpha1", "TraefikService", ns, "podinfo")
+        {
+            // The canary is listed only while it has weight.
+            return canary_entry(&ts["spec"]["weighted"]["services"], "name").or(Some(0));
+        }
         let route = self
             .sim
             .get("gateway.networking.k8s.io/v1", "HTTPRoute", ns, "podinfo")?;
@@ -197,6 +210,15 @@ fn mesh_weight(routes: &Value) -> Option<u32> {
         })
         .and_then(|d| d["weight"].as_u64())
         .map(|w| w as u32)
+}
+
+/// The weight of the entry of `list` whose `key` is the canary Service (a missing weight is 0).
+fn canary_entry(list: &Value, key: &str) -> Option<u32> {
+    let entry = list
+        .as_array()?
+        .iter()
+        .find(|e| e[key] == "podinfo-canary")?;
+    Some(entry["weight"].as_u64().unwrap_or(0) as u32)
 }
 
 /// A process's peak resident memory so far (`VmHWM`), in KiB.

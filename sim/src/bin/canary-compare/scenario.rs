@@ -185,6 +185,75 @@ spec:
       - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
 ";
 
+const CONTOUR: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: contour
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 120
+  service:
+    port: 80
+    targetPort: 9898
+    timeout: 15s
+    retries: {attempts: 3, perTryTimeout: 5s, retryOn: 5xx}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}
+";
+
+/// The root HTTPProxy Flagger's Contour e2e writes, including the canary's.
+const CONTOUR_ROOT: &str = "apiVersion: projectcontour.io/v1
+kind: HTTPProxy
+metadata:
+  name: podinfo-ingress
+  namespace: test
+  annotations: {canary-gate.dev/sim-rps: \"100\"}
+spec:
+  virtualhost: {fqdn: app.example.com}
+  includes: [{name: podinfo, namespace: test}]
+";
+
+const TRAEFIK: &str = "apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: traefik
+  metricsServer: METRICS
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  progressDeadlineSeconds: 120
+  service: {port: 80, targetPort: 9898}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 20
+    maxWeight: 60
+    metrics:
+      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
+      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}
+";
+
+/// The IngressRoute Flagger's Traefik e2e writes, to the canary's TraefikService.
+const TRAEFIK_ROUTE: &str = "apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata:
+  name: podinfo
+  namespace: test
+  annotations: {canary-gate.dev/sim-rps: \"100\"}
+spec:
+  entryPoints: [web]
+  routes:
+    - match: Host(`app.example.com`)
+      kind: Rule
+      services: [{name: podinfo, kind: TraefikService}]
+";
+
 const GATEWAY_OBJECT: &str = "apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: public, namespace: test}
@@ -265,6 +334,27 @@ pub fn all() -> Vec<Scenario> {
             ("6.7.1", "0"),
             Verdict::Succeeded,
             "",
+        ),
+        s(
+            "contour canary, healthy",
+            CONTOUR,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            CONTOUR_ROOT,
+        ),
+        s(
+            "contour canary, faulty",
+            CONTOUR,
+            ("6.7.2", "0.5"),
+            Verdict::Failed,
+            CONTOUR_ROOT,
+        ),
+        s(
+            "traefik canary, healthy",
+            TRAEFIK,
+            ("6.7.1", "0"),
+            Verdict::Succeeded,
+            TRAEFIK_ROUTE,
         ),
     ]
 }
