@@ -1,10 +1,15 @@
 //! Traffic routing behind one trait, [`TrafficRouter`]: the ClusterIP Services every provider
 //! needs (`services.rs`, used by the workloads that have them) and one file per provider for its
-//! own objects (`nginx.rs`: the canary Ingress; `skipper.rs`: its weighted copy; `gateway_api/`:
-//! the HTTPRoute; `contour.rs`: the HTTPProxy; `traefik.rs`: the TraefikService;
-//! `apisix.rs`: the canary ApisixRoute; `gloo.rs`: the Upstreams and the RouteTable; `knative.rs`: the target's traffic block; `kuma.rs`: the TrafficRoute; `kubernetes.rs`:
-//! none, blue/green). Which router a canary gets is decided once, in `driver::edges`. Must not
-//! touch workloads.
+//! own objects:
+//! - `nginx.rs`: the canary Ingress; `skipper.rs`: its weighted copy;
+//! - `gateway_api/`: the HTTPRoute; `istio/`: the VirtualService and DestinationRules;
+//! - `smi.rs`, `contour.rs`, `traefik.rs`: the TrafficSplit, HTTPProxy, TraefikService, each one
+//!   object rendered from the split (`owned.rs` drives them alike);
+//! - `apisix.rs`: the canary ApisixRoute; `gloo.rs`: the Upstreams and the RouteTable;
+//! - `kuma.rs`: the cluster-scoped TrafficRoute; `knative.rs`: the target's traffic block;
+//! - `kubernetes.rs`: none, blue/green.
+//!
+//! Which router a canary gets is decided once, in `driver::edges`. Must not touch workloads.
 
 pub mod apisix;
 pub mod contour;
