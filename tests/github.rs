@@ -42,12 +42,17 @@ pub struct Github {
 
 impl Github {
     pub fn start(create_status: u16) -> Github {
+        Github::start_slow(create_status, std::time::Duration::ZERO)
+    }
+
+    /// A GitHub that takes `delay` to answer every request.
+    pub fn start_slow(create_status: u16, delay: std::time::Duration) -> Github {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let server = rt.block_on(async {
             let server = MockServer::start().await;
             let created = if create_status == 201 {
                 // One id per canary: 1000 + the number its name ends with (4242 for none).
-                let respond = |req: &wiremock::Request| {
+                let respond = move |req: &wiremock::Request| {
                     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                     let name = body["name"].as_str().unwrap_or_default();
                     let digits: String = name
@@ -60,18 +65,19 @@ impl Github {
                         .rev()
                         .collect();
                     let id = digits.parse::<u64>().map_or(4242, |n| 1000 + n);
-                    ResponseTemplate::new(201).set_body_json(
-                        json!({"id": id, "html_url": format!("https://github.com/o/r/runs/{id}")}),
-                    )
+                    ResponseTemplate::new(201)
+                        .set_body_json(json!({"id": id, "html_url": format!("https://github.com/o/r/runs/{id}")}))
+                        .set_delay(delay)
                 };
-                return finish(server, respond).await;
+                return finish(server, respond, delay).await;
             } else {
                 ResponseTemplate::new(create_status).set_body_json(json!({
                     "message": "Resource not accessible by integration",
                     "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run"
                 }))
+                .set_delay(delay)
             };
-            finish(server, created).await
+            finish(server, created, delay).await
         });
         Github { rt, server }
     }
@@ -97,8 +103,12 @@ impl Github {
     }
 }
 
-/// Mounts the check-run routes: creation answered by `created`, updates with 200.
-async fn finish(server: MockServer, created: impl wiremock::Respond + 'static) -> MockServer {
+/// Mounts the check-run routes: creation answered by `created`, updates with 200 after `delay`.
+async fn finish(
+    server: MockServer,
+    created: impl wiremock::Respond + 'static,
+    delay: std::time::Duration,
+) -> MockServer {
     Mock::given(method("POST"))
         .and(path("/api/v3/repos/o/r/check-runs"))
         .respond_with(created)
@@ -106,7 +116,11 @@ async fn finish(server: MockServer, created: impl wiremock::Respond + 'static) -
         .await;
     Mock::given(method("PATCH"))
         .and(path_regex(r"^/api/v3/repos/o/r/check-runs/\d+$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4242})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 4242}))
+                .set_delay(delay),
+        )
         .mount(&server)
         .await;
     server
@@ -638,4 +652,27 @@ fn github_errors_and_rate_limits_leave_the_rollout_as_it_is() {
             ticks(&r)
         );
     }
+}
+
+#[test]
+fn a_slow_github_still_gets_its_check_run_created_and_completed() {
+    // Each answer takes twice the 1 s tick budget: updates may be skipped, the creation and the
+    // completion wait for theirs.
+    let gh = Github::start_slow(201, std::time::Duration::from_secs(2));
+    let lab = lab(&gh.api_url());
+    let before = gh.requests().len();
+    lab.release("ghcr.io/stefanprodan/podinfo:6.7.1", "0");
+    let r = lab.run(&gh.api_url());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let calls = &gh.requests()[before..];
+    let creates = calls.iter().filter(|(m, _, _)| m == "POST").count();
+    assert_eq!(creates, 1, "{}", r.stderr);
+    let done: Vec<&Value> = calls
+        .iter()
+        .filter(|(m, _, b)| m == "PATCH" && b["status"] == "completed")
+        .map(|(_, _, b)| b)
+        .collect();
+    assert_eq!(done.len(), 1, "{}", r.stderr);
+    assert_eq!(done[0]["conclusion"], "success");
+    assert!(!r.stderr.contains("creating the check run"), "{}", r.stderr);
 }

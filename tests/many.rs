@@ -87,7 +87,7 @@ fn twenty_canaries_in_one_run_each_with_its_own_outcome() {
             .filter(|(m, _, b)| m == "POST" && b["name"] == format!("canary-gate: test/{n}"))
             .map(|(_, _, b)| b)
             .collect();
-        assert_eq!(creates.len(), 1, "{n}");
+        assert_eq!(creates.len(), 1, "{n}: {}", r.stderr);
         assert_valid(creates[0], true);
         let id = 1000 + i;
         let done: Vec<&Value> = calls
@@ -99,7 +99,7 @@ fn twenty_canaries_in_one_run_each_with_its_own_outcome() {
             })
             .map(|(_, _, b)| b)
             .collect();
-        assert_eq!(done.len(), 1, "{n}");
+        assert_eq!(done.len(), 1, "{n}: {}", r.stderr);
         assert_valid(done[0], false);
         assert_eq!(done[0]["conclusion"], conclusion, "{n}");
         // Its progress lines carry its name.

@@ -6,7 +6,9 @@
 //!
 //! Owns the Checks API bodies (pure functions, contract-tested against GitHub's schema) and the
 //! retry policy: 5xx, 429 and rate limits back off within the tick budget, then that update is
-//! skipped; 401/403 (a fork's read-only token) switches the sink off. Never decides anything.
+//! skipped; 401/403 (a fork's read-only token) switches the sink off. The creation and the
+//! completion cannot be replaced by a later request, so once sent they wait for GitHub's answer
+//! (up to [`ANSWER_PATIENCE`]) however short the tick budget. Never decides anything.
 
 use super::markdown::{self, CHECK_SUMMARY_LIMIT};
 use super::{Event, Report, Sink, SinkFuture};
@@ -18,6 +20,10 @@ use std::time::Duration;
 
 /// Annotations per Checks API request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
+
+/// How long a sent creation or completion waits for its answer: the client's connect (5 s) and
+/// read (10 s) timeouts. Cutting it at a 1 s tick budget loses the check run on a slow answer.
+pub const ANSWER_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Requests per hour a `GITHUB_TOKEN` may make in one repository.
 pub const HOURLY_BUDGET: u32 = 1000;
@@ -267,14 +273,17 @@ impl CheckRuns {
         Ok(api)
     }
 
-    /// One request; transient failures retried with backoff until the budget is spent.
-    async fn call(&mut self, patch: bool, body: &Value) -> Result<Value, Failure> {
+    /// One request; transient failures retried with backoff until the budget is spent. A
+    /// `patient` request (one no later request replaces) also waits for the answer to an attempt
+    /// already sent for up to [`ANSWER_PATIENCE`], past the budget.
+    async fn call(&mut self, patch: bool, body: &Value, patient: bool) -> Result<Value, Failure> {
         let api = self.api()?;
         let route = match self.id {
             Some(id) if patch => format!("/repos/{}/check-runs/{id}", self.repo),
             _ => format!("/repos/{}/check-runs", self.repo),
         };
-        let deadline = tokio::time::Instant::now() + self.budget;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.budget;
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(5))
@@ -290,14 +299,19 @@ impl CheckRuns {
                 };
                 sent.map_err(classify)
             };
-            let failure = match tokio::time::timeout_at(deadline, once).await {
+            let answer_by = if patient {
+                deadline.max(tokio::time::Instant::now() + ANSWER_PATIENCE)
+            } else {
+                deadline
+            };
+            let failure = match tokio::time::timeout_at(answer_by, once).await {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(f)) => f,
                 Err(_) => {
                     return Err(last.unwrap_or_else(|| {
                         Failure::Transient(format!(
                             "no answer within {:.1}s",
-                            self.budget.as_secs_f64()
+                            (answer_by - started).as_secs_f64()
                         ))
                     }));
                 }
@@ -318,7 +332,7 @@ impl CheckRuns {
 
     async fn create(&mut self, r: &mut Report) -> Result<(), String> {
         let body = create_body(r, &self.sha, self.details_url.as_deref());
-        match self.call(false, &body).await {
+        match self.call(false, &body, true).await {
             Ok(v) => {
                 self.id = v["id"].as_u64();
                 r.check_run_url = v["html_url"].as_str().map(String::from);
@@ -345,7 +359,7 @@ impl CheckRuns {
         {
             return Ok(());
         }
-        self.send_patch(&body).await?;
+        self.send_patch(&body, false).await?;
         self.last_output = Some(out);
         Ok(())
     }
@@ -360,23 +374,23 @@ impl CheckRuns {
             if let (Some(f), Some(b)) = (first.as_object_mut(), bodies[0].as_object()) {
                 f.extend(b.clone());
             }
-            let v = self.call(false, &first).await.map_err(|f| {
+            let v = self.call(false, &first, true).await.map_err(|f| {
                 self.off = true;
                 format!("creating the check run: {}", f.text())
             })?;
             self.id = v["id"].as_u64();
             r.check_run_url = v["html_url"].as_str().map(String::from);
         } else {
-            self.send_patch(&bodies[0]).await?;
+            self.send_patch(&bodies[0], true).await?;
         }
         for b in &bodies[1..] {
-            self.send_patch(b).await?;
+            self.send_patch(b, true).await?;
         }
         Ok(())
     }
 
-    async fn send_patch(&mut self, body: &Value) -> Result<(), String> {
-        match self.call(true, body).await {
+    async fn send_patch(&mut self, body: &Value, patient: bool) -> Result<(), String> {
+        match self.call(true, body, patient).await {
             Ok(_) => Ok(()),
             Err(Failure::Forbidden(why)) => {
                 self.off = true;
