@@ -362,11 +362,7 @@ async fn drive(
                 weight = r.canary;
             }
         }
-        let routes = Routes {
-            primary: 100 - weight,
-            canary: weight,
-            mirrored: false,
-        };
+        let routes = Routes::canary_takes(weight);
         live.say(format!(
             "{}, canary weight {}%, failed checks {}/{}",
             s.phase.kebab(),

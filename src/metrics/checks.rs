@@ -154,16 +154,20 @@ pub struct MetricChecks<'a> {
 
 impl MetricChecks<'_> {
     /// Where and what to query for one metric (a built-in and a template may both apply): the
-    /// template from the spec files or the cluster, its Secret's credentials attached.
-    pub async fn queries_for(&self, m: &Metric) -> Result<Vec<(Endpoint, String)>, MetricsError> {
+    /// template from the spec files or the cluster, its Secret's credentials attached. `latest`
+    /// is the Knative target's latest Revision, read once for all the metrics of a check.
+    pub async fn queries_for(
+        &self,
+        m: &Metric,
+        latest: Option<&str>,
+    ) -> Result<Vec<(Endpoint, String)>, MetricsError> {
         let template = self.template(m).await?;
-        let latest = self.latest_revision().await?;
         let ctx = queries::Context {
             observer: self.observer,
             plan: self.plan,
             namespace: self.namespace,
             default_server: &self.default_server,
-            latest_revision: latest.as_deref(),
+            latest_revision: latest,
         };
         let mut out = queries::render(&ctx, m, template.as_ref()).map_err(MetricsError::Render)?;
         // The template's query is the last one (after a built-in of the same name).
@@ -189,7 +193,7 @@ impl MetricChecks<'_> {
     }
 
     /// Knative: the target's latest Revision, read now (it names the series of the revision under
-    /// analysis).
+    /// analysis); `None` for every other provider, without a request.
     async fn latest_revision(&self) -> Result<Option<String>, MetricsError> {
         if self.observer != Some(queries::Observer::Knative) {
             return Ok(None);
@@ -260,8 +264,9 @@ impl MetricChecks<'_> {
     pub async fn offline_servers(&self) -> Vec<String> {
         let mut seen = Vec::new();
         let mut warnings = Vec::new();
+        let latest = self.latest_revision().await.ok().flatten();
         for m in &self.plan.metrics {
-            let Ok(queries) = self.queries_for(m).await else {
+            let Ok(queries) = self.queries_for(m, latest.as_deref()).await else {
                 continue;
             };
             for (endpoint, _) in queries {
@@ -281,8 +286,12 @@ impl MetricChecks<'_> {
     /// Runs every metric's queries, in order, until one fails; the records of those that ran.
     pub async fn check(&self) -> (GateOutcome, Vec<MetricRecord>) {
         let mut records = Vec::new();
+        let latest = match self.latest_revision().await {
+            Ok(latest) => latest,
+            Err(why) => return (GateOutcome::Closed(why.to_string()), records),
+        };
         for m in &self.plan.metrics {
-            let queries = match self.queries_for(m).await {
+            let queries = match self.queries_for(m, latest.as_deref()).await {
                 Ok(q) => q,
                 Err(why) => return (GateOutcome::Closed(why.to_string()), records),
             };

@@ -15,6 +15,29 @@ pub struct Routes {
     pub mirrored: bool,
 }
 
+impl Routes {
+    /// `percent` (at most 100) to the primary, the rest to the canary, nothing mirrored: how
+    /// routers that weigh the primary's destination read their split.
+    pub fn primary_takes(percent: u32) -> Routes {
+        let primary = percent.min(100);
+        Routes {
+            primary,
+            canary: 100 - primary,
+            mirrored: false,
+        }
+    }
+
+    /// `percent` (at most 100) to the canary, the rest to the primary, nothing mirrored.
+    pub fn canary_takes(percent: u32) -> Routes {
+        let canary = percent.min(100);
+        Routes {
+            primary: 100 - canary,
+            canary,
+            mirrored: false,
+        }
+    }
+}
+
 /// What the edges saw at the start of a tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {

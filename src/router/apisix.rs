@@ -76,11 +76,7 @@ pub fn split_of(spec: &Value, apex: &str) -> Option<Routes> {
         .flat_map(|e| backends(e).iter())
         .find(|b| b["serviceName"] == primary.as_str())?;
     let weight = backend["weight"].as_u64()?.min(100) as u32;
-    Some(Routes {
-        primary: weight,
-        canary: 100 - weight,
-        mirrored: false,
-    })
+    Some(Routes::primary_takes(weight))
 }
 
 /// The spec with the two backends' weights set to `split`.

@@ -168,11 +168,7 @@ pub fn split_of(spec: &Value, input: &ProxyInput) -> Option<Routes> {
     let services = spec["routes"][0]["services"].as_array()?;
     let primary = services.iter().find(|s| s["name"] == input.primary)?;
     let weight = primary["weight"].as_u64().unwrap_or(0).min(100) as u32;
-    Some(Routes {
-        primary: weight,
-        canary: 100 - weight,
-        mirrored: false,
-    })
+    Some(Routes::primary_takes(weight))
 }
 
 impl owned::SplitObject for ProxyInput<'_> {

@@ -114,11 +114,7 @@ impl Gloo<'_> {
             .iter()
             .find(|d| d["destination"]["upstream"]["name"] == primary.as_str())?;
         let weight = d["weight"].as_u64().unwrap_or(0).min(100) as u32;
-        Some(Routes {
-            primary: weight,
-            canary: 100 - weight,
-            mirrored: false,
-        })
+        Some(Routes::primary_takes(weight))
     }
 
     /// `spec.upstreamRef`'s Upstream's spec, which must exist.

@@ -70,11 +70,7 @@ impl Kuma<'_> {
             .iter()
             .find(|s| s["destination"][SERVICE_TAG] == primary.as_str())?;
         let weight = s["weight"].as_u64()?.min(100) as u32;
-        Some(Routes {
-            primary: weight,
-            canary: 100 - weight,
-            mirrored: false,
-        })
+        Some(Routes::primary_takes(weight))
     }
 
     fn what(&self) -> String {

@@ -254,11 +254,7 @@ pub fn routes_from(
             .map_err(|_| format!("canary-weight {w:?} is not a number"))?
             .min(100),
     };
-    Ok(Routes {
-        primary: 100 - weight,
-        canary: weight,
-        mirrored: false,
-    })
+    Ok(Routes::canary_takes(weight))
 }
 
 /// Reads the live split.
