@@ -158,14 +158,19 @@ pub fn gate_init(bin: &Path, lane: &Lane<'_>, spec: &Path) -> Result<u64, String
     }
 }
 
+/// Starts `canary-gate <command>`; its output goes to `canary-gate-<command>.log` beside the
+/// spec (as Flagger's goes to `flagger.log`), to read when the two differ.
 fn gate(bin: &Path, lane: &Lane<'_>, spec: &Path, command: &str) -> Result<Child, String> {
+    let log = spec.with_file_name(format!("canary-gate-{command}.log"));
+    let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
     Command::new(bin)
         .args([command, "--canary"])
         .arg(spec)
         .arg("--kubeconfig")
         .arg(&lane.sim.kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))
 }

@@ -85,6 +85,16 @@ impl<'a> Lane<'a> {
         })
     }
 
+    /// Deletes the lane's namespace once its scenario is compared: its pods would otherwise go
+    /// on serving simulated traffic, and every later lane's Prometheus scrape their series, so
+    /// the last scenarios would run on a busier cluster than the first.
+    pub fn retire(&self) {
+        if let Some(k) = self.sim.real() {
+            let path = format!("/api/v1/namespaces/{}", self.ns);
+            let _ = k.block(k.direct.request(reqwest::Method::DELETE, &path, None));
+        }
+    }
+
     /// Releases `tag` whose pods fail `error_rate` of their requests.
     pub fn release(&self, tag: &str, error_rate: &str) -> Result<(), String> {
         let patch = json!({"spec": {"template": {

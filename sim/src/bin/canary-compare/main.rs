@@ -6,7 +6,8 @@
 //! when a verdict differs from the expected one or an object differs in a way the README does
 //! not explain (a finding).
 //!
-//! Usage: `canary-compare --flagger <bin> --canary-gate <bin> [--only <text>] [--parallel N]`
+//! Usage: `canary-compare --flagger <bin> --canary-gate <bin> [--only <text>[|<text>...]]
+//! [--parallel N] [--keep]`
 //! (`CANARY_KUBE_DIR` names the Kubernetes components, as for `canary-sim serve`).
 
 mod diff;
@@ -35,6 +36,8 @@ struct Args {
     gate: PathBuf,
     only: Option<String>,
     parallel: usize,
+    /// Keep each scenario's work directory (its spec and both drivers' logs).
+    keep: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -43,6 +46,7 @@ fn args() -> Result<Args, String> {
         gate: PathBuf::from("target/debug/canary-gate"),
         only: None,
         parallel: 3,
+        keep: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +56,7 @@ fn args() -> Result<Args, String> {
             "--canary-gate" => a.gate = PathBuf::from(value()?),
             "--only" => a.only = Some(value()?),
             "--parallel" => a.parallel = value()?.parse().map_err(|_| "--parallel: a number")?,
+            "--keep" => a.keep = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -88,7 +93,12 @@ fn compare(a: &Args) -> Result<bool, String> {
         .map_err(|e| format!("reading the fixture app: {e}"))?;
     let scenarios: Vec<Scenario> = scenario::all()
         .into_iter()
-        .filter(|s| a.only.as_deref().is_none_or(|o| s.name.contains(o)))
+        .filter(|s| {
+            let mut wanted = a.only.as_deref().map(|o| o.split('|'));
+            wanted
+                .as_mut()
+                .is_none_or(|w| w.any(|o| s.name.contains(o)))
+        })
         .collect();
     let mut outcomes = Vec::new();
     for batch in scenarios.chunks(a.parallel.max(1)) {
@@ -116,7 +126,14 @@ fn compare(a: &Args) -> Result<bool, String> {
         }
     }
     print(&outcomes, started.elapsed());
-    let _ = std::fs::remove_dir_all(&dir);
+    if a.keep {
+        println!(
+            "\nlogs kept in {} (s<N>/flagger.log, s<N>/canary-gate-run.log)",
+            dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(outcomes.iter().all(|o| {
         let verdicts = o.flagger.verdict == Some(o.expect) && o.gate.verdict == Some(o.expect);
         verdicts && o.diff.iter().all(|l| diff::explained(l).is_some())
@@ -144,6 +161,9 @@ fn run(
     let (flagger, gate) =
         drive::race(s, (&fl, &f), &gl, &a.gate, &spec, init_peak).map_err(what)?;
     let diff = diff::diff(&diff::snapshot(&fl), &diff::snapshot(&gl));
+    drop(f);
+    fl.retire();
+    gl.retire();
     Ok(Outcome {
         name: s.name,
         expect: s.expect,
