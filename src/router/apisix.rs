@@ -168,9 +168,7 @@ impl TrafficRouter for Apisix<'_> {
         let api = owned::api(client, self.namespace, &resource());
         let name = self.canary_route();
         let what = format!("apisixroute/{name}");
-        let live = crate::k8s::write::read_opt(&api, &name, &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        let live = owned::read_live(&api, &name, &what).await?;
         split_of(&live.data["spec"], self.apex).ok_or_else(|| {
             Error::Infra(format!(
                 "{what} has no weighted backend on {}-primary; run init again",
@@ -188,11 +186,7 @@ impl TrafficRouter for Apisix<'_> {
         let api = owned::api(client, self.namespace, &resource());
         let name = self.canary_route();
         let object = format!("apisixroute/{name}");
-        let what = format!(
-            "{object} weight {} (primary {})",
-            split.canary, split.primary
-        );
-        owned::set_spec(&api, &name, &object, &what, |cur| {
+        owned::set_spec(&api, &name, &object, split, |cur| {
             with_split(cur, self.apex, split)
         })
         .await

@@ -240,9 +240,7 @@ impl TrafficRouter for Gloo<'_> {
     async fn routes(&self, client: &kube::Client, _wait: Duration) -> Result<Routes, Error> {
         let api = owned::api(client, self.namespace, &table_resource());
         let what = format!("routetable/{}", self.apex);
-        let live = crate::k8s::write::read_opt(&api, self.apex, &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        let live = owned::read_live(&api, self.apex, &what).await?;
         self.split_of(&live.data["spec"]).ok_or_else(|| {
             let primary = self.upstream("primary");
             Error::Infra(format!(
@@ -259,11 +257,7 @@ impl TrafficRouter for Gloo<'_> {
     ) -> Result<(), Error> {
         let api = owned::api(client, self.namespace, &table_resource());
         let object = format!("routetable/{}", self.apex);
-        let what = format!(
-            "{object} weight {} (primary {})",
-            split.canary, split.primary
-        );
-        owned::set_spec(&api, self.apex, &object, &what, |_| self.table_spec(split))
+        owned::set_spec(&api, self.apex, &object, split, |_| self.table_spec(split))
             .await
             .map(|_| ())
     }

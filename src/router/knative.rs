@@ -86,12 +86,7 @@ impl TrafficRouter for Knative<'_> {
         split: Routes,
         _revision: Option<&str>,
     ) -> Result<(), Error> {
-        let what = format!(
-            "{} weight {} (primary {})",
-            self.what(),
-            split.canary,
-            split.primary
-        );
+        let what = super::owned::weight_change(&self.what(), split);
         let missing = std::sync::atomic::AtomicBool::new(false);
         ensure(&self.api(client), self.name, &what, |current| {
             let mut next = current?.clone();

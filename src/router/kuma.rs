@@ -121,9 +121,7 @@ impl TrafficRouter for Kuma<'_> {
     async fn routes(&self, client: &kube::Client, _wait: Duration) -> Result<Routes, Error> {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
         let what = self.what();
-        let live = crate::k8s::write::read_opt(&api, self.apex, &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        let live = owned::read_live(&api, self.apex, &what).await?;
         self.split_of(&live.data["spec"]).ok_or_else(|| {
             Error::Infra(format!(
                 "{what} has no split to the primary; run init again"
@@ -138,12 +136,7 @@ impl TrafficRouter for Kuma<'_> {
         _revision: Option<&str>,
     ) -> Result<(), Error> {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource());
-        let object = self.what();
-        let what = format!(
-            "{object} weight {} (primary {})",
-            split.canary, split.primary
-        );
-        owned::set_spec(&api, self.apex, &object, &what, |_| self.spec(split))
+        owned::set_spec(&api, self.apex, &self.what(), split, |_| self.spec(split))
             .await
             .map(|_| ())
     }

@@ -86,17 +86,40 @@ pub fn render(
     obj
 }
 
-/// Rewrites the spec of the live object `name` with `spec_for(current spec)`; a missing object
-/// (`object`, as `kind/name`) is an infrastructure error telling the user to run init again.
+/// How a weight change is logged: `kind/name weight 20 (primary 80)`, `, mirrored` when it is.
+pub fn weight_change(object: &str, split: crate::rollout::Routes) -> String {
+    let mirrored = if split.mirrored { ", mirrored" } else { "" };
+    format!(
+        "{object} weight {} (primary {}{mirrored})",
+        split.canary, split.primary
+    )
+}
+
+/// The live route object `name` (`object`, as `kind/name`); a missing one is an infrastructure
+/// error telling the user to run init again.
+pub async fn read_live(
+    api: &Api<DynamicObject>,
+    name: &str,
+    object: &str,
+) -> Result<DynamicObject, Error> {
+    crate::k8s::write::read_opt(api, name, &format!("reading {object}"))
+        .await?
+        .ok_or_else(|| Error::Infra(format!("{object} is missing; run init again")))
+}
+
+/// Rewrites the spec of the live object `name` with `spec_for(current spec)` to hold `split`; a
+/// missing object (`object`, as `kind/name`) is an infrastructure error telling the user to run
+/// init again.
 pub async fn set_spec(
     api: &Api<DynamicObject>,
     name: &str,
     object: &str,
-    what: &str,
+    split: crate::rollout::Routes,
     spec_for: impl Fn(&Value) -> Value,
 ) -> Result<Outcome, Error> {
     let missing = AtomicBool::new(false);
-    let outcome = ensure(api, name, what, |current| {
+    let what = weight_change(object, split);
+    let outcome = ensure(api, name, &what, |current| {
         let Some(cur) = current else {
             missing.store(true, Ordering::Relaxed);
             return None;
@@ -177,9 +200,7 @@ impl<O: SplitObject> super::TrafficRouter for OneObject<'_, O> {
         let o = &self.object;
         let api = api(client, o.namespace(), &o.resource());
         let what = self.what();
-        let live = crate::k8s::write::read_opt(&api, o.name(), &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        let live = read_live(&api, o.name(), &what).await?;
         o.split_of(&live.data["spec"])
             .ok_or_else(|| Error::Infra(format!("{what} {}; run init again", o.no_split())))
     }
@@ -192,12 +213,7 @@ impl<O: SplitObject> super::TrafficRouter for OneObject<'_, O> {
     ) -> Result<(), Error> {
         let o = &self.object;
         let api = api(client, o.namespace(), &o.resource());
-        let object = self.what();
-        let what = format!(
-            "{object} weight {} (primary {})",
-            split.canary, split.primary
-        );
-        set_spec(&api, o.name(), &object, &what, |_| o.spec(split))
+        set_spec(&api, o.name(), &self.what(), split, |_| o.spec(split))
             .await
             .map(|_| ())
     }

@@ -10,7 +10,7 @@ pub mod render;
 use super::{TrafficRouter, owned};
 use crate::error::Error;
 use crate::k8s::desired::{Desired, InitStep, Read};
-use crate::k8s::write::{Outcome, read_opt};
+use crate::k8s::write::Outcome;
 use crate::rollout::Routes;
 use kube::api::{Api, ApiResource, DynamicObject};
 use render::RouteInput;
@@ -172,9 +172,7 @@ async fn read_routes(
     let start = Instant::now();
     let mut said = false;
     loop {
-        let route = read_opt(&api, input.name, &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        let route = owned::read_live(&api, input.name, &what).await?;
         let value = as_value(&route);
         match render::acceptance(&value) {
             Ok(()) => {
@@ -215,15 +213,8 @@ async fn set_routes(
     cookie: Option<String>,
 ) -> Result<Outcome, Error> {
     let api = api(client, input.namespace, input.api_version);
-    let what = format!(
-        "httproute/{} weight {} (primary {}{})",
-        input.name,
-        split.canary,
-        split.primary,
-        if split.mirrored { ", mirrored" } else { "" }
-    );
     let object = format!("httproute/{}", input.name);
-    let outcome = owned::set_spec(&api, input.name, &object, &what, |cur| {
+    let outcome = owned::set_spec(&api, input.name, &object, split, |cur| {
         let held = || render::cookie_of(cur, input.canary);
         let cookie = cookie.clone().or_else(held);
         render::spec(input, split, cookie.as_deref())

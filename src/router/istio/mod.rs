@@ -140,9 +140,7 @@ impl TrafficRouter for Istio<'_> {
     async fn routes(&self, client: &kube::Client, _wait: Duration) -> Result<Routes, Error> {
         let api = owned::api(client, self.namespace, &virtual_service());
         let what = format!("virtualservice/{}", self.input.name);
-        let vs = crate::k8s::write::read_opt(&api, self.input.name, &format!("reading {what}"))
-            .await?
-            .ok_or_else(|| Error::Infra(format!("{what} is missing; run init again")))?;
+        let vs = owned::read_live(&api, self.input.name, &what).await?;
         render::split_of(&vs.data["spec"], &self.input).ok_or_else(|| {
             Error::Infra(format!(
                 "{what} has no route with the {} and {} destinations; run init again",
@@ -165,13 +163,7 @@ impl TrafficRouter for Istio<'_> {
             .map(|(a, revision)| cookie_for(a, revision));
         let api = owned::api(client, self.namespace, &virtual_service());
         let object = format!("virtualservice/{}", input.name);
-        let what = format!(
-            "{object} weight {} (primary {}{})",
-            split.canary,
-            split.primary,
-            if split.mirrored { ", mirrored" } else { "" }
-        );
-        owned::set_spec(&api, input.name, &object, &what, |cur| {
+        owned::set_spec(&api, input.name, &object, split, |cur| {
             let held = || render::cookie_of(cur, input.canary);
             let cookie = cookie.clone().or_else(held);
             render::spec(input, split, cookie.as_deref())

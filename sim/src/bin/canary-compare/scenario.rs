@@ -39,36 +39,78 @@ impl Verdict {
     }
 }
 
-const NGINX: &str = "apiVersion: flagger.app/v1beta1
+/// A scenario's Canary: the part every scenario shares (podinfo, the metrics server, a 120 s
+/// progress deadline) with `provider`, then `rest` (the service and the analysis). A string
+/// literal, so each scenario stays a `&'static str` to read as one spec.
+macro_rules! canary {
+    ($provider:literal, $rest:expr) => {
+        concat!(
+            "apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
-  provider: nginx
+  provider: ",
+            $provider,
+            "
   metricsServer: METRICS
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
   progressDeadlineSeconds: 120
-  service: {port: 80, targetPort: 9898}
-  analysis:
+",
+            $rest
+        )
+    };
+}
+
+/// The analysis every weighted scenario but the webhooks one runs: 20 % steps up to 60 % at
+/// Flagger's minimum interval, threshold 2, then `metrics`.
+macro_rules! steps {
+    ($metrics:expr) => {
+        concat!(
+            "  analysis:
     interval: 10s
     threshold: 2
     stepWeight: 20
     maxWeight: 60
     metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-";
+",
+            $metrics
+        )
+    };
+}
 
-const NGINX_AB: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: nginx
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
-  progressDeadlineSeconds: 120
+/// The built-in success-rate check (at least 99 %).
+macro_rules! success {
+    () => {
+        "      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}\n"
+    };
+}
+
+/// The built-in success-rate and latency (at most 500 ms) checks.
+macro_rules! success_and_duration {
+    () => {
+        concat!(
+            success!(),
+            "      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}\n"
+        )
+    };
+}
+
+/// The NGINX Ingress the fixture app ships and the plain service.
+macro_rules! nginx {
+    () => {
+        "  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
   service: {port: 80, targetPort: 9898}
-  analysis:
+"
+    };
+}
+
+const NGINX: &str = canary!("nginx", concat!(nginx!(), steps!(success!())));
+
+const NGINX_AB: &str = canary!(
+    "nginx",
+    concat!(
+        nginx!(),
+        "  analysis:
     interval: 10s
     threshold: 2
     iterations: 3
@@ -76,35 +118,27 @@ spec:
       - headers:
           x-canary: {exact: insider}
     metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-";
+",
+        success!()
+    )
+);
 
-const BLUE_GREEN: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: kubernetes
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  progressDeadlineSeconds: 120
-  service: {port: 80, targetPort: 9898}
+const BLUE_GREEN: &str = canary!(
+    "kubernetes",
+    "  service: {port: 80, targetPort: 9898}
   analysis:
     interval: 10s
     threshold: 2
     iterations: 3
     webhooks:
       - {name: smoke, type: rollout, url: HOOKS/rollout, timeout: 5s}
-";
+"
+);
 
-const GATEWAY: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: gatewayapi:v1
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  progressDeadlineSeconds: 120
-  service:
+const GATEWAY: &str = canary!(
+    "gatewayapi:v1",
+    concat!(
+        "  service:
     port: 80
     targetPort: 9898
     gatewayRefs:
@@ -112,101 +146,64 @@ spec:
     hosts: [app.example.com]
     apex:
       annotations: {canary-gate.dev/sim-rps: \"100\"}
-  analysis:
-    interval: 10s
-    threshold: 2
-    stepWeight: 20
-    maxWeight: 60
-    metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-";
+",
+        steps!(success!())
+    )
+);
 
-const HOOKS: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: nginx
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}
-  progressDeadlineSeconds: 120
-  service: {port: 80, targetPort: 9898}
-  analysis:
+const HOOKS: &str = canary!(
+    "nginx",
+    concat!(
+        nginx!(),
+        "  analysis:
     interval: 10s
     threshold: 2
     stepWeight: 30
     maxWeight: 60
     metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-    webhooks:
+",
+        success!(),
+        "    webhooks:
       - {name: pre, type: pre-rollout, url: HOOKS/pre-rollout, timeout: 5s}
       - {name: load, type: rollout, url: HOOKS/rollout, timeout: 5s}
       - {name: confirm, type: confirm-promotion, url: HOOKS/confirm-promotion, timeout: 5s}
-";
+"
+    )
+);
 
-const ISTIO: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: istio
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  progressDeadlineSeconds: 120
-  service:
+const ISTIO: &str = canary!(
+    "istio",
+    concat!(
+        "  service:
     port: 80
     targetPort: 9898
     timeout: 30s
     retries: {attempts: 3, perTryTimeout: 1s}
-  analysis:
-    interval: 10s
-    threshold: 2
-    stepWeight: 20
-    maxWeight: 60
-    metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}
-";
+",
+        steps!(success_and_duration!())
+    )
+);
 
-const LINKERD: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: linkerd
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  progressDeadlineSeconds: 120
-  service: {port: 80, targetPort: 9898}
-  analysis:
-    interval: 10s
-    threshold: 2
-    stepWeight: 20
-    maxWeight: 60
-    metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-";
+const LINKERD: &str = canary!(
+    "linkerd",
+    concat!(
+        "  service: {port: 80, targetPort: 9898}\n",
+        steps!(success!())
+    )
+);
 
-const CONTOUR: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: contour
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  progressDeadlineSeconds: 120
-  service:
+const CONTOUR: &str = canary!(
+    "contour",
+    concat!(
+        "  service:
     port: 80
     targetPort: 9898
     timeout: 15s
     retries: {attempts: 3, perTryTimeout: 5s, retryOn: 5xx}
-  analysis:
-    interval: 10s
-    threshold: 2
-    stepWeight: 20
-    maxWeight: 60
-    metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}
-";
+",
+        steps!(success_and_duration!())
+    )
+);
 
 /// The root HTTPProxy Flagger's Contour e2e writes, including the canary's.
 const CONTOUR_ROOT: &str = "apiVersion: projectcontour.io/v1
@@ -220,24 +217,13 @@ spec:
   includes: [{name: podinfo, namespace: test}]
 ";
 
-const TRAEFIK: &str = "apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  provider: traefik
-  metricsServer: METRICS
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  progressDeadlineSeconds: 120
-  service: {port: 80, targetPort: 9898}
-  analysis:
-    interval: 10s
-    threshold: 2
-    stepWeight: 20
-    maxWeight: 60
-    metrics:
-      - {name: request-success-rate, interval: 30s, thresholdRange: {min: 99}}
-      - {name: request-duration, interval: 30s, thresholdRange: {max: 500}}
-";
+const TRAEFIK: &str = canary!(
+    "traefik",
+    concat!(
+        "  service: {port: 80, targetPort: 9898}\n",
+        steps!(success_and_duration!())
+    )
+);
 
 /// The IngressRoute Flagger's Traefik e2e writes, to the canary's TraefikService.
 const TRAEFIK_ROUTE: &str = "apiVersion: traefik.io/v1alpha1
